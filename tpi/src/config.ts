@@ -1,0 +1,137 @@
+import { execFileSync } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { z } from "zod";
+
+/** Thrown by loadConfig; the message names the variable and what was expected. */
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** An integer environment variable within [min, max]. */
+export function envInt(def: number, min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .regex(/^-?\d+$/, `expected an integer from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().int().min(min).max(max))
+    .default(def)
+    .describe(`an integer from ${min} to ${max}`);
+}
+
+/** A non-negative decimal number (e.g. a time scale). */
+export function envNumber(def: number, min: number, max: number) {
+  return z
+    .string()
+    .trim()
+    .regex(/^\d+(\.\d+)?$/, `expected a number from ${min} to ${max}`)
+    .transform(Number)
+    .pipe(z.number().min(min).max(max))
+    .default(def);
+}
+
+/** A boolean: true/false/1/0/yes/no (case-insensitive). */
+export function envBool(def: boolean) {
+  return z
+    .string()
+    .trim()
+    .toLowerCase()
+    .pipe(z.enum(["true", "false", "1", "0", "yes", "no"], { error: "expected true or false" }))
+    .transform((v) => v === "true" || v === "1" || v === "yes")
+    .default(def);
+}
+
+/** An http(s) or postgres URL; optional when no default is given. */
+export function envUrl(def?: string) {
+  const url = z.string().trim().url({ error: "expected a URL" });
+  return def === undefined ? url.optional() : url.default(def);
+}
+
+const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
+
+/**
+ * The settings every service shares, so tools, docs and manifests agree on their names.
+ * `dir` is where the service's code lives: its package.json gives the default VERSION.
+ */
+export function baseEnv(opts: { port: number; dir: string }) {
+  return {
+    HOST: z.string().trim().min(1).default("127.0.0.1"),
+    PORT: envInt(opts.port, 0, 65535),
+    VERSION: z.string().trim().min(1).default(defaultVersion(opts.dir)),
+    LOG_LEVEL: z
+      .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` })
+      .default("info"),
+    SHUTDOWN_TIMEOUT_MS: envInt(25_000, 100, 600_000),
+    SHUTDOWN_DELAY_MS: envInt(0, 0, 120_000),
+  };
+}
+
+/** The version a build reports when VERSION is not set: package version + git commit when known. */
+export function defaultVersion(dir: string): string {
+  const pkgFile = findUp(dir, "package.json");
+  const version = pkgFile
+    ? (JSON.parse(readFileSync(pkgFile, "utf8")).version ?? "0.0.0")
+    : "0.0.0";
+  const commit = gitCommit(pkgFile ? dirname(pkgFile) : dir);
+  return commit ? `${version}+${commit}` : version;
+}
+
+function findUp(dir: string, name: string): string | undefined {
+  for (let d = dir; ; d = dirname(d)) {
+    if (existsSync(join(d, name))) return join(d, name);
+    if (dirname(d) === d) return undefined;
+  }
+}
+
+function gitCommit(cwd: string): string | undefined {
+  try {
+    return execFileSync("git", ["rev-parse", "--short=12", "HEAD"], {
+      cwd,
+      stdio: ["ignore", "pipe", "ignore"],
+      timeout: 2000,
+    })
+      .toString()
+      .trim();
+  } catch {
+    return undefined; // no git in a container image: VERSION comes from the build instead
+  }
+}
+
+/** Reads and validates the environment once; throws ConfigError naming every bad variable. */
+export function loadConfig<S extends z.ZodObject>(
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
+  // Empty strings count as unset, so `PORT= npm start` falls back to the default.
+  const input = Object.fromEntries(
+    Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
+  );
+  const result = schema.safeParse(input);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue) => {
+    const name = issue.path.join(".");
+    const got = input[name];
+    const shown =
+      got === undefined
+        ? "it is not set"
+        : `got ${JSON.stringify(got.length > 80 ? `${got.slice(0, 80)}…` : got)}`;
+    const expected = issue.code === "invalid_type" && got === undefined ? "a value" : issue.message;
+    return `${name}: ${expected.replace(/^Invalid input: /, "")}, ${shown}`;
+  });
+  throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
+}
+
+/** loadConfig for entry points: one clear line on stderr and exit 1 instead of a stack trace. */
+export function loadConfigOrExit<S extends z.ZodObject>(
+  schema: S,
+  env: NodeJS.ProcessEnv = process.env,
+): z.infer<S> {
+  try {
+    return loadConfig(schema, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    process.stderr.write(`${err.message}\n`);
+    process.exit(1);
+  }
+}

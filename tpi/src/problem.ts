@@ -1,0 +1,104 @@
+import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from "express";
+import type { Logger } from "./logger";
+
+export const PROBLEM_CONTENT_TYPE = "application/problem+json";
+
+export interface ProblemOptions {
+  detail?: string;
+  /** A URI naming the kind of problem; defaults to about:blank as RFC 9457 says. */
+  type?: string;
+  headers?: Record<string, string>;
+  /** Extra members, e.g. `short: [...]` naming the ingredients that ran out. */
+  extensions?: Record<string, unknown>;
+}
+
+/** Throw from any handler to answer with an RFC 9457 problem. */
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly options: ProblemOptions;
+
+  constructor(status: number, title: string, options: ProblemOptions = {}) {
+    super(options.detail ?? title);
+    this.name = "HttpProblem";
+    this.status = status;
+    this.title = title;
+    this.options = options;
+  }
+}
+
+export function sendProblem(
+  res: Response,
+  status: number,
+  title: string,
+  options: ProblemOptions = {},
+): void {
+  const body = {
+    ...options.extensions,
+    type: options.type ?? "about:blank",
+    title,
+    status,
+    ...(options.detail === undefined ? {} : { detail: options.detail }),
+    instance: res.req?.originalUrl?.split("?")[0],
+  };
+  if (options.headers) res.set(options.headers);
+  res.status(status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
+}
+
+/** 415 unless the request carries a JSON body (routes that take JSON only). */
+export const requireJson: RequestHandler = (req, _res, next) => {
+  if (!req.is(["application/json", "application/*+json"])) {
+    throw new HttpProblem(415, "Unsupported Media Type", {
+      detail: "Send the body as JSON with Content-Type: application/json.",
+    });
+  }
+  next();
+};
+
+/** 405 with Allow for a path's other methods; mount with app.all(path, …) after the real routes. */
+export function methodNotAllowed(allowed: string[]): RequestHandler {
+  return (req, _res) => {
+    throw new HttpProblem(405, "Method Not Allowed", {
+      detail: `${req.method} is not supported here; use ${allowed.join(" or ")}.`,
+      headers: { Allow: allowed.join(", ") },
+    });
+  };
+}
+
+export const notFound: RequestHandler = (req) => {
+  throw new HttpProblem(404, "Not Found", { detail: `No route for ${req.method} ${req.path}.` });
+};
+
+/** body-parser / raw-body errors carry a `type`; they are the client's fault, never a 500. */
+const BODY_ERRORS: Record<string, [number, string, string]> = {
+  "entity.parse.failed": [400, "Malformed JSON", "The request body is not valid JSON."],
+  "entity.too.large": [413, "Content Too Large", "The request body is larger than 16 KiB."],
+  "encoding.unsupported": [415, "Unsupported Media Type", "Unsupported Content-Encoding."],
+  "charset.unsupported": [415, "Unsupported Media Type", "Unsupported charset; send UTF-8."],
+  "request.size.invalid": [400, "Bad Request", "Content-Length does not match the body."],
+  "request.aborted": [400, "Bad Request", "The request was aborted."],
+};
+
+/** Maps anything thrown into a problem+json response; unexpected errors are logged, never shown. */
+export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
+  return (err: unknown, req: Request, res: Response, next: NextFunction) => {
+    if (res.headersSent) return next(err);
+    if (err instanceof HttpProblem) return sendProblem(res, err.status, err.title, err.options);
+    const bodyError = BODY_ERRORS[(err as { type?: string })?.type ?? ""];
+    if (bodyError && bodyError[0] < 500) {
+      const [status, title, detail] = bodyError;
+      return sendProblem(res, status, title, { detail });
+    }
+    const status = (err as { status?: number; expose?: boolean })?.status;
+    if (
+      (err as { expose?: boolean })?.expose &&
+      typeof status === "number" &&
+      status >= 400 &&
+      status < 500
+    ) {
+      return sendProblem(res, status, "Bad Request", { detail: (err as Error).message });
+    }
+    logger.error({ err, method: req.method, url: req.originalUrl }, "unexpected error");
+    sendProblem(res, 500, "Internal Server Error", { detail: "Something went wrong on our side." });
+  };
+}

@@ -1,0 +1,144 @@
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Express } from "express";
+import type { Logger } from "./logger";
+import { shutdownTelemetry, telemetryStarted } from "./telemetry";
+
+/** Shared flag: readiness reads it, shutdown sets it. */
+export class Lifecycle {
+  shuttingDown = false;
+}
+
+/** Something to close after the listener has drained, e.g. the DB pool or the flag client. */
+export interface Resource {
+  name: string;
+  close: () => Promise<unknown> | unknown;
+}
+
+export interface ServeOptions {
+  config: { HOST: string; PORT: number; SHUTDOWN_TIMEOUT_MS: number; SHUTDOWN_DELAY_MS: number };
+  logger: Logger;
+  lifecycle: Lifecycle;
+  /** Closed in this order once in-flight requests are done; telemetry is flushed after them. */
+  resources?: Resource[];
+  /** Install SIGTERM/SIGINT handlers (default true; tests drive shutdown() directly). */
+  handleSignals?: boolean;
+  exit?: (code: number) => void;
+}
+
+export interface Serving {
+  server: Server;
+  url: string;
+  /** Drains and closes everything; resolves with the exit code (0 clean, 1 deadline hit). */
+  shutdown: (reason: string) => Promise<number>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function serve(app: Express, opts: ServeOptions): Promise<Serving> {
+  if (!telemetryStarted() && opts.handleSignals !== false) {
+    throw new Error(
+      'Telemetry is not started: make `import "tpi/register"` the entry point\'s first line.',
+    );
+  }
+  const { logger, lifecycle, config } = opts;
+  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const server = app.listen(config.PORT, config.HOST);
+  // Long enough for a burnt toastie queued behind others; shorter than a load balancer's idle timeout.
+  server.requestTimeout = 120_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once("listening", resolve);
+    server.once("error", reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  const url = `http://${config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST}:${port}`;
+  logger.info({ url }, "listening");
+
+  const inFlight = trackRequests(server);
+  const resources: Resource[] = [
+    ...(opts.resources ?? []),
+    { name: "telemetry", close: shutdownTelemetry },
+  ];
+  let shutdownPromise: Promise<number> | undefined;
+
+  const shutdown = (reason: string): Promise<number> => {
+    shutdownPromise ??= drainAndClose(reason);
+    return shutdownPromise;
+  };
+
+  async function drainAndClose(reason: string): Promise<number> {
+    lifecycle.shuttingDown = true;
+    logger.info({ reason, in_flight: inFlight.count() }, "shutting down");
+    let stage = "pre-stop delay";
+    const deadline = new Promise<number>((resolve) => {
+      const timer = setTimeout(() => {
+        logger.error(
+          { stage, in_flight: inFlight.count(), timeout_ms: config.SHUTDOWN_TIMEOUT_MS },
+          `shutdown deadline passed while ${stage} (${inFlight.count()} requests still open)`,
+        );
+        resolve(1);
+      }, config.SHUTDOWN_TIMEOUT_MS);
+      timer.unref();
+    });
+    const work = (async () => {
+      if (config.SHUTDOWN_DELAY_MS > 0) await sleep(config.SHUTDOWN_DELAY_MS);
+      stage = "draining in-flight requests";
+      await closeServer(server);
+      for (const resource of resources) {
+        stage = `closing ${resource.name}`;
+        await resource.close();
+      }
+      logger.info("shutdown complete");
+      return 0;
+    })();
+    return Promise.race([work, deadline]);
+  }
+
+  if (opts.handleSignals !== false) {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals) => {
+      signals += 1;
+      if (signals > 1) {
+        logger.warn({ signal }, "second signal: exiting now");
+        exit(130);
+        return;
+      }
+      shutdown(signal).then(exit, (err) => {
+        logger.error({ err }, "shutdown failed");
+        exit(1);
+      });
+    };
+    process.on("SIGTERM", onSignal);
+    process.on("SIGINT", onSignal);
+  }
+  return { server, url, shutdown };
+}
+
+/** Counts requests that have started and not yet finished. */
+function trackRequests(server: Server) {
+  let count = 0;
+  server.on("request", (_req, res) => {
+    count += 1;
+    res.once("close", () => {
+      count -= 1;
+    });
+  });
+  return { count: () => count };
+}
+
+/**
+ * Stops accepting, lets in-flight requests finish, and closes keep-alive sockets as they go
+ * idle, resolving only once the last connection is gone (server.close's callback).
+ */
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+    server.close((err) => {
+      clearInterval(sweeper);
+      if (err && (err as NodeJS.ErrnoException).code !== "ERR_SERVER_NOT_RUNNING") reject(err);
+      else resolve();
+    });
+    server.closeIdleConnections();
+  });
+}

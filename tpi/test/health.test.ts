@@ -1,0 +1,68 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import request from "supertest";
+import { createHttpApp, createMetrics, finishHttpApp, Lifecycle } from "../src/index";
+import { silentLogger } from "./helpers";
+
+function app(readiness: Record<string, () => Promise<unknown>>, lifecycle = new Lifecycle()) {
+  const logger = silentLogger();
+  const a = createHttpApp({
+    service: "svc",
+    version: "7.0.0",
+    logger,
+    metrics: createMetrics({ service: "svc", version: "7.0.0" }),
+    lifecycle,
+    readiness,
+  });
+  return finishHttpApp(a, { logger });
+}
+
+describe("health and readiness", () => {
+  it("/health reports the version without touching dependencies", async () => {
+    let called = false;
+    const res = await request(
+      app({
+        database: async () => {
+          called = true;
+        },
+      }),
+    )
+      .get("/health")
+      .expect(200);
+    assert.deepEqual(res.body, { status: "ok", service: "svc", version: "7.0.0" });
+    assert.equal(called, false);
+  });
+
+  it("/ready is 200 when every check passes", async () => {
+    const res = await request(app({ database: async () => 1 }))
+      .get("/ready")
+      .expect(200);
+    assert.deepEqual(res.body, { status: "ready", checks: { database: "ok" } });
+  });
+
+  it("/ready is 503 naming the failed check", async () => {
+    const res = await request(
+      app({
+        database: async () => {
+          throw new Error("connect ECONNREFUSED");
+        },
+        flags: async () => 1,
+      }),
+    ).get("/ready");
+    assert.equal(res.status, 503);
+    assert.deepEqual(res.body, {
+      status: "unavailable",
+      checks: { database: "connect ECONNREFUSED", flags: "ok" },
+    });
+  });
+
+  it("/ready is 503 while shutting down, /health still 200", async () => {
+    const lifecycle = new Lifecycle();
+    const a = app({ database: async () => 1 }, lifecycle);
+    lifecycle.shuttingDown = true;
+    const res = await request(a).get("/ready");
+    assert.equal(res.status, 503);
+    assert.equal(res.body.checks.shutdown, "shutting down");
+    await request(a).get("/health").expect(200);
+  });
+});

@@ -1,0 +1,182 @@
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import http from "node:http";
+import { join } from "node:path";
+import { describe, it } from "node:test";
+import type { Express } from "express";
+import { createHttpApp, createMetrics, finishHttpApp, Lifecycle, serve } from "../src/index";
+import { capturingLogger, get, startFixture } from "./helpers";
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function slowApp(lifecycle: Lifecycle, logger = capturingLogger().logger): Express {
+  const app = createHttpApp({
+    service: "t",
+    version: "1",
+    logger,
+    metrics: createMetrics({ service: "t", version: "1" }),
+    lifecycle,
+  });
+  app.get("/slow", async (req, res) => {
+    await sleep(Number(req.query.ms ?? 300));
+    res.json({ done: true });
+  });
+  return finishHttpApp(app, { logger });
+}
+
+const config = (timeout = 5000, delay = 0) => ({
+  HOST: "127.0.0.1",
+  PORT: 0,
+  SHUTDOWN_TIMEOUT_MS: timeout,
+  SHUTDOWN_DELAY_MS: delay,
+});
+
+describe("graceful shutdown (real HTTP server)", () => {
+  it("finishes in-flight requests, refuses new connections, then closes resources in order", async () => {
+    const lifecycle = new Lifecycle();
+    const { logger } = capturingLogger();
+    const closed: string[] = [];
+    const s = await serve(slowApp(lifecycle, logger), {
+      config: config(),
+      logger,
+      lifecycle,
+      handleSignals: false,
+      resources: [
+        {
+          name: "db pool",
+          close: async () => void closed.push(`db pool (in flight done: ${done})`),
+        },
+        { name: "flag client", close: () => void closed.push("flag client") },
+      ],
+    });
+    let done = 0;
+    const inFlight = [1, 2, 3].map(() =>
+      get(`${s.url}/slow?ms=400`).then((r) => {
+        done += 1;
+        return r;
+      }),
+    );
+    await sleep(100);
+    const shutdown = s.shutdown("test");
+    assert.equal(lifecycle.shuttingDown, true, "readiness flips at once");
+    await sleep(50);
+    const late = await get(`${s.url}/health`);
+    assert.equal(late.error, "ECONNREFUSED", "the listener no longer accepts");
+    const results = await Promise.all(inFlight);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, 200, 200],
+    );
+    assert.equal(await shutdown, 0);
+    assert.deepEqual(closed, ["db pool (in flight done: 3)", "flag client"]);
+  });
+
+  it("answers /ready with 503 during the pre-stop delay while still serving", async () => {
+    const lifecycle = new Lifecycle();
+    const { logger } = capturingLogger();
+    const s = await serve(slowApp(lifecycle, logger), {
+      config: config(5000, 300),
+      logger,
+      lifecycle,
+      handleSignals: false,
+    });
+    const shutdown = s.shutdown("test");
+    const ready = await get(`${s.url}/ready`);
+    assert.equal(ready.status, 503);
+    assert.match(ready.body ?? "", /shutting down/);
+    const health = await get(`${s.url}/health`);
+    assert.equal(health.status, 200, "still serving during the delay");
+    assert.equal(await shutdown, 0);
+  });
+
+  it("closes idle keep-alive connections instead of waiting for them", async () => {
+    const lifecycle = new Lifecycle();
+    const { logger } = capturingLogger();
+    const s = await serve(slowApp(lifecycle, logger), {
+      config: config(3000),
+      logger,
+      lifecycle,
+      handleSignals: false,
+    });
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    assert.equal((await get(`${s.url}/health`, agent)).status, 200);
+    await sleep(30); // the agent parks the socket as free just after the response ends
+    const sockets = Object.values(agent.freeSockets).flat();
+    assert.equal(sockets.length, 1, "one idle keep-alive socket");
+    const socketClosed = new Promise((r) => sockets[0]?.once("close", r));
+    // The deadline (3 s) is shorter than keepAliveTimeout (5 s): exit code 0 means the idle
+    // socket was closed by the server, not waited out.
+    assert.equal(await s.shutdown("test"), 0);
+    await socketClosed;
+    agent.destroy();
+  });
+
+  it("gives up at the deadline with exit code 1 and names what was still open", async () => {
+    const lifecycle = new Lifecycle();
+    const { logger, lines } = capturingLogger();
+    const s = await serve(slowApp(lifecycle, logger), {
+      config: config(300),
+      logger,
+      lifecycle,
+      handleSignals: false,
+    });
+    const stuck = get(`${s.url}/slow?ms=1500`);
+    await sleep(100);
+    assert.equal(await s.shutdown("test"), 1);
+    const line = lines().find((l) => String(l.msg).startsWith("shutdown deadline passed"));
+    assert.ok(line, "a log line explains the forced exit");
+    assert.equal(line.in_flight, 1);
+    assert.equal(line.stage, "draining in-flight requests");
+    await stuck;
+    s.server.closeAllConnections();
+  });
+});
+
+describe("signals (real process)", () => {
+  it("SIGTERM: in-flight requests finish, exit code 0", async () => {
+    const f = startFixture();
+    const url = await f.url;
+    const inFlight = [get(`${url}/slow?ms=600`), get(`${url}/slow?ms=600`)];
+    await sleep(150);
+    f.child.kill("SIGTERM");
+    const results = await Promise.all(inFlight);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      [200, 200],
+    );
+    assert.equal(await f.exited, 0);
+    assert.match(f.output(), /pool closed[\s\S]*shutdown complete/);
+  });
+
+  it("a second signal exits at once", async () => {
+    const f = startFixture();
+    const url = await f.url;
+    const stuck = get(`${url}/slow?ms=3000`);
+    await sleep(150);
+    f.child.kill("SIGTERM");
+    await sleep(100);
+    f.child.kill("SIGINT");
+    assert.equal(await f.exited, 130);
+    assert.match(f.output(), /second signal/);
+    await stuck;
+  });
+
+  it("refuses to start when express was loaded before tpi/register", async () => {
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", join(__dirname, "fixtures", "express-first.ts")],
+      {
+        stdio: ["ignore", "pipe", "pipe"],
+      },
+    );
+    let err = "";
+    child.stderr.on("data", (c) => {
+      err += c;
+    });
+    const code = await new Promise((r) => child.once("exit", r));
+    assert.notEqual(code, 0);
+    assert.match(err, /tpi\/register must be imported before express/);
+  });
+});
+
+export { get, startFixture };
