@@ -43,6 +43,8 @@ export function envBool(def: boolean) {
 }
 
 /** An http(s) or postgres URL; optional when no default is given. */
+export function envUrl(): z.ZodOptional<z.ZodString>;
+export function envUrl(def: string): z.ZodDefault<z.ZodString>;
 export function envUrl(def?: string) {
   const url = z.string().trim().url({ error: "expected a URL" });
   return def === undefined ? url.optional() : url.default(def);

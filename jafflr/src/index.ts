@@ -1,0 +1,67 @@
+import "tpi/register"; // first: starts OpenTelemetry before express and undici load
+
+import { createLogger, createMetrics, Lifecycle, loadConfigOrExit, serve } from "tpi";
+import { createApp } from "./app";
+import { ChillybinClient } from "./chillybin-client";
+import { configSchema } from "./config";
+import { startFeatures } from "./features";
+import { Grill } from "./grill";
+
+async function main() {
+  // config
+  const config = loadConfigOrExit(configSchema);
+  const logger = createLogger({
+    service: "jafflr",
+    version: config.VERSION,
+    level: config.LOG_LEVEL,
+  });
+  const metrics = createMetrics({ service: "jafflr", version: config.VERSION });
+  const lifecycle = new Lifecycle();
+
+  // wiring: flags first (bounded wait when Unleash is configured), then the arm and the grill
+  const features = await startFeatures({
+    logger,
+    flagsFile: config.FLAGS_FILE,
+    appName: config.UNLEASH_APP_NAME,
+    waitMs: config.FLAGS_WAIT_MS,
+    filePollMs: config.FLAGS_POLL_MS,
+    unleash: config.UNLEASH_URL
+      ? {
+          url: config.UNLEASH_URL,
+          token: config.UNLEASH_API_TOKEN,
+          refreshMs: config.UNLEASH_REFRESH_MS,
+        }
+      : undefined,
+  });
+  const chillybin = new ChillybinClient({
+    baseUrl: config.CHILLYBIN_URL,
+    connectTimeoutMs: config.CHILLYBIN_CONNECT_TIMEOUT_MS,
+    timeoutMs: config.CHILLYBIN_TIMEOUT_MS,
+    retries: config.CHILLYBIN_RETRIES,
+    version: config.VERSION,
+    registry: metrics.registry,
+    logger,
+  });
+  const grill = new Grill({
+    slots: config.GRILL_SLOTS,
+    queue: config.GRILL_QUEUE,
+    timeScale: config.COOK_TIME_SCALE,
+  });
+  const app = createApp({ config, logger, metrics, lifecycle, features, chillybin, grill });
+
+  // listen; SIGTERM drains in-flight toasties, then closes these in order
+  await serve(app, {
+    config,
+    logger,
+    lifecycle,
+    resources: [
+      { name: "flag client", close: () => features.close() },
+      { name: "chillybin connections", close: () => chillybin.close() },
+    ],
+  });
+}
+
+main().catch((err: Error) => {
+  process.stderr.write(`jafflr failed to start: ${err.message}\n`);
+  process.exit(1);
+});
