@@ -114,14 +114,20 @@ export function loadConfig<S extends z.ZodObject>(
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join(".");
     const got = input[name];
-    const shown =
-      got === undefined
-        ? "it is not set"
-        : `got ${JSON.stringify(got.length > 80 ? `${got.slice(0, 80)}…` : got)}`;
+    const shown = got === undefined ? "it is not set" : `got ${describeValue(name, got)}`;
     const expected = issue.code === "invalid_type" && got === undefined ? "a value" : issue.message;
     return `${name}: ${expected.replace(/^Invalid input: /, "")}, ${shown}`;
   });
   throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
+}
+
+const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY/i;
+
+/** Echo a bad value so it can be fixed, but never a secret or a URL's password. */
+function describeValue(name: string, value: string): string {
+  if (SECRET_NAME.test(name)) return `a value of ${value.length} characters`;
+  const masked = value.replace(/\/\/([^:/@\s]*):[^@\s]*@/, "//$1:***@");
+  return JSON.stringify(masked.length > 80 ? `${masked.slice(0, 80)}…` : masked);
 }
 
 /** loadConfig for entry points: one clear line on stderr and exit 1 instead of a stack trace. */

@@ -27,6 +27,12 @@ export class HttpProblem extends Error {
   }
 }
 
+/** The request path, capped: a client's 10 KB path is not echoed back in full. */
+function instanceOf(res: Response): string | undefined {
+  const path = res.req?.originalUrl?.split("?")[0];
+  return path && path.length > 256 ? `${path.slice(0, 256)}…` : path;
+}
+
 export function sendProblem(
   res: Response,
   status: number,
@@ -39,7 +45,7 @@ export function sendProblem(
     title,
     status,
     ...(options.detail === undefined ? {} : { detail: options.detail }),
-    instance: res.req?.originalUrl?.split("?")[0],
+    instance: instanceOf(res),
   };
   if (options.headers) res.set(options.headers);
   res.status(status).type(PROBLEM_CONTENT_TYPE).send(JSON.stringify(body));
@@ -66,7 +72,8 @@ export function methodNotAllowed(allowed: string[]): RequestHandler {
 }
 
 export const notFound: RequestHandler = (req) => {
-  throw new HttpProblem(404, "Not Found", { detail: `No route for ${req.method} ${req.path}.` });
+  const path = req.path.length > 256 ? `${req.path.slice(0, 256)}…` : req.path;
+  throw new HttpProblem(404, "Not Found", { detail: `No route for ${req.method} ${path}.` });
 };
 
 /** body-parser / raw-body errors carry a `type`; they are the client's fault, never a 500. */

@@ -84,6 +84,19 @@ describe("loadConfig", () => {
     });
   }
 
+  it("never echoes a secret or a URL's password", () => {
+    const secretSchema = z.object({ ADMIN_TOKEN: z.string().min(16), DB: z.string().url() });
+    assert.throws(
+      () => loadConfig(secretSchema, { ADMIN_TOKEN: "hunter2", DB: "postgres://u:s3cret@ho st/x" }),
+      (err: Error) => {
+        assert.ok(!err.message.includes("hunter2"), err.message);
+        assert.ok(!err.message.includes("s3cret"), err.message);
+        assert.match(err.message, /ADMIN_TOKEN: .*a value of 7 characters/);
+        return true;
+      },
+    );
+  });
+
   it("names every bad variable at once", () => {
     assert.throws(
       () => loadConfig(schema, { PORT: "x" }),

@@ -102,6 +102,12 @@ describe("problem+json errors", () => {
     assert.equal(res.body.instance, "/nope");
   });
 
+  it("does not echo a huge path back", async () => {
+    const res = await request(app().app).get(`/${"x".repeat(10_000)}`);
+    assertProblem(res, 404, /Not Found/);
+    assert.ok(res.text.length < 2000, `body is ${res.text.length} bytes`);
+  });
+
   it("wrong method → 405 with Allow", async () => {
     const res = await request(app().app).get("/echo");
     assertProblem(res, 405, /Method Not Allowed/);

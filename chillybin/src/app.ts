@@ -1,0 +1,222 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Express, NextFunction, Request, RequestHandler, Response } from "express";
+import type pg from "pg";
+import {
+  createHttpApp,
+  finishHttpApp,
+  HttpProblem,
+  type Lifecycle,
+  type Logger,
+  type Metrics,
+  methodNotAllowed,
+  promClient,
+  requireJson,
+} from "tpi";
+import { databaseUnavailableHandler } from "./db";
+import { knownMigrations } from "./migrate";
+import { getOrder, listOrders, placeOrder } from "./orders";
+import { outOfStock, PROBLEM_TYPES, unknownIngredients } from "./problems";
+import { listStock, pickOne, resetStock, setStock } from "./stock";
+import {
+  parseIdempotencyKey,
+  parseOrderId,
+  parseOrderRequest,
+  parseOrdersQuery,
+  parsePickQuery,
+  parseRestockBody,
+} from "./validation";
+
+export interface AppDeps {
+  pool: pg.Pool;
+  logger: Logger;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  version: string;
+  /** Migrations that must be applied before /ready says yes (default: all this build ships). */
+  requiredMigrations?: string[];
+  /** Bearer token POST /restock requires; undefined leaves it open (dev default). */
+  adminToken?: string | undefined;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const { pool, logger, metrics } = deps;
+  const app = createHttpApp({
+    service: "chillybin",
+    version: deps.version,
+    logger,
+    metrics,
+    lifecycle: deps.lifecycle,
+    readiness: { database: schemaReady(pool, deps.requiredMigrations ?? knownMigrations()) },
+  });
+
+  // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape).
+  app.get("/", async (_req, res) => {
+    res.json(await listStock(pool));
+  });
+  app.all("/", methodNotAllowed(["GET"]));
+
+  // GET /pick — v1, deprecated: kept beside v2 until its traffic (the metric below) reaches zero.
+  const v1 = v1Deprecation(metrics);
+  app.head("/pick", v1, methodNotAllowed(["GET"])); // HEAD must never pick
+  app.get("/pick", v1, async (req, res) => {
+    const item = parsePickQuery(req.query);
+    const outcome = await pickOne(pool, item);
+    if (outcome.status === "unknown") throw unknownIngredients([item.ingredient]);
+    if (outcome.status === "short") {
+      // 410 Gone: the original's status for "ran out", kept for its clients.
+      throw outOfStock(410, [
+        { ingredient: item.ingredient, requested: item.quantity, available: outcome.available },
+      ]);
+    }
+    res.type("text/plain").send("ok");
+  });
+  app.all("/pick", v1, methodNotAllowed(["GET"]));
+
+  // POST /v2/pick — a whole order, atomically, safe to retry with an Idempotency-Key.
+  app.post("/v2/pick", requireJson, async (req, res) => {
+    const key = parseIdempotencyKey(req.get("Idempotency-Key"));
+    const request = parseOrderRequest(req.body);
+    const { order, replayed } = await placeOrder(pool, request, key);
+    if (replayed) res.set("Idempotent-Replayed", "true");
+    res.json(order);
+  });
+  app.all("/v2/pick", methodNotAllowed(["POST"]));
+
+  app.get("/orders", async (req, res) => {
+    res.json({ orders: await listOrders(pool, parseOrdersQuery(req.query)) });
+  });
+  app.all("/orders", methodNotAllowed(["GET"]));
+
+  app.get("/orders/:id", async (req, res) => {
+    const id = parseOrderId(req.params.id as string);
+    const order = await getOrder(pool, id);
+    if (!order) {
+      throw new HttpProblem(404, "Order not found", {
+        type: PROBLEM_TYPES.orderNotFound,
+        detail: `There is no order ${id}.`,
+      });
+    }
+    res.json(order);
+  });
+  app.all("/orders/:id", methodNotAllowed(["GET"]));
+
+  // POST /restock — no body resets the default stock; a JSON object sets levels.
+  app.post("/restock", requireAdmin(deps.adminToken), async (req, res) => {
+    if (!hasBody(req)) {
+      res.json(await resetStock(pool));
+      return;
+    }
+    if (!req.is(["application/json", "application/*+json"])) {
+      throw new HttpProblem(415, "Unsupported Media Type", {
+        detail:
+          "Send stock levels as JSON with Content-Type: application/json, or no body to reset.",
+      });
+    }
+    res.json(await setStock(pool, parseRestockBody(req.body)));
+  });
+  app.all("/restock", methodNotAllowed(["POST"]));
+
+  app.use(databaseUnavailableHandler(logger));
+  return finishHttpApp(app, { logger });
+}
+
+/**
+ * Ready when the database answers *and* has every migration this build needs — so with
+ * MIGRATE_ON_START=false a new version takes no traffic until the migration Job has run.
+ */
+function schemaReady(pool: pg.Pool, required: string[]) {
+  return async () => {
+    const { rows } = await pool.query<{ name: string }>({
+      name: "applied-migrations",
+      text: "SELECT name FROM pgmigrations WHERE name = ANY($1::text[])",
+      values: [required],
+    });
+    const applied = new Set(rows.map((r) => r.name));
+    const missing = required.filter((m) => !applied.has(m));
+    if (missing.length > 0)
+      throw new Error(`database schema is behind: ${missing.join(", ")} not applied`);
+  };
+}
+
+// ---------- v1 deprecation ----------
+
+/** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when) for GET /pick. */
+export const V1_DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
+export const V1_SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
+
+/** Callers we name in metrics; anything else is "other", so the label set stays small. */
+const KNOWN_CALLERS = new Set([
+  "jafflr",
+  "curl",
+  "wget",
+  "go-http-client",
+  "python-requests",
+  "node",
+  "undici",
+  "autocannon",
+  "k6",
+]);
+
+/** The product token of a User-Agent (`jafflr/1.2.3 (+…)` → `jafflr`), bounded to a known set. */
+export function callerOf(userAgent: string | undefined): string {
+  const token = /^[^\s/]+/.exec(userAgent ?? "")?.[0].toLowerCase();
+  if (!token) return "unknown";
+  return KNOWN_CALLERS.has(token) ? token : "other";
+}
+
+function v1Deprecation(metrics: Metrics): RequestHandler {
+  const calls = new promClient.Counter({
+    name: "chillybin_v1_pick_calls_total",
+    help: "Calls to the deprecated GET /pick, by caller (User-Agent product token). Zero for long enough means v1 can be deleted.",
+    labelNames: ["caller"] as const,
+    registers: [metrics.registry],
+  });
+  const headers = {
+    Deprecation: `@${Math.floor(V1_DEPRECATED_AT.getTime() / 1000)}`,
+    Sunset: V1_SUNSET_AT.toUTCString(),
+    Link: '</v2/pick>; rel="successor-version"',
+    // A GET that changes state: no cache may answer it or replay it.
+    "Cache-Control": "no-store",
+  };
+  return (req: Request, res: Response, next: NextFunction) => {
+    res.set(headers);
+    calls.inc({ caller: callerOf(req.get("User-Agent")) });
+    next();
+  };
+}
+
+// ---------- restock ----------
+
+/** A request with a body: a length above zero, or chunked. `curl -X POST` sends neither. */
+function hasBody(req: Request): boolean {
+  if (req.headers["transfer-encoding"] !== undefined) return true;
+  const length = Number(req.headers["content-length"] ?? 0);
+  return Number.isNaN(length) || length > 0;
+}
+
+function requireAdmin(token: string | undefined): RequestHandler {
+  if (token === undefined) return (_req, _res, next) => next();
+  const expected = sha256(token);
+  return (req, _res, next) => {
+    const match = /^Bearer +(\S+) *$/i.exec(req.get("Authorization") ?? "");
+    if (!match) {
+      throw new HttpProblem(401, "Unauthorized", {
+        type: PROBLEM_TYPES.unauthorized,
+        detail: "Restocking needs Authorization: Bearer <CHILLYBIN_ADMIN_TOKEN>.",
+        headers: { "WWW-Authenticate": 'Bearer realm="chillybin"' },
+      });
+    }
+    // Hash first so the comparison is constant-time whatever the lengths.
+    if (!timingSafeEqual(sha256(match[1] as string), expected)) {
+      throw new HttpProblem(403, "Forbidden", {
+        type: PROBLEM_TYPES.forbidden,
+        detail: "That token may not restock.",
+      });
+    }
+    next();
+  };
+}
+
+function sha256(s: string): Buffer {
+  return createHash("sha256").update(s).digest();
+}

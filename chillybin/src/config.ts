@@ -1,0 +1,32 @@
+import { baseEnv, envBool, envInt, z } from "tpi";
+
+const databaseUrl = z
+  .string({ error: "expected a postgres:// URL" })
+  .trim()
+  .regex(/^postgres(ql)?:\/\/\S+$/, "expected a postgres:// URL");
+
+/** Settings the migration command needs (also part of the service's own config). */
+const migrationEnv = {
+  DATABASE_URL: databaseUrl,
+  PG_CONNECT_TIMEOUT_MS: envInt(5_000, 100, 120_000),
+  /** How long a starting instance waits for another one's migration (or for the database). */
+  MIGRATE_TIMEOUT_MS: envInt(60_000, 0, 3_600_000),
+};
+
+export const configSchema = z.object({
+  ...baseEnv({ port: 7001, dir: __dirname }),
+  ...migrationEnv,
+  /** Run pending migrations before serving; false when a deploy step / Job runs them. */
+  MIGRATE_ON_START: envBool(true),
+  PG_POOL_MAX: envInt(10, 1, 1_000),
+  PG_STATEMENT_TIMEOUT_MS: envInt(5_000, 100, 600_000),
+  /** When set, POST /restock needs `Authorization: Bearer <token>`; unset (dev) it is open. */
+  CHILLYBIN_ADMIN_TOKEN: z.string().trim().min(16, "expected at least 16 characters").optional(),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+export const migrateConfigSchema = z.object({
+  ...baseEnv({ port: 7001, dir: __dirname }),
+  ...migrationEnv,
+});

@@ -1,0 +1,192 @@
+/**
+ * Test wiring: a fresh database per test file (migrated with the real runner), the real app on
+ * an ephemeral port, an `arrange` client that throws when set-up fails and an `act` client that
+ * never throws, and a snapshot of everything a bad request must leave alone.
+ */
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import type pg from "pg";
+import request from "supertest";
+import { createLogger, createMetrics, Lifecycle, type Metrics } from "tpi";
+import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
+import { createApp } from "../src/app";
+import { createPool } from "../src/db";
+import { migrate } from "../src/migrate";
+import { DEFAULT_STOCK } from "../src/stock";
+
+export const silentLogger = createLogger({
+  service: "chillybin-test",
+  version: "test",
+  level: process.env.TEST_LOG_LEVEL ?? "silent",
+  pretty: false,
+});
+
+/** A new, migrated database; `drop()` it in after(). */
+export async function migratedDatabase(): Promise<TestDatabase> {
+  const db = await createTestDatabase();
+  try {
+    await migrate({ databaseUrl: db.url, logger: silentLogger, timeoutMs: 30_000 });
+  } catch (err) {
+    await db.drop();
+    throw err;
+  }
+  return db;
+}
+
+export interface TestApp {
+  url: string;
+  pool: pg.Pool;
+  metrics: Metrics;
+  lifecycle: Lifecycle;
+  close(): Promise<void>;
+}
+
+/** The app over a real pool; generous timeouts so a busy shared machine never turns into 503s. */
+export async function startApp(
+  databaseUrl: string,
+  opts: {
+    adminToken?: string;
+    poolMax?: number;
+    connectTimeoutMs?: number;
+    statementTimeoutMs?: number;
+  } = {},
+): Promise<TestApp> {
+  const pool = createPool(
+    {
+      DATABASE_URL: databaseUrl,
+      PG_POOL_MAX: opts.poolMax ?? 10,
+      PG_CONNECT_TIMEOUT_MS: opts.connectTimeoutMs ?? 30_000,
+      PG_STATEMENT_TIMEOUT_MS: opts.statementTimeoutMs ?? 30_000,
+    },
+    silentLogger,
+  );
+  const metrics = createMetrics({ service: "chillybin", version: "test" });
+  const lifecycle = new Lifecycle();
+  const app = createApp({
+    pool,
+    logger: silentLogger,
+    metrics,
+    lifecycle,
+    version: "test",
+    adminToken: opts.adminToken,
+  });
+  const server: Server = await new Promise((resolve, reject) => {
+    const s = app.listen(0, "127.0.0.1", () => resolve(s));
+    s.once("error", reject);
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    pool,
+    metrics,
+    lifecycle,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) =>
+        server.close((e) => (e ? reject(e) : resolve())),
+      );
+      await pool.end();
+    },
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: unknown;
+  text: string;
+}
+
+/** Act: sends anything, never throws; a network failure is status 0 with the error as text. */
+export function act(url: string) {
+  const send = async (build: (agent: request.Agent) => request.Test): Promise<Reply> => {
+    try {
+      const res = await build(request.agent(url));
+      return { status: res.status, headers: res.headers, body: res.body, text: res.text };
+    } catch (err) {
+      return { status: 0, headers: {}, body: undefined, text: String(err) };
+    }
+  };
+  return {
+    send,
+    get: (path: string, headers: Record<string, string> = {}) =>
+      send((a) => a.get(path).set(headers)),
+    postJson: (path: string, body: unknown, headers: Record<string, string> = {}) =>
+      send((a) =>
+        a
+          .post(path)
+          .set(headers)
+          .send(body as object),
+      ),
+  };
+}
+
+/** Arrange: the set-up steps a test relies on; any failure throws with the response in the message. */
+export function arrange(url: string) {
+  const ok = async <T>(what: string, build: (agent: request.Agent) => request.Test): Promise<T> => {
+    const res = await build(request.agent(url));
+    if (res.status !== 200) throw new Error(`arrange ${what}: ${res.status} ${res.text}`);
+    return res.body as T;
+  };
+  return {
+    stock: () => ok<Record<string, number>>("GET /", (a) => a.get("/")),
+    setStock: (levels: Record<string, number>, token?: string) =>
+      ok<Record<string, number>>("POST /restock", (a) => {
+        const req = a.post("/restock");
+        if (token) req.set("Authorization", `Bearer ${token}`);
+        return req.send(levels);
+      }),
+    order: (body: object, key?: string) =>
+      ok<{
+        id: string;
+        customer: string;
+        items: { ingredient: string; quantity: number }[];
+        createdAt: string;
+      }>("POST /v2/pick", (a) => {
+        const req = a.post("/v2/pick");
+        if (key) req.set("Idempotency-Key", key);
+        return req.send(body);
+      }),
+  };
+}
+
+export interface Snapshot {
+  stock: Record<string, number>;
+  orders: number;
+  orderItems: number;
+}
+
+/** Straight from the database: what a rejected request must not have changed. */
+export async function snapshot(pool: pg.Pool): Promise<Snapshot> {
+  const stock = await pool.query<{ name: string; quantity: number }>(
+    `SELECT name, quantity FROM ingredients ORDER BY name COLLATE "C"`,
+  );
+  const counts = await pool.query<{ orders: number; items: number }>(
+    "SELECT (SELECT count(*)::int FROM orders) AS orders, (SELECT count(*)::int FROM order_items) AS items",
+  );
+  const row = counts.rows[0] as { orders: number; items: number };
+  return {
+    stock: Object.fromEntries(stock.rows.map((r) => [r.name, r.quantity])),
+    orders: row.orders,
+    orderItems: row.items,
+  };
+}
+
+/** Back to the seeded stall: default stock only, no orders. */
+export async function resetDatabase(pool: pg.Pool): Promise<void> {
+  await pool.query("TRUNCATE order_items, orders");
+  await pool.query("DELETE FROM ingredients");
+  await pool.query(
+    "INSERT INTO ingredients (name, quantity) SELECT * FROM unnest($1::text[], $2::int[])",
+    [Object.keys(DEFAULT_STOCK), Object.values(DEFAULT_STOCK)],
+  );
+}
+
+export function isProblem(reply: Reply): boolean {
+  const type = String(reply.headers["content-type"] ?? "");
+  if (!type.startsWith("application/problem+json")) return false;
+  const body = JSON.parse(reply.text) as { status?: unknown; title?: unknown; type?: unknown };
+  return (
+    body.status === reply.status && typeof body.title === "string" && typeof body.type === "string"
+  );
+}
