@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by scripts/publish.sh and scripts/deploy.sh (sourced, not run). Portable bash 3.2+.
 #
 # The repository acted on is the one of the current directory; the tools are the ones next to
