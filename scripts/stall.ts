@@ -34,7 +34,8 @@ const config = {
 };
 
 /** Which processes this run owns, so a run after a `kill -9` can clean up the orphans. */
-const STATE_FILE = path.join(REPO_ROOT, ".data", "stall.json");
+// Beside the data folder (.data/stall.json by default), so a stall on another data folder is another stall.
+const STATE_FILE = path.join(path.dirname(config.dataDir), "stall.json");
 
 const stopping = new AbortController();
 const services: LaunchedService[] = [];
