@@ -61,7 +61,12 @@ describe("jafflr's graceful shutdown", needsOwnProcesses, () => {
         message: () => "jafflr kept accepting connections after SIGTERM",
       },
     );
-    assert.equal(refusedWhileRunning.outcome, "ECONNREFUSED");
+    // Refused once the listener is closed; a connection caught in the accept backlog at that very
+    // moment is reset instead. Either way no new connection is served.
+    assert.ok(
+      ["ECONNREFUSED", "ECONNRESET"].includes(refusedWhileRunning.outcome),
+      `new connection: ${refusedWhileRunning.outcome}`,
+    );
     assert.ok(
       refusedWhileRunning.running,
       `connections were refused while jafflr was still draining, not only after it had exited (first refusal ${refusedWhileRunning.afterMs} ms after SIGTERM)`,

@@ -9,7 +9,20 @@ import { capturingLogger, get, startFixture } from "./helpers";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-function slowApp(lifecycle: Lifecycle, logger = capturingLogger().logger): Express {
+/** Polls until `check` holds: requests are "in flight" once the server has them, not after a guess. */
+async function until(check: () => boolean, what: string) {
+  for (let i = 0; i < 1000; i++) {
+    if (check()) return;
+    await sleep(10);
+  }
+  throw new Error(`timed out waiting until ${what}`);
+}
+
+function slowApp(
+  lifecycle: Lifecycle,
+  logger = capturingLogger().logger,
+  onStart: () => void = () => {},
+): Express {
   const app = createHttpApp({
     service: "t",
     version: "1",
@@ -18,6 +31,7 @@ function slowApp(lifecycle: Lifecycle, logger = capturingLogger().logger): Expre
     lifecycle,
   });
   app.get("/slow", async (req, res) => {
+    onStart();
     await sleep(Number(req.query.ms ?? 300));
     res.json({ done: true });
   });
@@ -36,19 +50,25 @@ describe("graceful shutdown (real HTTP server)", () => {
     const lifecycle = new Lifecycle();
     const { logger } = capturingLogger();
     const closed: string[] = [];
-    const s = await serve(slowApp(lifecycle, logger), {
-      config: config(),
-      logger,
-      lifecycle,
-      handleSignals: false,
-      resources: [
-        {
-          name: "db pool",
-          close: async () => void closed.push(`db pool (in flight done: ${done})`),
-        },
-        { name: "flag client", close: () => void closed.push("flag client") },
-      ],
-    });
+    let started = 0;
+    const s = await serve(
+      slowApp(lifecycle, logger, () => {
+        started += 1;
+      }),
+      {
+        config: config(),
+        logger,
+        lifecycle,
+        handleSignals: false,
+        resources: [
+          {
+            name: "db pool",
+            close: async () => void closed.push(`db pool (in flight done: ${done})`),
+          },
+          { name: "flag client", close: () => void closed.push("flag client") },
+        ],
+      },
+    );
     let done = 0;
     const inFlight = [1, 2, 3].map(() =>
       get(`${s.url}/slow?ms=400`).then((r) => {
@@ -56,7 +76,7 @@ describe("graceful shutdown (real HTTP server)", () => {
         return r;
       }),
     );
-    await sleep(100);
+    await until(() => started === 3, "the server has all three requests");
     const shutdown = s.shutdown("test");
     assert.equal(lifecycle.shuttingDown, true, "readiness flips at once");
     await sleep(50);
@@ -114,14 +134,15 @@ describe("graceful shutdown (real HTTP server)", () => {
   it("gives up at the deadline with exit code 1 and names what was still open", async () => {
     const lifecycle = new Lifecycle();
     const { logger, lines } = capturingLogger();
-    const s = await serve(slowApp(lifecycle, logger), {
-      config: config(300),
-      logger,
-      lifecycle,
-      handleSignals: false,
-    });
+    let started = 0;
+    const s = await serve(
+      slowApp(lifecycle, logger, () => {
+        started += 1;
+      }),
+      { config: config(300), logger, lifecycle, handleSignals: false },
+    );
     const stuck = get(`${s.url}/slow?ms=1500`);
-    await sleep(100);
+    await until(() => started === 1, "the server has the request");
     assert.equal(await s.shutdown("test"), 1);
     const line = lines().find((l) => String(l.msg).startsWith("shutdown deadline passed"));
     assert.ok(line, "a log line explains the forced exit");
@@ -137,7 +158,7 @@ describe("signals (real process)", () => {
     const f = startFixture();
     const url = await f.url;
     const inFlight = [get(`${url}/slow?ms=600`), get(`${url}/slow?ms=600`)];
-    await sleep(150);
+    await until(() => f.output().split('"slow started"').length === 3, "both requests started");
     f.child.kill("SIGTERM");
     const results = await Promise.all(inFlight);
     assert.deepEqual(
@@ -152,7 +173,7 @@ describe("signals (real process)", () => {
     const f = startFixture();
     const url = await f.url;
     const stuck = get(`${url}/slow?ms=3000`);
-    await sleep(150);
+    await until(() => f.output().includes('"slow started"'), "the request started");
     f.child.kill("SIGTERM");
     await sleep(100);
     f.child.kill("SIGINT");
