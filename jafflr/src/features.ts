@@ -1,5 +1,6 @@
 import { EventEmitter } from "node:events";
-import { existsSync, readFileSync, unwatchFile, watchFile } from "node:fs";
+import { existsSync, readFileSync, type Stats, statSync } from "node:fs";
+import { stat } from "node:fs/promises";
 import { pathToFileURL } from "node:url";
 import type { Logger } from "tpi";
 import { type ClientFeaturesResponse, InMemStorageProvider, Unleash } from "unleash-client";
@@ -77,7 +78,9 @@ class FileRepository extends EventEmitter implements RepositoryInterface {
   private features = new Map<string, FeatureInterface>();
   private segments = new Map<number, Segment>();
   private lastError: string | undefined;
-  private watching = false;
+  /** The file's stat as of the last read; a poll that sees another one reloads. */
+  private signature = "";
+  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly file: string,
@@ -89,12 +92,25 @@ class FileRepository extends EventEmitter implements RepositoryInterface {
 
   /** Throws when the file is missing or invalid at start-up: a broken flag file must not ship. */
   async start(): Promise<void> {
+    this.signature = signatureOf(statSync(this.file));
     this.apply(parseFlagFile(readFileSync(this.file, "utf8"), this.file));
     this.emit("ready");
-    if (!this.watching) {
-      this.watching = true;
-      // Stat polling, not fs.watch: it also sees atomic rename-over writes and works on every FS.
-      watchFile(this.file, { interval: this.pollMs, persistent: false }, () => this.reload());
+    // Our own stat polling against the stat taken *before* the read, rather than fs.watchFile's
+    // baseline (taken later, asynchronously, so an edit right after start could be missed); it
+    // also sees atomic rename-over writes and works on every filesystem.
+    this.timer ??= setInterval(() => void this.poll(), this.pollMs).unref();
+  }
+
+  private async poll(): Promise<void> {
+    let current: string;
+    try {
+      current = signatureOf(await stat(this.file));
+    } catch {
+      current = "missing";
+    }
+    if (current !== this.signature) {
+      this.signature = current;
+      this.reload();
     }
   }
 
@@ -141,9 +157,13 @@ class FileRepository extends EventEmitter implements RepositoryInterface {
     return this.segments.get(id);
   }
   stop() {
-    if (this.watching) unwatchFile(this.file);
-    this.watching = false;
+    clearInterval(this.timer);
+    this.timer = undefined;
   }
+}
+
+function signatureOf(st: Stats): string {
+  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
 }
 
 /** Logs the first error of a burst, then at most one line per interval with a count (a dead Unleash fails every poll). */
