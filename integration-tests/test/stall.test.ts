@@ -4,7 +4,8 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { freePort, REPO_ROOT } from "../../scripts/lib/processes";
+import { freePorts } from "../../scripts/lib/net";
+import { REPO_ROOT } from "../../scripts/lib/processes";
 import { actClient } from "../src/http-client";
 
 /**
@@ -17,11 +18,7 @@ describe("npm start (scripts/stall.ts) on the embedded PostgreSQL", () => {
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it("serves both /health endpoints, then shuts down on SIGINT with exit code 0", async () => {
-    const [pgPort, chillybinPort, jafflrPort] = await Promise.all([
-      freePort(),
-      freePort(),
-      freePort(),
-    ]);
+    const [pgPort, chillybinPort, jafflrPort] = await freePorts(3);
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       EMBEDDED_PG_PORT: String(pgPort),

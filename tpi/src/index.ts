@@ -23,6 +23,7 @@ export {
   UNMATCHED_ROUTE,
 } from "./metrics";
 export {
+  answerClientError,
   HttpProblem,
   methodNotAllowed,
   notFound,

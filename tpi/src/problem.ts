@@ -1,3 +1,5 @@
+import { STATUS_CODES } from "node:http";
+import type { Duplex } from "node:stream";
 import type { ErrorRequestHandler, NextFunction, Request, RequestHandler, Response } from "express";
 import type { Logger } from "./logger";
 
@@ -96,16 +98,40 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
       const [status, title, detail] = bodyError;
       return sendProblem(res, status, title, { detail });
     }
-    const status = (err as { status?: number; expose?: boolean })?.status;
-    if (
-      (err as { expose?: boolean })?.expose &&
-      typeof status === "number" &&
-      status >= 400 &&
-      status < 500
-    ) {
-      return sendProblem(res, status, "Bad Request", { detail: (err as Error).message });
+    // http-errors style (status 4xx), e.g. the router's URIError for an undecodable `%ZZ` param:
+    // the client's fault, whether or not the thrower marked it `expose`.
+    const status = (err as { status?: unknown })?.status;
+    if (typeof status === "number" && status >= 400 && status < 500) {
+      return sendProblem(res, status, STATUS_CODES[status] ?? "Bad Request", {
+        detail: (err as { expose?: boolean }).expose
+          ? (err as Error).message
+          : "The request could not be understood.",
+      });
     }
     logger.error({ err, method: req.method, url: req.originalUrl }, "unexpected error");
     sendProblem(res, 500, "Internal Server Error", { detail: "Something went wrong on our side." });
   };
+}
+
+/**
+ * Requests node's HTTP parser rejects before express sees them (a NUL in a header, a 20 KB header,
+ * a bad chunk size) still get a problem+json answer instead of node's bare 400.
+ */
+export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
+  if (err.code === "ECONNRESET" || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const status =
+    err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
+  const title = STATUS_CODES[status] ?? "Bad Request";
+  const body = JSON.stringify({
+    type: "about:blank",
+    title,
+    status,
+    detail: "The request is not valid HTTP.",
+  });
+  socket.end(
+    `HTTP/1.1 ${status} ${title}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  );
 }

@@ -2,6 +2,7 @@ import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
 import type { Logger } from "./logger";
+import { answerClientError } from "./problem";
 import { shutdownTelemetry, telemetryStarted } from "./telemetry";
 
 /** Shared flag: readiness reads it, shutdown sets it. */
@@ -47,6 +48,7 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
   // Long enough for a burnt toastie queued behind others; shorter than a load balancer's idle timeout.
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 5_000;
+  server.on("clientError", answerClientError);
   await new Promise<void>((resolve, reject) => {
     server.once("listening", resolve);
     server.once("error", reject);

@@ -25,6 +25,9 @@ function app() {
     res.json(req.body);
   });
   a.all("/echo", methodNotAllowed(["POST"]));
+  a.get("/things/:id", (req, res) => {
+    res.json({ id: req.params.id });
+  });
   a.get("/short", () => {
     throw new HttpProblem(409, "Not enough stock", {
       detail: "cheese: wanted 3, have 1",
@@ -106,6 +109,11 @@ describe("problem+json errors", () => {
     const res = await request(app().app).get(`/${"x".repeat(10_000)}`);
     assertProblem(res, 404, /Not Found/);
     assert.ok(res.text.length < 2000, `body is ${res.text.length} bytes`);
+  });
+
+  it("a router URIError (undecodable %ZZ param) is a 400, not a 500", async () => {
+    const res = await request(app().app).get("/things/%ZZ");
+    assertProblem(res, 400, /Bad Request/);
   });
 
   it("wrong method → 405 with Allow", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import http from "node:http";
+import net from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Express } from "express";
@@ -201,3 +202,41 @@ describe("signals (real process)", () => {
 });
 
 export { get, startFixture };
+
+describe("requests node's HTTP parser rejects", () => {
+  /** Writes raw bytes and reads the whole answer (the server closes the connection). */
+  async function raw(url: string, payload: string): Promise<string> {
+    const { hostname, port } = new URL(url);
+    return new Promise((resolve, reject) => {
+      const socket = net.connect(Number(port), hostname, () => socket.write(payload));
+      let answer = "";
+      socket.on("data", (c) => {
+        answer += c;
+      });
+      socket.on("end", () => resolve(answer));
+      socket.on("error", reject);
+    });
+  }
+
+  it("answer with problem+json, not a bare 400/431", async () => {
+    const lifecycle = new Lifecycle();
+    const { logger } = capturingLogger();
+    const s = await serve(slowApp(lifecycle, logger), {
+      config: config(),
+      logger,
+      lifecycle,
+      handleSignals: false,
+    });
+    const badHeader = await raw(s.url, "GET /health HTTP/1.1\r\nHost: x\r\nNo colon here\r\n\r\n");
+    assert.match(badHeader, /^HTTP\/1\.1 400 Bad Request\r\n/);
+    assert.match(badHeader, /Content-Type: application\/problem\+json/);
+    assert.equal(JSON.parse(badHeader.split("\r\n\r\n")[1] ?? "").status, 400);
+    const huge = await raw(
+      s.url,
+      `GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`,
+    );
+    assert.match(huge, /^HTTP\/1\.1 431 /);
+    assert.match(huge, /application\/problem\+json/);
+    assert.equal(await s.shutdown("test"), 0);
+  });
+});
