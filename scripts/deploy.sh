@@ -31,7 +31,6 @@ timeout=300s
 only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --dry-run) DRY_RUN=true ;;
     --kind)
       [[ $# -ge 2 ]] || die "--kind needs a cluster name"
       kind_cluster="$2"
@@ -51,12 +50,7 @@ while [[ $# -gt 0 ]]; do
       timeout="$2"
       shift
       ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    -*) die "unknown option $1 (see --help)" ;;
-    *) only+=("$1") ;;
+    *) common_arg "$1" ;;
   esac
   shift
 done
@@ -69,9 +63,7 @@ manifests="$REPO/deploy/k8s"
 repository="$(image_repository)"
 versions="$(all_versions)"
 if [[ ${#only[@]} -gt 0 ]]; then
-  for name in "${only[@]}"; do
-    echo "$versions" | cut -d' ' -f1 | grep -qx -- "$name" || die "unknown service: $name"
-  done
+  check_services "$versions" "${only[@]}"
   versions="$(echo "$versions" | grep -E "^($(IFS='|'; echo "${only[*]}")) ")"
 fi
 KCTL=("$KUBECTL" --namespace "$namespace")

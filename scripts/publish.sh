@@ -20,18 +20,12 @@ base=""
 only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --dry-run) DRY_RUN=true ;;
     --base)
       [[ $# -ge 2 ]] || die "--base needs a revision"
       base="$2"
       shift
       ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
-    -*) die "unknown option $1 (see --help)" ;;
-    *) only+=("$1") ;;
+    *) common_arg "$1" ;;
   esac
   shift
 done
@@ -43,9 +37,7 @@ if [[ -n "$base" ]]; then
   candidates="$("$TOOLS_ROOT/scripts/affected" "$base" HEAD)"
 fi
 if [[ ${#only[@]} -gt 0 ]]; then
-  for name in "${only[@]}"; do
-    echo "$versions" | cut -d' ' -f1 | grep -qx -- "$name" || die "unknown service: $name"
-  done
+  check_services "$versions" "${only[@]}"
   candidates="$(printf '%s\n' "${only[@]}" | grep -Fx -f <(echo "$candidates") || true)"
 fi
 

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
-import { after, before, beforeEach, describe, test } from "node:test";
-import type { TestDatabase } from "../../scripts/lib/test-db";
+import { describe, test } from "node:test";
 import { callerOf, V1_SUNSET_AT } from "../src/app";
 import { DEFAULT_STOCK } from "../src/stock";
 import {
@@ -8,24 +7,12 @@ import {
   arrange,
   isProblem,
   migratedDatabase,
-  resetDatabase,
   snapshot,
   startApp,
-  type TestApp,
+  useTestApp,
 } from "./helpers";
 
-let db: TestDatabase;
-let app: TestApp;
-
-before(async () => {
-  db = await migratedDatabase();
-  app = await startApp(db.url);
-});
-after(async () => {
-  await app?.close();
-  await db?.drop();
-});
-beforeEach(() => resetDatabase(app.pool));
+const app = useTestApp();
 
 type Order = {
   id: string;
@@ -288,7 +275,7 @@ describe("POST /restock", () => {
 
   test("with CHILLYBIN_ADMIN_TOKEN set: 401 without a token, 403 with a wrong one, 200 with it", async () => {
     const token = "s3cret-token-for-tests";
-    const guarded = await startApp(db.url, { adminToken: token });
+    const guarded = await startApp(app.db.url, { adminToken: token });
     try {
       await arrange(guarded.url).setStock({ cheese: 7 }, token);
       const before = await snapshot(guarded.pool);

@@ -3,38 +3,22 @@
  * problem, and leave stock and orders exactly as they were.
  */
 import assert from "node:assert/strict";
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import type request from "supertest";
-import type { TestDatabase } from "../../scripts/lib/test-db";
-import {
-  act,
-  arrange,
-  isProblem,
-  migratedDatabase,
-  type Snapshot,
-  snapshot,
-  startApp,
-  type TestApp,
-} from "./helpers";
+import { act, arrange, isProblem, type Snapshot, snapshot, useTestApp } from "./helpers";
 
-let db: TestDatabase;
-let app: TestApp;
 let baseline: Snapshot;
-
-before(async () => {
-  db = await migratedDatabase();
-  app = await startApp(db.url);
+const app = useTestApp({
+  resetBeforeEach: false,
   // Something to lose: an order on record and stock that is not all defaults.
-  await arrange(app.url).order({
-    customer: "gita",
-    items: [{ ingredient: "cheese", quantity: 1 }],
-  });
-  await arrange(app.url).setStock({ bread: 6 });
-  baseline = await snapshot(app.pool);
-});
-after(async () => {
-  await app?.close();
-  await db?.drop();
+  setUp: async (app) => {
+    await arrange(app.url).order({
+      customer: "gita",
+      items: [{ ingredient: "cheese", quantity: 1 }],
+    });
+    await arrange(app.url).setStock({ bread: 6 });
+    baseline = await snapshot(app.pool);
+  },
 });
 
 interface Case {

@@ -3,31 +3,10 @@
  * stock allows, the arithmetic is exact, and nothing ever fails with a 500 or a deadlock.
  */
 import assert from "node:assert/strict";
-import { after, before, beforeEach, test } from "node:test";
-import type { TestDatabase } from "../../scripts/lib/test-db";
-import {
-  act,
-  arrange,
-  migratedDatabase,
-  type Reply,
-  resetDatabase,
-  snapshot,
-  startApp,
-  type TestApp,
-} from "./helpers";
+import { test } from "node:test";
+import { act, arrange, type Reply, snapshot, useTestApp } from "./helpers";
 
-let db: TestDatabase;
-let app: TestApp;
-
-before(async () => {
-  db = await migratedDatabase();
-  app = await startApp(db.url, { poolMax: 20 });
-});
-after(async () => {
-  await app?.close();
-  await db?.drop();
-});
-beforeEach(() => resetDatabase(app.pool));
+const app = useTestApp({ poolMax: 20 });
 
 function statusCounts(replies: Reply[]): Record<number, number> {
   const counts: Record<number, number> = {};

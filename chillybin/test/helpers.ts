@@ -5,6 +5,7 @@
  */
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { after, before, beforeEach } from "node:test";
 import type pg from "pg";
 import request from "supertest";
 import { createLogger, createMetrics, Lifecycle, type Metrics } from "tpi";
@@ -41,16 +42,15 @@ export interface TestApp {
   close(): Promise<void>;
 }
 
+export interface AppOptions {
+  adminToken?: string;
+  poolMax?: number;
+  connectTimeoutMs?: number;
+  statementTimeoutMs?: number;
+}
+
 /** The app over a real pool; generous timeouts so a busy shared machine never turns into 503s. */
-export async function startApp(
-  databaseUrl: string,
-  opts: {
-    adminToken?: string;
-    poolMax?: number;
-    connectTimeoutMs?: number;
-    statementTimeoutMs?: number;
-  } = {},
-): Promise<TestApp> {
+export async function startApp(databaseUrl: string, opts: AppOptions = {}): Promise<TestApp> {
   const pool = createPool(
     {
       DATABASE_URL: databaseUrl,
@@ -88,6 +88,61 @@ export async function startApp(
       await pool.end();
     },
   };
+}
+
+/** The app a test file shares, and its database; the hooks of `useTestApp` own its lifetime. */
+export interface SharedTestApp extends Omit<TestApp, "close"> {
+  readonly db: TestDatabase;
+}
+
+/**
+ * For a whole test file: a migrated database and the app over it, started in before() and closed
+ * and dropped in after(); unless `resetBeforeEach` is false, back to the seeded stall before each
+ * test. Call it at the top of the file; the handle is live from the first test on. File-wide
+ * set-up that needs the app goes in `setUp`, not in another top-level before(): Node 20 runs a
+ * file's top-level before() hooks concurrently, so that one could run before the app is up.
+ */
+export function useTestApp(
+  opts: AppOptions & {
+    resetBeforeEach?: boolean;
+    setUp?: (app: SharedTestApp) => Promise<void>;
+  } = {},
+): SharedTestApp {
+  const { resetBeforeEach = true, setUp, ...appOptions } = opts;
+  let db: TestDatabase | undefined;
+  let app: TestApp | undefined;
+  const live = (): { db: TestDatabase; app: TestApp } => {
+    if (!db || !app) throw new Error("useTestApp: the app is not started (yet); use it in a test");
+    return { db, app };
+  };
+  const handle: SharedTestApp = {
+    get db() {
+      return live().db;
+    },
+    get url() {
+      return live().app.url;
+    },
+    get pool() {
+      return live().app.pool;
+    },
+    get metrics() {
+      return live().app.metrics;
+    },
+    get lifecycle() {
+      return live().app.lifecycle;
+    },
+  };
+  before(async () => {
+    db = await migratedDatabase();
+    app = await startApp(db.url, appOptions);
+    await setUp?.(handle);
+  });
+  after(async () => {
+    await app?.close();
+    await db?.drop();
+  });
+  if (resetBeforeEach) beforeEach(() => resetDatabase(live().app.pool));
+  return handle;
 }
 
 export interface Reply {

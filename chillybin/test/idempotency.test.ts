@@ -1,31 +1,10 @@
 /** Idempotency-Key on POST /v2/pick: what lets jafflr retry an order without picking twice. */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, beforeEach, test } from "node:test";
-import type { TestDatabase } from "../../scripts/lib/test-db";
-import {
-  act,
-  arrange,
-  isProblem,
-  migratedDatabase,
-  resetDatabase,
-  snapshot,
-  startApp,
-  type TestApp,
-} from "./helpers";
+import { test } from "node:test";
+import { act, arrange, isProblem, snapshot, useTestApp } from "./helpers";
 
-let db: TestDatabase;
-let app: TestApp;
-
-before(async () => {
-  db = await migratedDatabase();
-  app = await startApp(db.url);
-});
-after(async () => {
-  await app?.close();
-  await db?.drop();
-});
-beforeEach(() => resetDatabase(app.pool));
+const app = useTestApp();
 
 const order = {
   customer: "gita",

@@ -157,7 +157,7 @@ export function tail(text: string, lines = 60): string {
 
 /** Polls `probe` until it returns a value (not undefined) or the time is up; then throws `message()`. */
 export async function eventually<T>(
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined> | T | undefined,
   options: { timeoutMs: number; intervalMs?: number; message: () => string },
 ): Promise<T> {
   const deadline = Date.now() + options.timeoutMs;

@@ -75,6 +75,29 @@ run() {
 
 have() { command -v "$1" >/dev/null 2>&1; }
 
+# The arguments both scripts read alike: --dry-run, --help (the script's header comment), an
+# unknown option, and a service name (appended to the caller's `only` array).
+common_arg() {
+  case "$1" in
+    --dry-run) DRY_RUN=true ;;
+    -h | --help)
+      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+      exit 0
+      ;;
+    -*) die "unknown option $1 (see --help)" ;;
+    *) only+=("$1") ;;
+  esac
+}
+
+# Dies unless every name given after the "<service> <version>" lines is one of their services.
+check_services() {
+  local versions="$1" name
+  shift
+  for name in "$@"; do
+    echo "$versions" | cut -d' ' -f1 | grep -qx -- "$name" || die "unknown service: $name"
+  done
+}
+
 # The exact build of one image: the top-level Dockerfile with SERVICE and VERSION.
 build_image() {
   local service="$1" version="$2" image="$3" source

@@ -43,7 +43,7 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
     );
   }
   const { logger, lifecycle, config } = opts;
-  const exit = opts.exit ?? ((code: number) => process.exit(code));
+  const exit = opts.exit ?? ((code: number) => exitAfterFlush(logger, code));
   const server = app.listen(config.PORT, config.HOST);
   // Long enough for a burnt toastie queued behind others; shorter than a load balancer's idle timeout.
   server.requestTimeout = 120_000;
@@ -115,6 +115,17 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
     process.on("SIGINT", onSignal);
   }
   return { server, url, shutdown };
+}
+
+/** pino writes asynchronously: flush the last lines ("shutdown complete") before exiting. */
+function exitAfterFlush(logger: Logger, code: number): void {
+  const done = () => process.exit(code);
+  setTimeout(done, 1000).unref();
+  try {
+    logger.flush(done);
+  } catch {
+    done();
+  }
 }
 
 /** Counts requests that have started and not yet finished. */

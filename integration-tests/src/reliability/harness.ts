@@ -20,7 +20,7 @@ import {
   startService,
 } from "../../../scripts/lib/processes";
 import { createTestDatabase, type TestDatabase } from "../../../scripts/lib/test-db";
-import { type Env, serviceEnv, tail } from "../stall";
+import { type Env, eventually, serviceEnv, tail } from "../stall";
 
 const REPO_FLAGS = path.join(REPO_ROOT, "jafflr", "flags", "features.json");
 
@@ -136,20 +136,12 @@ export class Harness {
   }
 }
 
-/** Polls `probe` until it returns something other than undefined; throws `message()` after timeoutMs. */
-export async function waitFor<T>(
+/** `eventually`, polling every 50 ms unless told otherwise. */
+export function waitFor<T>(
   probe: () => Promise<T | undefined> | T | undefined,
   options: { timeoutMs: number; intervalMs?: number; message: () => string },
 ): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`${options.message()} (waited ${options.timeoutMs} ms)`);
-    }
-    await sleep(options.intervalMs ?? 50);
-  }
+  return eventually(probe, { ...options, intervalMs: options.intervalMs ?? 50 });
 }
 
 export function sleep(ms: number): Promise<void> {
