@@ -1,9 +1,8 @@
-import { AsyncResource } from "node:async_hooks";
 import { randomUUID } from "node:crypto";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import { runWithContext } from "./context";
 import { mountHealth, type ReadinessCheck } from "./health";
-import type { Logger } from "./logger";
+import { contextFields, type Logger } from "./logger";
 import { type Metrics, methodLabel, routeTemplate } from "./metrics";
 import { notFound, problemErrorHandler } from "./problem";
 import type { Lifecycle } from "./shutdown";
@@ -60,11 +59,14 @@ function requestContext(lifecycle: Lifecycle) {
 function accessLog(logger: Logger) {
   return (req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
-    // Bound to the request's async context so the line carries its request and trace ids.
-    const done = AsyncResource.bind(() => {
+    // Taken now, inside the request's context: "finish" fires outside it. Explicit fields win
+    // over the logger's mixin, so the line always carries this request's ids.
+    const ids = contextFields();
+    res.once("finish", () => {
       const level = res.statusCode >= 500 ? "error" : "info";
       logger[level](
         {
+          ...ids,
           method: methodLabel(req.method),
           route: routeTemplate(req),
           status: res.statusCode,
@@ -74,7 +76,6 @@ function accessLog(logger: Logger) {
         "request",
       );
     });
-    res.once("finish", done);
     next();
   };
 }

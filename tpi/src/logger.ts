@@ -13,6 +13,18 @@ export interface LoggerOptions {
   pretty?: boolean;
 }
 
+/** The current request's id and sampled trace/span ids, as log fields (absent ones undefined). */
+export function contextFields(): { request_id?: string; trace_id?: string; span_id?: string } {
+  const span = trace.getActiveSpan()?.spanContext();
+  // Only sampled spans are exported: an id for an unsampled one would lead nowhere.
+  const sampled = span && isSpanContextValid(span) && span.traceFlags & TraceFlags.SAMPLED;
+  return {
+    request_id: currentContext()?.requestId,
+    trace_id: sampled ? span.traceId : undefined,
+    span_id: sampled ? span.spanId : undefined,
+  };
+}
+
 /**
  * JSON lines with service, version, and — inside a request — request id and the active
  * trace/span ids, so a log line can be joined to its trace.
@@ -25,18 +37,7 @@ export function createLogger(opts: LoggerOptions): Logger {
     base: { service: opts.service, version: opts.version },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    mixin: () => {
-      const fields: Record<string, string> = {};
-      const ctx = currentContext();
-      if (ctx) fields.request_id = ctx.requestId;
-      const span = trace.getActiveSpan()?.spanContext();
-      // Only sampled spans are exported: an id for an unsampled one would lead nowhere.
-      if (span && isSpanContextValid(span) && span.traceFlags & TraceFlags.SAMPLED) {
-        fields.trace_id = span.traceId;
-        fields.span_id = span.spanId;
-      }
-      return fields;
-    },
+    mixin: contextFields,
   };
   if (opts.destination) return pino(options, opts.destination);
   if (pretty) {

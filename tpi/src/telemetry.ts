@@ -3,7 +3,7 @@ import { dirname, join } from "node:path";
 import { type Attributes, type Context, SpanKind, trace } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
 import { registerInstrumentations } from "@opentelemetry/instrumentation";
-import { ExpressInstrumentation } from "@opentelemetry/instrumentation-express";
+import { ExpressInstrumentation, ExpressLayerType } from "@opentelemetry/instrumentation-express";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
 import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
@@ -84,8 +84,14 @@ export function startTelemetry(
   registerInstrumentations({
     tracerProvider: provider,
     instrumentations: [
-      new HttpInstrumentation(),
-      new ExpressInstrumentation(),
+      // Probes and scrapes get no span at all (cheaper than a dropped one); the sampler below
+      // still guards any other instrumentation's server spans.
+      new HttpInstrumentation({
+        ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.has((req.url ?? "").split("?")[0] ?? ""),
+      }),
+      // One span per route handler, not one per middleware layer: the layers cost more CPU than
+      // the request itself and say little.
+      new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
       new PgInstrumentation({ requireParentSpan: true }),
       new UndiciInstrumentation(),
     ],
