@@ -188,13 +188,12 @@ describe("SIGTERM under load: jafflr, then chillybin", needsOwnProcesses, () => 
         "a request started after the signal is either served or never accepted",
       );
       assert.ok(
-        after1.some((o) => o.error === "ECONNREFUSED"),
+        after1.some((o) => notServed.has(o.error ?? "")),
         `new connections to jafflr were refused after the signal (${census(after1)})`,
       );
-      assert.equal(
-        refusedWhileDraining,
-        "ECONNREFUSED",
-        "chillybin stopped accepting while draining",
+      assert.ok(
+        notServed.has(refusedWhileDraining),
+        `chillybin stopped accepting while draining (a new connection got: ${refusedWhileDraining})`,
       );
 
       assert.deepEqual(jafflrExit, { code: 0, signal: null }, "jafflr exit");
