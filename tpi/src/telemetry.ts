@@ -92,7 +92,8 @@ export function startTelemetry(
       // One span per route handler, not one per middleware layer: the layers cost more CPU than
       // the request itself and say little.
       new ExpressInstrumentation({ ignoreLayersType: [ExpressLayerType.MIDDLEWARE] }),
-      new PgInstrumentation({ requireParentSpan: true }),
+      // Query spans only: a span per pool checkout doubles the cost and says nothing new.
+      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
       new UndiciInstrumentation(),
     ],
   });
