@@ -27,6 +27,7 @@ import os from "node:os";
 import path from "node:path";
 import { parseArgs } from "node:util";
 import pg from "pg";
+import { pickV2FlagFile } from "../scripts/lib/flags";
 import { createTestDatabase, type TestDatabase } from "../scripts/lib/test-db";
 import { BUILD_FILTERS, type BuildRun, buildSpeed, EDITED_FILE } from "./build";
 import { killAll, type Launched, launch } from "./launch";
@@ -481,22 +482,7 @@ function pgbenchPickSql(): string {
 
 /** pick.v2 on for the v2 customer only: one jafflr serves both paths, chosen per request. */
 function benchFlags() {
-  return {
-    version: 1,
-    features: [
-      {
-        name: "pick.v2",
-        enabled: true,
-        strategies: [
-          {
-            name: "flexibleRollout",
-            parameters: { rollout: "100", stickiness: "default", groupId: "pick.v2" },
-            constraints: [{ contextName: "userId", operator: "IN", values: [V2_CUSTOMER] }],
-          },
-        ],
-      },
-    ],
-  };
+  return pickV2FlagFile([V2_CUSTOMER]);
 }
 
 /** One request down each path before measuring: a benchmark of error responses proves nothing. */

@@ -16,6 +16,7 @@ import { existsSync, readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
+import { userIdStrategy } from "./lib/flags";
 import { REPO_ROOT } from "./lib/service-process";
 
 export const UNLEASH_SERVER_VERSION = "7.5.1";
@@ -410,11 +411,7 @@ export class UnleashAdmin {
 
   /** Replaces the userId list of the flag's strategy (creating the strategy when there is none). */
   async setUserIds(name: string, userIds: string[]): Promise<void> {
-    const body = {
-      name: "flexibleRollout",
-      parameters: { rollout: "100", stickiness: "default", groupId: name },
-      constraints: [{ contextName: "userId", operator: "IN", values: userIds }],
-    };
+    const body = userIdStrategy(name, userIds);
     const strategies = await this.strategies(name);
     const current = strategies.find((s) => s.name === "flexibleRollout");
     if (current) {

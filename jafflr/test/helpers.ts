@@ -7,6 +7,7 @@ import { Writable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Express } from "express";
 import { createLogger, createMetrics, Lifecycle, type Logger, type Metrics } from "tpi";
+import { pickV2FlagFile } from "../../scripts/lib/flags";
 import { createApp } from "../src/app";
 import { ChillybinClient } from "../src/chillybin-client";
 import { DEFAULT_FLAGS_FILE } from "../src/config";
@@ -45,22 +46,7 @@ export function tempFlagFile(): { file: string; remove: () => void } {
 
 /** The repo's `pick.v2` flag, on for exactly these customers. */
 export function pickV2For(customers: string[]): string {
-  return JSON.stringify({
-    version: 1,
-    features: [
-      {
-        name: "pick.v2",
-        enabled: true,
-        strategies: [
-          {
-            name: "flexibleRollout",
-            parameters: { rollout: "100", stickiness: "default", groupId: "pick.v2" },
-            constraints: [{ contextName: "userId", operator: "IN", values: customers }],
-          },
-        ],
-      },
-    ],
-  });
+  return JSON.stringify(pickV2FlagFile(customers));
 }
 
 /** Polls `check` until it holds; a bounded wait for something asynchronous, not a timing assertion. */

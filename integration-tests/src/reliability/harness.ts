@@ -12,6 +12,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
+import { userIdStrategy } from "../../../scripts/lib/flags";
 import {
   REPO_ROOT,
   type ServiceName,
@@ -65,13 +66,7 @@ export class Harness {
     const pickV2 = doc.features.find((f: { name: string }) => f.name === "pick.v2");
     if (!pickV2) throw new Error(`${REPO_FLAGS} has no pick.v2 flag`);
     pickV2.enabled = true;
-    pickV2.strategies = [
-      {
-        name: "flexibleRollout",
-        parameters: { rollout: "100", stickiness: "default", groupId: "pick.v2" },
-        constraints: [{ contextName: "userId", operator: "IN", values: v2Customers }],
-      },
-    ];
+    pickV2.strategies = [userIdStrategy("pick.v2", v2Customers)];
     const file = path.join(dir, "features.json");
     await writeFile(file, JSON.stringify(doc, null, 2));
     return file;
