@@ -50,13 +50,12 @@ const pickQuery = z.strictObject({
         iss.input === undefined ? "quantity is required" : `quantity must be ${QUANTITY_RULE}`,
     })
     .regex(QUANTITY_PARAM, `quantity must be ${QUANTITY_RULE}`)
-    .transform(Number)
-    .optional(),
+    .transform(Number),
 });
 
 export function parsePickQuery(query: unknown): { ingredient: string; quantity: number } {
   const { name, quantity } = parse(pickQuery, query, "query");
-  return { ingredient: name, quantity: quantity ?? 1 };
+  return { ingredient: name, quantity };
 }
 
 // ---------- the statement ----------

@@ -27,8 +27,10 @@ import { TcpProxy } from "./tcp-proxy";
 describe("GET /pick (v1)", () => {
   const app = useTestApp();
 
-  test("takes one by default and answers ok, with the deprecation headers", async () => {
-    const reply = await act(app.url).get("/pick?name=cheese", { "User-Agent": "jafflr/1.0.0" });
+  test("takes one and answers ok, with the deprecation headers", async () => {
+    const reply = await act(app.url).get("/pick?name=cheese&quantity=1", {
+      "User-Agent": "jafflr/1.0.0",
+    });
     assert.equal(reply.status, 200);
     assert.equal(reply.text, "ok");
     assert.match(String(reply.headers["content-type"]), /^text\/plain/);
@@ -60,7 +62,7 @@ describe("GET /pick (v1)", () => {
   });
 
   test("422 unknown-ingredient for an ingredient not stocked, naming it (as v2 does)", async () => {
-    const reply = await act(app.url).get("/pick?name=anchovy");
+    const reply = await act(app.url).get("/pick?name=anchovy&quantity=1");
     assert.equal(reply.status, 422);
     assert.ok(isProblem(reply));
     const body = reply.body as { type: string; title: string; unknown: unknown };
@@ -86,10 +88,14 @@ describe("GET /pick (v1)", () => {
       curl: await count("curl"),
       other: await count("other"),
     };
-    await client.get("/pick?name=cheese", { "User-Agent": "jafflr/2.3.4 (+https://example.com)" });
-    await client.get("/pick?name=cheese", { "User-Agent": "jafflr/2.3.5" });
-    await client.get("/pick?name=nope", { "User-Agent": "curl/8.5.0" });
-    await client.get("/pick?name=cheese", { "User-Agent": `evil-${"x".repeat(500)}/1` });
+    await client.get("/pick?name=cheese&quantity=1", {
+      "User-Agent": "jafflr/2.3.4 (+https://example.com)",
+    });
+    await client.get("/pick?name=cheese&quantity=1", { "User-Agent": "jafflr/2.3.5" });
+    await client.get("/pick?name=nope&quantity=1", { "User-Agent": "curl/8.5.0" });
+    await client.get("/pick?name=cheese&quantity=1", {
+      "User-Agent": `evil-${"x".repeat(500)}/1`,
+    });
     assert.equal(await count("jafflr"), before.jafflr + 2);
     assert.equal(await count("curl"), before.curl + 1);
     assert.equal(await count("other"), before.other + 1);
@@ -105,9 +111,21 @@ describe("GET /pick (v1)", () => {
     assert.equal(callerOf("/weird"), "unknown");
   });
 
+  test("without quantity: 400 naming the parameter, nothing picked (a state-changing GET does not guess)", async () => {
+    const before = await snapshot(app.pool);
+    const reply = await act(app.url).get("/pick?name=cheese");
+    assert.equal(reply.status, 400);
+    assert.ok(isProblem(reply));
+    const body = reply.body as { type: string; errors: unknown };
+    assert.equal(body.type, "https://toasties-galore.example/problems/invalid-request");
+    assert.deepEqual(body.errors, [{ parameter: "quantity", detail: "quantity is required" }]);
+    assert.ok(reply.headers.deprecation, "still a v1 response");
+    assert.deepEqual(await snapshot(app.pool), before);
+  });
+
   test("HEAD never picks", async () => {
     const before = await snapshot(app.pool);
-    const reply = await act(app.url).send((a) => a.head("/pick?name=cheese"));
+    const reply = await act(app.url).send((a) => a.head("/pick?name=cheese&quantity=1"));
     assert.equal(reply.status, 405);
     assert.deepEqual(await snapshot(app.pool), before);
   });
@@ -132,16 +150,29 @@ describe("GET /pick (v1): bad input", () => {
   const cases: BadInputCase[] = [
     { name: "missing name", status: 400, send: (a) => a.get("/pick?quantity=1") },
     { name: "empty name", status: 400, send: (a) => a.get("/pick?name=&quantity=1") },
-    { name: "name twice", status: 400, send: (a) => a.get("/pick?name=cheese&name=bread") },
-    { name: "name as an object", status: 400, send: (a) => a.get("/pick?name[x]=cheese") },
-    { name: "10 KB name", status: 400, send: (a) => a.get(`/pick?name=${TEN_KB}`) },
+    {
+      name: "name twice",
+      status: 400,
+      send: (a) => a.get("/pick?name=cheese&name=bread&quantity=1"),
+    },
+    {
+      name: "name as an object",
+      status: 400,
+      send: (a) => a.get("/pick?name[x]=cheese&quantity=1"),
+    },
+    { name: "10 KB name", status: 400, send: (a) => a.get(`/pick?name=${TEN_KB}&quantity=1`) },
     {
       name: "SQL metacharacters",
       status: 400,
-      send: (a) => a.get(`/pick?name=${encodeURIComponent(SQL)}`),
+      send: (a) => a.get(`/pick?name=${encodeURIComponent(SQL)}&quantity=1`),
     },
-    { name: "uppercase name", status: 400, send: (a) => a.get("/pick?name=Cheese") },
-    { name: "unknown ingredient", status: 422, send: (a) => a.get("/pick?name=anchovy") },
+    { name: "uppercase name", status: 400, send: (a) => a.get("/pick?name=Cheese&quantity=1") },
+    {
+      name: "unknown ingredient",
+      status: 422,
+      send: (a) => a.get("/pick?name=anchovy&quantity=1"),
+    },
+    { name: "missing quantity", status: 400, send: (a) => a.get("/pick?name=cheese") },
     {
       name: "negative quantity (the original added stock)",
       status: 400,
@@ -175,10 +206,12 @@ describe("GET /pick (v1): bad input", () => {
       name: "500 unknown parameters",
       status: 400,
       send: (a) =>
-        a.get(`/pick?name=cheese&${Array.from({ length: 500 }, (_, i) => `p${i}=1`).join("&")}`),
+        a.get(
+          `/pick?name=cheese&quantity=1&${Array.from({ length: 500 }, (_, i) => `p${i}=1`).join("&")}`,
+        ),
     },
     { name: "more than there is", status: 410, send: (a) => a.get("/pick?name=bread&quantity=7") },
-    { name: "POST", status: 405, send: (a) => a.post("/pick?name=cheese") },
+    { name: "POST", status: 405, send: (a) => a.post("/pick?name=cheese&quantity=1") },
   ];
   describeBadInput("GET /pick", cases, () => ({ url: app.url, pool: app.pool, baseline }));
 });
@@ -259,7 +292,7 @@ describe("GET /pick (v1): database faults", () => {
     const app = await startApp(withPort(db.url, await freePort()), { connectTimeoutMs: 2_000 });
     apps.push(app);
     const client = act(app.url);
-    assertUnavailable(await client.get("/pick?name=cheese"), "GET /pick");
+    assertUnavailable(await client.get("/pick?name=cheese&quantity=1"), "GET /pick");
     assert.equal((await client.get("/pick?name=cheese&quantity=-5")).status, 400);
   });
 
@@ -277,12 +310,12 @@ describe("GET /pick (v1): database faults", () => {
     try {
       await arrange(app.url).setStock({ cheese: 10 });
       await proxy.close();
-      assertUnavailable(await client.get("/pick?name=cheese"), "GET /pick while down");
+      assertUnavailable(await client.get("/pick?name=cheese&quantity=1"), "GET /pick while down");
       assert.equal((await snapshot(direct)).stock.cheese, 10);
       await proxy.open();
       const deadline = Date.now() + 20_000;
       while ((await client.get("/ready")).status !== 200 && Date.now() < deadline) await sleep(100);
-      assert.equal((await client.get("/pick?name=cheese")).status, 200);
+      assert.equal((await client.get("/pick?name=cheese&quantity=1")).status, 200);
       assert.equal((await snapshot(direct)).stock.cheese, 9);
     } finally {
       await direct.end();
@@ -300,10 +333,13 @@ describe("GET /pick (v1): database faults", () => {
       await holder.query("BEGIN");
       await holder.query("SELECT quantity FROM ingredients WHERE name = 'cheese' FOR UPDATE");
       const before = await snapshot(app.pool);
-      assertUnavailable(await act(app.url).get("/pick?name=cheese"), "v1 pick behind a lock");
+      assertUnavailable(
+        await act(app.url).get("/pick?name=cheese&quantity=1"),
+        "v1 pick behind a lock",
+      );
       await holder.query("ROLLBACK");
       assert.deepEqual(await snapshot(app.pool), before);
-      assert.equal((await act(app.url).get("/pick?name=cheese")).status, 200);
+      assert.equal((await act(app.url).get("/pick?name=cheese&quantity=1")).status, 200);
     } finally {
       await holder.end();
     }
