@@ -17,6 +17,7 @@ import { getOrder, listOrders, placeOrder } from "./orders";
 import { mountPickV1 } from "./pick-v1";
 import { PROBLEM_TYPES } from "./problems";
 import { listStock, resetStock, setStock } from "./stock";
+import type { StockFeed } from "./stock-feed";
 import {
   parseIdempotencyKey,
   parseOrderId,
@@ -27,6 +28,8 @@ import {
 
 export interface AppDeps {
   pool: pg.Pool;
+  /** The stock kept in memory from LISTEN/NOTIFY; started and closed by the caller. */
+  feed: StockFeed;
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;
@@ -38,7 +41,7 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps): Express {
-  const { pool, logger, metrics } = deps;
+  const { pool, feed, logger, metrics } = deps;
   const app = createHttpApp({
     service: "chillybin",
     version: deps.version,
@@ -48,19 +51,22 @@ export function createApp(deps: AppDeps): Express {
     readiness: { database: schemaReady(pool, deps.requiredMigrations ?? knownMigrations()) },
   });
 
-  // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape).
+  // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape), from memory
+  // while the stock feed is live, from the database otherwise.
   app.get("/", async (_req, res) => {
-    res.json(await listStock(pool));
+    const json = feed.currentJson() ?? JSON.stringify(await listStock(pool));
+    res.type("application/json").send(json);
   });
   app.all("/", methodNotAllowed(["GET"]));
 
-  mountPickV1(app, { pool, metrics });
+  mountPickV1(app, { pool, metrics, feed });
 
   // POST /v2/pick — a whole order, atomically, safe to retry with an Idempotency-Key.
   app.post("/v2/pick", requireJson, async (req, res) => {
     const key = parseIdempotencyKey(req.headersDistinct["idempotency-key"]);
     const request = parseOrderRequest(req.body);
-    const { order, replayed } = await placeOrder(pool, request, key);
+    const { order, replayed, xid } = await placeOrder(pool, request, key);
+    feed.wrote(xid);
     if (replayed) res.set("Idempotent-Replayed", "true");
     res.json(order);
   });
@@ -87,7 +93,9 @@ export function createApp(deps: AppDeps): Express {
   // POST /restock — no body resets the default stock; a JSON object sets levels.
   app.post("/restock", requireAdmin(deps.adminToken), async (req, res) => {
     if (!hasBody(req)) {
-      res.json(await resetStock(pool));
+      const { stock, xid } = await resetStock(pool);
+      feed.wrote(xid);
+      res.json(stock);
       return;
     }
     if (!req.is(["application/json", "application/*+json"])) {
@@ -96,7 +104,9 @@ export function createApp(deps: AppDeps): Express {
           "Send stock levels as JSON with Content-Type: application/json, or no body to reset.",
       });
     }
-    res.json(await setStock(pool, parseRestockBody(req.body)));
+    const { stock, xid } = await setStock(pool, parseRestockBody(req.body));
+    feed.wrote(xid);
+    res.json(stock);
   });
   app.all("/restock", methodNotAllowed(["POST"]));
 

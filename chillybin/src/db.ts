@@ -37,35 +37,6 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   return pool;
 }
 
-/**
- * Runs `fn` inside BEGIN/COMMIT on one client; ROLLBACK on any throw. A client whose ROLLBACK
- * fails (its connection is gone or wedged) is destroyed rather than returned to the pool.
- */
-export async function withTransaction<T>(
-  pool: pg.Pool,
-  fn: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  // A checked-out client has no listener of its own; a dropped connection would be fatal without one.
-  const onError = () => {};
-  client.on("error", onError);
-  let broken: Error | undefined;
-  try {
-    await client.query("BEGIN");
-    const result = await fn(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (err) {
-    await client.query("ROLLBACK").catch((rollbackErr: Error) => {
-      broken = rollbackErr;
-    });
-    throw err;
-  } finally {
-    client.off("error", onError);
-    client.release(broken);
-  }
-}
-
 /** Errors that mean "the database cannot be reached or is overloaded": retryable, not our bug. */
 const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED",

@@ -5,6 +5,7 @@ import { createApp } from "./app";
 import { configSchema } from "./config";
 import { createPool } from "./db";
 import { migrate } from "./migrate";
+import { StockFeed } from "./stock-feed";
 
 async function main() {
   // config
@@ -27,8 +28,11 @@ async function main() {
     });
   }
   const pool = createPool(config, logger);
+  const feed = new StockFeed({ settings: config, logger, metrics });
+  feed.start();
   const app = createApp({
     pool,
+    feed,
     logger,
     metrics,
     lifecycle,
@@ -41,7 +45,10 @@ async function main() {
     config,
     logger,
     lifecycle,
-    resources: [{ name: "db pool", close: () => pool.end() }],
+    resources: [
+      { name: "stock feed", close: () => feed.close() },
+      { name: "db pool", close: () => pool.end() },
+    ],
   });
 }
 

@@ -16,6 +16,7 @@ import { createApp } from "../src/app";
 import { createPool } from "../src/db";
 import { migrate } from "../src/migrate";
 import { DEFAULT_STOCK } from "../src/stock";
+import { StockFeed } from "../src/stock-feed";
 
 export const silentLogger = createLogger({
   service: "chillybin-test",
@@ -39,6 +40,7 @@ export async function migratedDatabase(): Promise<TestDatabase> {
 export interface TestApp {
   url: string;
   pool: pg.Pool;
+  feed: StockFeed;
   metrics: Metrics;
   lifecycle: Lifecycle;
   close(): Promise<void>;
@@ -53,19 +55,20 @@ export interface AppOptions {
 
 /** The app over a real pool; generous timeouts so a busy shared machine never turns into 503s. */
 export async function startApp(databaseUrl: string, opts: AppOptions = {}): Promise<TestApp> {
-  const pool = createPool(
-    {
-      DATABASE_URL: databaseUrl,
-      PG_POOL_MAX: opts.poolMax ?? 10,
-      PG_CONNECT_TIMEOUT_MS: opts.connectTimeoutMs ?? 30_000,
-      PG_STATEMENT_TIMEOUT_MS: opts.statementTimeoutMs ?? 30_000,
-    },
-    silentLogger,
-  );
+  const settings = {
+    DATABASE_URL: databaseUrl,
+    PG_POOL_MAX: opts.poolMax ?? 10,
+    PG_CONNECT_TIMEOUT_MS: opts.connectTimeoutMs ?? 30_000,
+    PG_STATEMENT_TIMEOUT_MS: opts.statementTimeoutMs ?? 30_000,
+  };
+  const pool = createPool(settings, silentLogger);
   const metrics = createMetrics({ service: "chillybin", version: "test" });
+  const feed = new StockFeed({ settings, logger: silentLogger, metrics });
+  feed.start();
   const lifecycle = new Lifecycle();
   const app = createApp({
     pool,
+    feed,
     logger: silentLogger,
     metrics,
     lifecycle,
@@ -80,6 +83,7 @@ export async function startApp(databaseUrl: string, opts: AppOptions = {}): Prom
   return {
     url: `http://127.0.0.1:${port}`,
     pool,
+    feed,
     metrics,
     lifecycle,
     close: async () => {
@@ -87,6 +91,7 @@ export async function startApp(databaseUrl: string, opts: AppOptions = {}): Prom
       await new Promise<void>((resolve, reject) =>
         server.close((e) => (e ? reject(e) : resolve())),
       );
+      await feed.close();
       await pool.end();
     },
   };
@@ -126,6 +131,9 @@ export function useTestApp(
     },
     get pool() {
       return live().app.pool;
+    },
+    get feed() {
+      return live().app.feed;
     },
     get metrics() {
       return live().app.metrics;
@@ -283,4 +291,19 @@ export function describeBadInput(
       });
     }
   });
+}
+
+/** Polls `check` until it returns something other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
