@@ -12,6 +12,7 @@ import {
   requireJson,
 } from "tpi";
 import { databaseUnavailableHandler } from "./db";
+import { mountEvents } from "./events";
 import { knownMigrations } from "./migrate";
 import { getOrder, listOrders, placeOrder } from "./orders";
 import { mountPickV1 } from "./pick-v1";
@@ -38,6 +39,8 @@ export interface AppDeps {
   requiredMigrations?: string[];
   /** Bearer token POST /restock requires; undefined leaves it open (dev default). */
   adminToken?: string | undefined;
+  /** GET /events: streams open at once (default 100) and the heartbeat interval (default 15 s). */
+  events?: { maxStreams?: number; heartbeatMs?: number };
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -60,6 +63,8 @@ export function createApp(deps: AppDeps): Express {
   app.all("/", methodNotAllowed(["GET"]));
 
   mountPickV1(app, { pool, metrics, feed });
+
+  mountEvents(app, { pool, feed, lifecycle: deps.lifecycle, ...deps.events });
 
   // POST /v2/pick — a whole order, atomically, safe to retry with an Idempotency-Key.
   app.post("/v2/pick", requireJson, async (req, res) => {

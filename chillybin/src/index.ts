@@ -38,6 +38,7 @@ async function main() {
     lifecycle,
     version: config.VERSION,
     adminToken: config.CHILLYBIN_ADMIN_TOKEN,
+    events: { maxStreams: config.EVENT_STREAMS_MAX },
   });
 
   // listen; SIGTERM drains in-flight requests, then closes these in order

@@ -48,6 +48,7 @@ export interface TestApp {
 
 export interface AppOptions {
   adminToken?: string;
+  events?: { maxStreams?: number; heartbeatMs?: number };
   poolMax?: number;
   connectTimeoutMs?: number;
   statementTimeoutMs?: number;
@@ -74,6 +75,7 @@ export async function startApp(databaseUrl: string, opts: AppOptions = {}): Prom
     lifecycle,
     version: "test",
     adminToken: opts.adminToken,
+    ...(opts.events ? { events: opts.events } : {}),
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
