@@ -11,7 +11,7 @@
  * Options:
  *   --quick              1 round of 1 s runs, 100 000 orders instead of 1 million; no results.md
  *   --runs N             rounds (default 3); every run of every case once per round, interleaved
- *   --duration S         seconds per load run (default 4, toasties 6)
+ *   --duration S         seconds per load run (default 3, toasties 5; warm-up 2)
  *   --cases a,b          which cases (files in bench/cases/, by name); default every case that
  *                        runs by default; "build" (turbo build speed) is opt-in
  *   --orders N           orders in the growth case's big table (default 1 000 000)
@@ -84,9 +84,10 @@ const RUNS = Math.round(positive("runs", flags.runs, quick ? 1 : 3));
 const fixedDuration =
   flags.duration === undefined ? undefined : positive("duration", flags.duration, 1);
 const DURATIONS: Durations = {
-  short: fixedDuration ?? (quick ? 1 : 4),
-  toastie: fixedDuration ?? (quick ? 1 : 6),
-  warmup: 1,
+  short: fixedDuration ?? (quick ? 1 : 3),
+  toastie: fixedDuration ?? (quick ? 1 : 5),
+  // Long enough for V8 to optimise the hot paths of a process that serves only one case.
+  warmup: quick ? 1 : 2,
 };
 const EXTRA_ENV = Object.fromEntries(
   flags.env.map((pair) => {
