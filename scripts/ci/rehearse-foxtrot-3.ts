@@ -39,6 +39,7 @@ import path from "node:path";
 const V1_FOLDERS = ["chillybin", "jafflr", "integration-tests", "bench"];
 /** Files that must be among them: each service's v1 code. */
 const EXPECTED_V1_FILES = ["chillybin/src/pick-v1.ts", "jafflr/src/pick-v1.ts"];
+const GUIDE = "docs/foxtrot.md";
 const FLAG_FILE = "jafflr/flags/features.json";
 const FLAG = "pick.v2";
 /** chillybin: the route wiring. */
@@ -167,6 +168,14 @@ function commit(copy: string, message: string) {
 /** Step 3, applied to `copy`; returns one line per deletion or edit. */
 function applyStep3(copy: string): string[] {
   const done: string[] = [];
+  guideNames(copy, [
+    "`*pick-v1*`",
+    FLAG_FILE,
+    CHILLYBIN_WIRING.file,
+    CHILLYBIN_WIRING.line,
+    JAFFLR_DECISION.file,
+    JAFFLR_DECISION.becomes,
+  ]);
 
   const v1Files = V1_FOLDERS.flatMap((folder) => filesIn(copy, folder)).filter((file) =>
     path.basename(file).includes("pick-v1"),
@@ -208,6 +217,18 @@ function applyStep3(copy: string): string[] {
   );
   for (const file of stragglers) console.warn(`warning: ${file} still imports a pick-v1 file`);
   return done;
+}
+
+/** The guide's step 3 must name what this rehearsal does, or a reader would follow another list. */
+function guideNames(copy: string, names: string[]) {
+  const guide = readFileSync(path.join(copy, GUIDE), "utf8");
+  const step3 = guide.slice(guide.indexOf("## Step 3"));
+  const missing = names.filter((name) => !step3.includes(name));
+  if (missing.length > 0) {
+    throw new Drift(
+      `${GUIDE}'s step 3 does not name ${missing.join(", ")}: update the guide or this rehearsal`,
+    );
+  }
 }
 
 function deleteV1Import(copy: string, file: string): string[] {
