@@ -115,7 +115,8 @@ function copyWorkingTree(copy: string) {
     { cwd: root, encoding: "utf8", maxBuffer: 64 * 1024 * 1024 },
   )
     .split("\0")
-    .filter(Boolean);
+    // node_modules comes next, as links; a symlinked one is not ignored by a `node_modules/` rule.
+    .filter((file) => file !== "" && !file.split("/").includes("node_modules"));
   for (const file of new Set(listed)) {
     const from = path.join(root, file);
     if (!existsSync(from) && !isSymlink(from)) continue; // deleted in the working tree
@@ -241,20 +242,32 @@ function deleteV1Import(copy: string, file: string): string[] {
   return [`edited ${file}: deleted the import from "./pick-v1"`];
 }
 
-/** Replaces (or with `becomes` undefined, deletes) the one line containing `needle`, keeping its indentation. */
+/**
+ * Replaces (or with `becomes` undefined, deletes) the one line of code containing `needle`,
+ * keeping its indentation.
+ */
 function editLine(copy: string, file: string, needle: string, becomes: string | undefined) {
   const lines = readFileSync(path.join(copy, file), "utf8").split("\n");
-  const at = lines.flatMap((line, i) => (line.includes(needle) ? [i] : []));
+  // Code only: a comment may well mention the flag, but it decides nothing.
+  const isComment = (line: string) => /^\s*(\/\/|\/?\*)/.test(line);
+  const at = lines.flatMap((line, i) => (line.includes(needle) && !isComment(line) ? [i] : []));
   if (at.length !== 1) {
-    throw new Drift(`expected one line containing ${needle} in ${file}, found ${at.length}`);
+    throw new Drift(
+      `expected one line of code containing ${needle} in ${file}, found ${at.length}`,
+    );
   }
   const i = at[0] as number;
   const line = lines[i] as string;
   if (!/[;{}]\s*$/.test(line)) {
     throw new Drift(`${file}:${i + 1} is not a whole statement on one line: ${line.trim()}`);
   }
-  if (becomes === undefined) lines.splice(i, 1);
-  else lines[i] = `${/^\s*/.exec(line)?.[0] ?? ""}${becomes}`;
+  if (becomes === undefined) {
+    lines.splice(i, 1);
+    // A line between two blank ones leaves two in a row, which the formatter (lint) refuses.
+    if (lines[i - 1]?.trim() === "" && lines[i]?.trim() === "") lines.splice(i, 1);
+  } else {
+    lines[i] = `${/^\s*/.exec(line)?.[0] ?? ""}${becomes}`;
+  }
   writeFileSync(path.join(copy, file), lines.join("\n"));
 }
 
