@@ -2,8 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Express, Request, RequestHandler } from "express";
 import type pg from "pg";
 import {
-  createHttpApp,
-  finishHttpApp,
+  createServiceApp,
   HttpProblem,
   type Lifecycle,
   type Logger,
@@ -44,15 +43,20 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps): Express {
-  const { pool, feed, logger, metrics } = deps;
-  const app = createHttpApp({
+  const { pool, logger, metrics } = deps;
+  return createServiceApp({
     service: "chillybin",
     version: deps.version,
     logger,
     metrics,
     lifecycle: deps.lifecycle,
     readiness: { database: schemaReady(pool, deps.requiredMigrations ?? knownMigrations()) },
+    routes: (app) => routes(app, deps),
   });
+}
+
+function routes(app: Express, deps: AppDeps): void {
+  const { pool, feed, logger, metrics } = deps;
 
   // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape), from memory
   // while the stock feed is live, from the database otherwise.
@@ -115,8 +119,8 @@ export function createApp(deps: AppDeps): Express {
   });
   app.all("/restock", methodNotAllowed(["POST"]));
 
+  // After the routes, before tpi's problem handler: "database unreachable" becomes a 503.
   app.use(databaseUnavailableHandler(logger));
-  return finishHttpApp(app, { logger });
 }
 
 /**
