@@ -13,6 +13,7 @@ import {
 import { databaseUnavailableHandler } from "./db";
 import { mountEvents } from "./events";
 import { knownMigrations } from "./migrate";
+import { OpenApi } from "./openapi";
 import { getOrder, listOrders, placeOrder } from "./orders";
 import { mountPickV1 } from "./pick-v1";
 import { PROBLEM_TYPES } from "./problems";
@@ -57,6 +58,7 @@ export function createApp(deps: AppDeps): Express {
 
 function routes(app: Express, deps: AppDeps): void {
   const { pool, feed, logger, metrics } = deps;
+  const openapi = new OpenApi();
 
   // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape), from memory
   // while the stock feed is live, from the database otherwise.
@@ -66,7 +68,7 @@ function routes(app: Express, deps: AppDeps): void {
   });
   app.all("/", methodNotAllowed(["GET"]));
 
-  mountPickV1(app, { pool, metrics, feed });
+  mountPickV1(app, { pool, metrics, feed, openapi });
 
   mountEvents(app, { pool, feed, lifecycle: deps.lifecycle, ...deps.events });
 
@@ -118,6 +120,14 @@ function routes(app: Express, deps: AppDeps): void {
     res.json(stock);
   });
   app.all("/restock", methodNotAllowed(["POST"]));
+
+  // Built on first request, once every route (v1's too) has added its part.
+  let description: string | undefined;
+  app.get("/openapi.json", (_req, res) => {
+    description ??= JSON.stringify(openapi.document(deps.version));
+    res.type("application/json").send(description);
+  });
+  app.all("/openapi.json", methodNotAllowed(["GET"]));
 
   // After the routes, before tpi's problem handler: "database unreachable" becomes a 503.
   app.use(databaseUnavailableHandler(logger));

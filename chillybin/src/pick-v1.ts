@@ -6,6 +6,17 @@
 import type { Express, NextFunction, Request, Response } from "express";
 import type pg from "pg";
 import { HttpProblem, type Metrics, methodNotAllowed, promClient, z } from "tpi";
+import {
+  header,
+  ingredientNameSchema,
+  type OpenApi,
+  problem,
+  ref,
+  reply,
+  shortage,
+  typed,
+  unavailable,
+} from "./openapi";
 import { type Shortage, unknownIngredients } from "./problems";
 import type { StockFeed } from "./stock-feed";
 import { ingredientName, parse, QUANTITY_RULE } from "./validation";
@@ -18,9 +29,11 @@ export interface PickV1Deps {
   pool: pg.Pool;
   metrics: Metrics;
   feed: StockFeed;
+  openapi: OpenApi;
 }
 
-export function mountPickV1(app: Express, { pool, metrics, feed }: PickV1Deps): void {
+export function mountPickV1(app: Express, { pool, metrics, feed, openapi }: PickV1Deps): void {
+  openapi.add(describePickV1());
   const deprecation = v1Deprecation(metrics);
   app.head("/pick", deprecation, methodNotAllowed(["GET"])); // HEAD must never pick
   app.get("/pick", deprecation, async (req, res) => {
@@ -154,5 +167,80 @@ function v1Deprecation(metrics: Metrics) {
     res.set(headers);
     calls.inc({ caller: callerOf(req.get("User-Agent")) });
     next();
+  };
+}
+
+// ---------- its part of GET /openapi.json ----------
+
+function describePickV1() {
+  const v1Headers = {
+    Deprecation: header("Deprecation"),
+    Sunset: header("Sunset"),
+    Link: header("Link"),
+    "Cache-Control": header("Cache-Control"),
+  };
+  return {
+    paths: {
+      "/pick": {
+        get: {
+          operationId: "pickV1",
+          deprecated: true,
+          summary: "v1 (the original's dialect): pick one ingredient. Use POST /v2/pick.",
+          description: `Deprecated since ${V1_DEPRECATED_AT.toISOString()}, sunset ${V1_SUNSET_AT.toISOString()}. Every answer carries the deprecation headers; calls are counted by caller in chillybin_v1_pick_calls_total.`,
+          parameters: [
+            { name: "name", in: "query", required: true, schema: ingredientNameSchema },
+            {
+              name: "quantity",
+              in: "query",
+              required: true,
+              schema: { type: "string", pattern: "^(100|[1-9][0-9]?)$" },
+            },
+          ],
+          responses: {
+            200: reply("Picked.", { "text/plain": { schema: { const: "ok" } } }, v1Headers),
+            400: reply("Invalid request.", problem(ref("InvalidRequest")), v1Headers),
+            410: reply(
+              "Not enough stock; nothing picked (the original's status).",
+              problem(ref("Gone")),
+              v1Headers,
+            ),
+            422: reply(
+              "chillybin does not stock this ingredient.",
+              problem(ref("UnknownIngredient")),
+              v1Headers,
+            ),
+            503: { ...unavailable, headers: { ...unavailable.headers, ...v1Headers } },
+          },
+        },
+        head: {
+          operationId: "headPickV1",
+          deprecated: true,
+          summary: "HEAD never picks.",
+          responses: {
+            405: reply("Method not allowed.", problem(ref("BlankProblem")), {
+              Allow: header("Allow"),
+              ...v1Headers,
+            }),
+          },
+        },
+      },
+    },
+    schemas: {
+      Gone: typed("about:blank", 410, "Gone", { short: shortage }, ["short"]),
+    },
+    headers: {
+      Deprecation: {
+        description: "RFC 9745: deprecated since (@epoch-seconds).",
+        schema: { type: "string", pattern: "^@[0-9]+$" },
+      },
+      Sunset: {
+        description: "RFC 8594: the date v1 may go away (HTTP-date).",
+        schema: { type: "string" },
+      },
+      Link: {
+        description: 'The successor: </v2/pick>; rel="successor-version".',
+        schema: { type: "string" },
+      },
+    },
   };
 }
