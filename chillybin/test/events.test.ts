@@ -4,8 +4,7 @@
  * heartbeats, a cap on open streams, and streams that end when the service drains.
  */
 import assert from "node:assert/strict";
-import http from "node:http";
-import { after, test } from "node:test";
+import { test } from "node:test";
 import { createMetrics, Lifecycle, serve } from "tpi";
 import { createApp } from "../src/app";
 import { createPool } from "../src/db";
@@ -16,79 +15,18 @@ import {
   arrange,
   eventually,
   isProblem,
+  openEvents,
+  type SseEvent,
   silentLogger,
   startApp,
+  stockEvent,
   type TestApp,
   useTestApp,
 } from "./helpers";
 
 const app = useTestApp({ events: { maxStreams: 3, heartbeatMs: 50 } });
-const streams: EventStream[] = [];
-after(() => {
-  for (const s of streams) s.close();
-});
-
-interface SseEvent {
-  event: string;
-  data: string;
-}
-
-interface EventStream {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  events: SseEvent[];
-  comments: string[];
-  ended: Promise<void>;
-  /** The first event (at or after index `from`) that matches, waiting for it if need be. */
-  next(match: (e: SseEvent) => boolean, from?: number): Promise<SseEvent>;
-  close(): void;
-}
-
-/** A minimal EventSource: enough of the text/event-stream format to check the contract. */
-function openEvents(url: string): Promise<EventStream> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url}/events`, { timeout: 10_000 }, (res) => {
-      const events: SseEvent[] = [];
-      const comments: string[] = [];
-      let buffer = "";
-      const ended = new Promise<void>((done) => res.once("close", () => done()));
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields = { event: "message", data: [] as string[] };
-          for (const line of block.split("\n")) {
-            if (line.startsWith(":")) comments.push(line.slice(1).trim());
-            else if (line.startsWith("event: ")) fields.event = line.slice(7);
-            else if (line.startsWith("data: ")) fields.data.push(line.slice(6));
-          }
-          if (fields.data.length > 0)
-            events.push({ event: fields.event, data: fields.data.join("\n") });
-        }
-      });
-      const stream: EventStream = {
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        events,
-        comments,
-        ended,
-        next: (match, from = 0) =>
-          eventually("a matching event", async () => events.slice(from).find(match)),
-        close: () => req.destroy(),
-      };
-      streams.push(stream);
-      resolve(stream);
-    });
-    req.once("error", reject);
-    req.once("timeout", () => req.destroy(new Error("no answer from GET /events")));
-  });
-}
 
 const stockData = (e: SseEvent) => JSON.parse(e.data) as Record<string, number>;
-const isStock = (check: (s: Record<string, number>) => boolean) => (e: SseEvent) =>
-  e.event === "stock" && check(stockData(e));
 
 test("on connect: text/event-stream, not cached, and the whole stock", async () => {
   const stream = await openEvents(app.url);
@@ -135,23 +73,13 @@ test("picks and restocks made through ANY instance: pick events and the new stoc
       customer: "gita 👩‍🍳",
       orderId: order.id,
     });
-    await stream.next(isStock((s) => s.cheese === 8 && s.bread === 9));
-
-    // v1, through this instance
-    const picks = stream.events.length;
-    assert.equal((await act(app.url).get("/pick?name=ham&quantity=3")).status, 200);
-    const v1 = await stream.next((e) => e.event === "pick", picks);
-    assert.deepEqual(JSON.parse(v1.data), {
-      via: "v1",
-      items: [{ ingredient: "ham", quantity: 3 }],
-    });
-    await stream.next(isStock((s) => s.ham === 7));
+    await stream.next(stockEvent((s) => s.cheese === 8 && s.bread === 9));
 
     // a restock: the stock, and no pick
     const before = stream.events.length;
     await arrange(other.url).setStock({ ham: 50, truffle: 2 });
     await stream.next(
-      isStock((s) => s.ham === 50 && s.truffle === 2),
+      stockEvent((s) => s.ham === 50 && s.truffle === 2),
       before,
     );
     assert.equal(stream.events.slice(before).filter((e) => e.event === "pick").length, 0);
@@ -166,7 +94,7 @@ test("picks and restocks made through ANY instance: pick events and the new stoc
     assert.equal(short.status, 409);
     await arrange(app.url).setStock({ truffle: 1 }); // a marker that arrives after anything the refusal could have sent
     await stream.next(
-      isStock((s) => s.truffle === 1),
+      stockEvent((s) => s.truffle === 1),
       refused,
     );
     assert.deepEqual(

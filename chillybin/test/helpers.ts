@@ -6,6 +6,7 @@
 
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
+import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
 import type pg from "pg";
@@ -309,3 +310,76 @@ export async function eventually<T>(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+// ---------- GET /events ----------
+
+/** Streams a test forgot to close are closed when its file ends. */
+const openStreams = new Set<EventStream>();
+after(() => {
+  for (const s of openStreams) s.close();
+});
+
+export interface SseEvent {
+  event: string;
+  data: string;
+}
+
+export interface EventStream {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  events: SseEvent[];
+  comments: string[];
+  ended: Promise<void>;
+  /** The first event (at or after index `from`) that matches, waiting for it if need be. */
+  next(match: (e: SseEvent) => boolean, from?: number): Promise<SseEvent>;
+  close(): void;
+}
+
+/** A minimal EventSource: enough of the text/event-stream format to check the contract. */
+export function openEvents(url: string): Promise<EventStream> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}/events`, { timeout: 10_000 }, (res) => {
+      const events: SseEvent[] = [];
+      const comments: string[] = [];
+      let buffer = "";
+      const ended = new Promise<void>((done) => res.once("close", () => done()));
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        buffer += chunk;
+        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields = { event: "message", data: [] as string[] };
+          for (const line of block.split("\n")) {
+            if (line.startsWith(":")) comments.push(line.slice(1).trim());
+            else if (line.startsWith("event: ")) fields.event = line.slice(7);
+            else if (line.startsWith("data: ")) fields.data.push(line.slice(6));
+          }
+          if (fields.data.length > 0)
+            events.push({ event: fields.event, data: fields.data.join("\n") });
+        }
+      });
+      const stream: EventStream = {
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        events,
+        comments,
+        ended,
+        next: (match, from = 0) =>
+          eventually("a matching event", async () => events.slice(from).find(match)),
+        close: () => req.destroy(),
+      };
+      openStreams.add(stream);
+      ended.then(() => openStreams.delete(stream));
+      resolve(stream);
+    });
+    req.once("error", reject);
+    req.once("timeout", () => req.destroy(new Error("no answer from GET /events")));
+  });
+}
+
+/** Matches a `stock` event whose data passes `check`. */
+export const stockEvent =
+  (check: (stock: Record<string, number>) => boolean) =>
+  (e: SseEvent): boolean =>
+    e.event === "stock" && check(JSON.parse(e.data) as Record<string, number>);
