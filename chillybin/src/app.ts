@@ -57,7 +57,7 @@ export function createApp(deps: AppDeps): Express {
 }
 
 function routes(app: Express, deps: AppDeps): void {
-  const { pool, feed, logger, metrics } = deps;
+  const { pool, feed, logger } = deps;
   const openapi = new OpenApi();
 
   // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape), from memory
@@ -68,7 +68,7 @@ function routes(app: Express, deps: AppDeps): void {
   });
   app.all("/", methodNotAllowed(["GET"]));
 
-  mountPickV1(app, { pool, metrics, feed, openapi });
+  mountPickV1(app, { pool, metrics: deps.metrics, feed, openapi });
 
   mountEvents(app, { pool, feed, lifecycle: deps.lifecycle, ...deps.events });
 
