@@ -136,7 +136,7 @@ async function replay(pool: pg.Pool, key: string, requestHash: string): Promise<
 }
 
 /** The same order in any JSON key order or item order (after merging) hashes the same. */
-export function hashRequest(request: OrderRequest): string {
+function hashRequest(request: OrderRequest): string {
   const canonical = JSON.stringify([
     request.customer,
     request.items.map((i) => [i.ingredient, i.quantity]),

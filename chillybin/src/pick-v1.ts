@@ -69,7 +69,7 @@ const pickQuery = z.strictObject({
     .transform(Number),
 });
 
-export function parsePickQuery(query: unknown): { ingredient: string; quantity: number } {
+function parsePickQuery(query: unknown): { ingredient: string; quantity: number } {
   const { name, quantity } = parse(pickQuery, query, "query");
   return { ingredient: name, quantity };
 }

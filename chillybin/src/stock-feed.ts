@@ -15,7 +15,7 @@ export interface PickEvent {
 export type FeedEvent = { type: "stock"; stock: Stock } | { type: "pick"; pick: PickEvent };
 
 /** The channel the ingredients triggers and the pick statements NOTIFY. */
-export const CHANNEL = "stock_changed";
+const CHANNEL = "stock_changed";
 
 /** A write of ours whose announcement has not come back after this long means the feed is broken. */
 const PENDING_LIMIT_MS = 5_000;
