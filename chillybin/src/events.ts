@@ -82,9 +82,7 @@ export function mountEvents(app: Express, opts: EventsOptions): void {
     streams.add(res);
     if (streams.size === 1) startTimers();
     const unsubscribe = feed.subscribe((event: FeedEvent) => {
-      if (event.type === "stock")
-        send(res, `event: stock\ndata: ${JSON.stringify(event.stock)}\n\n`);
-      else send(res, `event: pick\ndata: ${JSON.stringify(event.pick)}\n\n`);
+      send(res, `event: ${event.type}\ndata: ${event.json}\n\n`);
     });
     res.once("close", () => {
       unsubscribe();

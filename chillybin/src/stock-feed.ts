@@ -12,7 +12,10 @@ export interface PickEvent {
   orderId?: string;
 }
 
-export type FeedEvent = { type: "stock"; stock: Stock } | { type: "pick"; pick: PickEvent };
+/** `json` is the data serialised once, however many subscribers send it on. */
+export type FeedEvent =
+  | { type: "stock"; stock: Stock; json: string }
+  | { type: "pick"; pick: PickEvent; json: string };
 
 /** The channel the ingredients triggers and the pick statements NOTIFY. */
 const CHANNEL = "stock_changed";
@@ -159,7 +162,7 @@ export class StockFeed {
     this.synced = true;
     this.connected.set(1);
     for (const payload of buffered) this.apply(payload);
-    this.publish({ type: "stock", stock: this.snapshot() });
+    this.publishStock();
   }
 
   private apply(payload: string): void {
@@ -176,7 +179,7 @@ export class StockFeed {
       return;
     }
     if (message.pick) {
-      this.publish({ type: "pick", pick: message.pick });
+      this.publish({ type: "pick", pick: message.pick, json: JSON.stringify(message.pick) });
       return;
     }
     if (message.xid) {
@@ -194,7 +197,13 @@ export class StockFeed {
       this.stock.set(name, quantity);
     for (const name of message.deleted ?? []) this.stock.delete(name);
     this.json = undefined;
-    if (this.subscribers.size > 0) this.publish({ type: "stock", stock: this.snapshot() });
+    if (this.subscribers.size > 0) this.publishStock();
+  }
+
+  private publishStock(): void {
+    const stock = this.snapshot();
+    this.json = JSON.stringify(stock);
+    this.publish({ type: "stock", stock, json: this.json });
   }
 
   private publish(event: FeedEvent): void {
