@@ -117,7 +117,7 @@ export function toastieServer(deps: ToastieDeps): ServeToastie {
       const slot = await grill.reserve(gone.signal);
       try {
         const ingredients = withBread(order.ingredients);
-        // The original's HasFeature(customer, "pick.v2"), per request so a flip applies at once.
+        // The arm that picks: the foxtrot's one decision, per request so a flag flip applies at once.
         const pick = features.isEnabled("pick.v2", { userId: order.customer }) ? pickV2 : pickV1;
         const picked = await pick(chillybin, {
           customer: order.customer,
