@@ -57,7 +57,7 @@ export type ServeToastie = (
 ) => Promise<void>;
 
 export function toastieServer(deps: ToastieDeps): ServeToastie {
-  const { logger, features, chillybin, grill } = deps;
+  const { logger, chillybin, grill } = deps;
   const served = new promClient.Counter({
     name: "toasties_total",
     help: "Toasties served, by how their ingredients were picked.",
@@ -118,7 +118,7 @@ export function toastieServer(deps: ToastieDeps): ServeToastie {
       try {
         const ingredients = withBread(order.ingredients);
         // The arm that picks: the foxtrot's one decision, per request so a flag flip applies at once.
-        const pick = features.isEnabled("pick.v2", { userId: order.customer }) ? pickV2 : pickV1;
+        const pick = deps.features.isEnabled("pick.v2", order.customer) ? pickV2 : pickV1;
         const picked = await pick(chillybin, {
           customer: order.customer,
           ingredients,
