@@ -18,6 +18,7 @@ import {
   type ToastieOutcome,
   toastieServer,
 } from "./toastie";
+import { mountLegacyToastie } from "./toastie-get";
 
 export interface AppDeps {
   /** CHILLYBIN_URL is here for the stall page, which reads stock straight from chillybin. */
@@ -67,7 +68,8 @@ export function createApp(deps: AppDeps): Express {
         const key = parseIdempotencyKey(req.headers["idempotency-key"]);
         await serveToastie(req, res, order, key);
       });
-      app.all("/toastie", methodNotAllowed(["POST"]));
+      mountLegacyToastie(app, serveToastie, metrics);
+      app.all("/toastie", methodNotAllowed(["GET", "HEAD", "POST"]));
     },
   });
 }
