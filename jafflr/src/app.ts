@@ -12,6 +12,7 @@ import type { ChillybinClient } from "./chillybin-client";
 import type { Config } from "./config";
 import type { Features } from "./features";
 import type { Grill } from "./grill";
+import { openApiDocument } from "./openapi";
 import {
   parseIdempotencyKey,
   parseToastieOrder,
@@ -70,6 +71,15 @@ export function createApp(deps: AppDeps): Express {
       });
       mountLegacyToastie(app, serveToastie, metrics);
       app.all("/toastie", methodNotAllowed(["GET", "HEAD", "POST"]));
+
+      const described = {
+        ...openApiDocument,
+        info: { ...openApiDocument.info, version: config.VERSION },
+      };
+      app.get("/openapi.json", (_req, res) => {
+        res.json(described);
+      });
+      app.all("/openapi.json", methodNotAllowed(["GET", "HEAD"]));
     },
   });
 }
