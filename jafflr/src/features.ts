@@ -45,7 +45,10 @@ export interface FeaturesOptions {
 
 type Feature = ClientFeaturesResponse["features"][number];
 
-export function isKnownFlag(name: string): name is FlagName {
+/** A poll's worst case: the client's request timeout (at most 10 s here) on each of its 3 tries. */
+const LONGEST_POLL_MS = 3 * 10_000 + 1_000;
+
+function isKnownFlag(name: string): name is FlagName {
   return (FLAGS as readonly string[]).includes(name);
 }
 
@@ -363,7 +366,7 @@ async function unleashFeatures(
       // wire is let finish (its end destroys the client) within the client's own time limits;
       // otherwise the client goes now.
       if (!polling) destroy();
-      else setTimeout(destroy, 3 * 10_000 + 1_000).unref();
+      else setTimeout(destroy, LONGEST_POLL_MS).unref();
     },
   };
 }

@@ -167,8 +167,8 @@ export function withBread(ingredients: string[]): string[] {
 
 // ---------- reading an order (zod; the same rules and words as chillybin's) ----------
 
-export const MAX_INGREDIENTS = 10;
-export const DEFAULT_CUSTOMER = "anonymous";
+const MAX_INGREDIENTS = 10;
+const DEFAULT_CUSTOMER = "anonymous";
 const CHEESES = new Set(["cheese", "sheese"]);
 /** chillybin's stock names: anything it can stock can be ordered. */
 const INGREDIENT_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
