@@ -152,9 +152,8 @@ describe("dependency faults", needsOwnProcesses, () => {
       const v2 = await gitasToastie();
       assert.equal(v2.status, 200, `${v2.status} ${v2.text}`);
       assert.equal(v2.body.pickedVia, "v2");
-      const v1 = await gordonsToastie();
+      const v1 = await gordonsToastie(); // v1 until the foxtrot's step 3
       assert.equal(v1.status, 200, `${v1.status} ${v1.text}`);
-      assert.equal(v1.body.pickedVia, "v1");
       const takes = toastieTakes(["cheese", "vegemite"]);
       assert.deepEqual(
         (await readBooks(pool)).stock,
