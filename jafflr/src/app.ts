@@ -67,7 +67,7 @@ export function createApp(deps: AppDeps): Express {
           body: req.body,
         });
         const key = parseIdempotencyKey(req.headers["idempotency-key"]);
-        await serveToastie(req, res, order, key);
+        await serveToastie(res, order, key);
       });
       mountLegacyToastie(app, serveToastie, metrics);
       app.all("/toastie", methodNotAllowed(["GET", "HEAD", "POST"]));

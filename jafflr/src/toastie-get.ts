@@ -22,7 +22,7 @@ export function mountLegacyToastie(app: Express, serveToastie: ServeToastie, met
   app.get("/toastie", legacy, async (req, res) => {
     const order = parseQueryOrder(req.query as Record<string, unknown>);
     const key = parseIdempotencyKey(req.headers["idempotency-key"]);
-    await serveToastie(req, res, order, key);
+    await serveToastie(res, order, key);
   });
 }
 

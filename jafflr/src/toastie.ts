@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Request, Response } from "express";
+import type { Response } from "express";
 import { HttpProblem, type Logger, promClient, z } from "tpi";
 import type { ChillybinClient } from "./chillybin-client";
 import type { Features } from "./features";
@@ -50,7 +50,6 @@ export interface ToastieDeps {
 
 /** Serves one checked order on `res`; shared by POST /toastie and the legacy GET. */
 export type ServeToastie = (
-  req: Request,
   res: Response,
   order: ToastieOrder,
   idempotencyKey: string | undefined,
@@ -148,7 +147,7 @@ export function toastieServer(deps: ToastieDeps): ServeToastie {
     }
   }
 
-  return async (_req, res, order, idempotencyKey) => {
+  return async (res, order, idempotencyKey) => {
     const seen: { picked?: Picked } = {};
     try {
       await toast(res, order, idempotencyKey, seen);
