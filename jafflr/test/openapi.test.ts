@@ -87,7 +87,9 @@ describe("GET /openapi.json", () => {
       .filter((layer) => layer.route)
       .flatMap((layer) => {
         const methods = Object.keys(layer.route.methods);
-        return methods.length > METHODS.length ? [] : methods.map((m) => [m, layer.route.path]);
+        // express writes `/orders/:id` where OpenAPI writes `/orders/{id}`.
+        const path = String(layer.route.path).replace(/:(\w+)/g, "{$1}");
+        return methods.length > METHODS.length ? [] : methods.map((m) => [m, path]);
       });
     assert.ok(mounted.length >= 6, JSON.stringify(mounted));
     for (const [method, path] of mounted) {
