@@ -62,6 +62,28 @@ describe("jafflr with a real chillybin (v2)", needsOwnProcesses, () => {
     assert.deepEqual(s.sent(), ["POST /v2/pick"]);
   });
 
+  it("the original's GET /toastie still orders (deprecated), and HEAD picks nothing", async () => {
+    const head = await s.act.request("HEAD", "/toastie?i=cheese&i=vegemite&customer=gita");
+    assert.equal(head.status, 200);
+    assert.deepEqual(await s.arrange.stock(), start, "HEAD toasted nothing");
+    const res = await s.act.get("/toastie?i=cheese&i=vegemite&customer=gita&doneness=burnt", {
+      headers: { "user-agent": "curl/8.5.0" },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.doneness, "burnt");
+    assert.match(res.headers.get("deprecation") ?? "", /^@\d+$/);
+    assert.equal(res.headers.get("link"), '</toastie>; rel="successor-version"');
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.deepEqual(
+      await s.arrange.stock(),
+      pick(start, ["cheese", "vegemite", "bread", "bread"]),
+    );
+    assert.match(
+      (await s.act.get("/metrics")).text,
+      /jafflr_legacy_toastie_calls_total\{[^}]*caller="curl"[^}]*\} 1/,
+    );
+  });
+
   it("short stock → 409 out-of-stock naming the ingredient, and no stock changed", async () => {
     await s.arrange.restock({ vegemite: 0 });
     const stockBefore = await s.arrange.stock();

@@ -1,6 +1,8 @@
 /**
  * pick.v2 with no Unleash server: jafflr evaluates the flag file (Unleash client-features format),
  * gita on, everyone else off — and an edit to that file changes who gets v2 without a restart.
+ * What it watches is the v1/v2 choice, so the foxtrot's step 3 deletes it with the flag
+ * (jafflr/test/features.test.ts keeps testing the flag client itself).
  */
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";

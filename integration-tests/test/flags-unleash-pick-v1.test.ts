@@ -3,6 +3,8 @@
  * first use into .cache/ — see scripts/unleash-server.ts) on a database of its own: jafflr follows
  * a flip made through the admin API without a restart, and keeps its last known flags when
  * Unleash goes away.
+ * What it watches is the v1/v2 choice, so the foxtrot's step 3 deletes it with the flag
+ * (jafflr/test/features.test.ts keeps testing the flag client itself).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
