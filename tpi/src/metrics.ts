@@ -1,5 +1,6 @@
 import type { NextFunction, Request, RequestHandler, Response } from "express";
 import promClient from "prom-client";
+import { logSinkStats } from "./logger";
 
 export interface Metrics {
   registry: promClient.Registry;
@@ -43,6 +44,27 @@ export function createMetrics(opts: { service: string; version: string }): Metri
     labelNames,
     buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
     registers: [registry],
+  });
+
+  // The stdout log sink's health: a stuck log pipe drops lines rather than stopping the service.
+  let droppedReported = 0;
+  new promClient.Counter({
+    name: "log_lines_dropped_total",
+    help: "Log lines dropped because stdout did not take them in time (the buffer was full).",
+    registers: [registry],
+    collect() {
+      const { dropped } = logSinkStats();
+      this.inc(dropped - droppedReported);
+      droppedReported = dropped;
+    },
+  });
+  new promClient.Gauge({
+    name: "log_buffer_bytes",
+    help: "Log output waiting for stdout to take it (bounded; beyond the bound lines are dropped).",
+    registers: [registry],
+    collect() {
+      this.set(logSinkStats().bufferedBytes);
+    },
   });
 
   // One pair of children per method/route/status, looked up by a string key: prom-client's
