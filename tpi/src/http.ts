@@ -75,7 +75,8 @@ function instrument(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
     // While draining, ask keep-alive clients to reconnect (to a new instance) after this response.
     if (lifecycle.shuttingDown) res.setHeader("Connection", "close");
     const traced = startServerSpan(req);
-    res.once("finish", () => {
+    // on, not once: "finish" fires once per response, and once() wraps the listener each time.
+    res.on("finish", () => {
       const method = methodLabel(req.method);
       const route = routeTemplate(req);
       const status = res.statusCode;
@@ -86,7 +87,7 @@ function instrument(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
       const ids = traced?.span.spanContext();
       const sampled = ids && ids.traceFlags & TraceFlags.SAMPLED ? ids : undefined;
       if (traced) {
-        endServerSpan(traced.span, method, route === UNMATCHED_ROUTE ? undefined : route, status);
+        endServerSpan(traced.span, req, route === UNMATCHED_ROUTE ? undefined : route, status);
       }
       logger[status >= 500 ? "error" : "info"](
         {

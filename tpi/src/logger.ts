@@ -44,6 +44,8 @@ export function contextFields(): { request_id?: string; trace_id?: string; span_
   };
 }
 
+const NO_FIELDS = {};
+
 /**
  * JSON lines with service, version, and — inside a request — request id and the active
  * trace/span ids, so a log line can be joined to its trace.
@@ -56,7 +58,9 @@ export function createLogger(opts: LoggerOptions): Logger {
     base: { service: opts.service, version: opts.version },
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    mixin: contextFields,
+    // A line that brings its own request id (the access line, written after the request's
+    // context is gone) needs no lookup.
+    mixin: (fields: object) => ("request_id" in fields ? NO_FIELDS : contextFields()),
   };
   if (opts.destination) return pino(options, opts.destination);
   const out = stdoutSink(opts.stdoutBufferBytes);

@@ -148,7 +148,7 @@ function trackRequests(server: Server) {
   let count = 0;
   server.on("request", (_req, res) => {
     count += 1;
-    res.once("close", () => {
+    res.on("close", () => {
       count -= 1;
     });
   });

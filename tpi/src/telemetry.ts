@@ -115,34 +115,27 @@ export function startServerSpan(
 ): { span: Span; context: Context } | undefined {
   if (!provider || UNTRACED_PATHS.has(req.path)) return undefined;
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-  const span = tracer().startSpan(
-    req.method ?? "HTTP",
-    {
-      kind: SpanKind.SERVER,
-      attributes: {
-        [ATTR_HTTP_REQUEST_METHOD]: req.method,
-        [ATTR_URL_PATH]: req.path,
-        [ATTR_URL_SCHEME]: "http",
-        [ATTR_CLIENT_ADDRESS]: req.socket.remoteAddress,
-      },
-    },
-    parent,
-  );
+  // Attributes go on at the end, all at once: given here, the SDK would check them twice.
+  const span = tracer().startSpan(req.method ?? "HTTP", { kind: SpanKind.SERVER }, parent);
   return { span, context: trace.setSpan(parent, span) };
 }
 
 /** Names the span by its route template (`GET /orders/:id`) once express has matched one. */
 export function endServerSpan(
   span: Span,
-  method: string,
+  req: IncomingMessage & { path: string },
   route: string | undefined,
   status: number,
 ) {
-  if (route !== undefined) {
-    span.updateName(`${method} ${route}`);
-    span.setAttribute(ATTR_HTTP_ROUTE, route);
-  }
-  span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+  if (route !== undefined) span.updateName(`${req.method} ${route}`);
+  span.setAttributes({
+    [ATTR_HTTP_REQUEST_METHOD]: req.method,
+    [ATTR_URL_PATH]: req.path,
+    [ATTR_URL_SCHEME]: "http",
+    [ATTR_CLIENT_ADDRESS]: req.socket.remoteAddress,
+    [ATTR_HTTP_ROUTE]: route,
+    [ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
+  });
   // Server spans: a 4xx is the client's mistake, not an error of this service.
   if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
   span.end();
