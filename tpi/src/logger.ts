@@ -46,6 +46,23 @@ export function contextFields(): { request_id?: string; trace_id?: string; span_
 
 const NO_FIELDS = {};
 
+let second = -1;
+let secondPrefix = "";
+
+/**
+ * pino's isoTime, formatting a Date only once a second: on a busy service that is most of what
+ * writing the access line costs. Same output: `"time":"2026-11-29T06:12:03.042Z"`.
+ */
+function isoTime(): string {
+  const now = Date.now();
+  const ms = now % 1000;
+  if (now - ms !== second) {
+    second = now - ms;
+    secondPrefix = `,"time":"${new Date(second).toISOString().slice(0, 20)}`;
+  }
+  return `${secondPrefix}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z"`;
+}
+
 /**
  * JSON lines with service, version, and — inside a request — request id and the active
  * trace/span ids, so a log line can be joined to its trace.
@@ -56,7 +73,7 @@ export function createLogger(opts: LoggerOptions): Logger {
   const options: pino.LoggerOptions = {
     level: opts.level ?? "info",
     base: { service: opts.service, version: opts.version },
-    timestamp: pino.stdTimeFunctions.isoTime,
+    timestamp: isoTime,
     formatters: { level: (label) => ({ level: label }) },
     // A line that brings its own request id (the access line, written after the request's
     // context is gone) needs no lookup.
