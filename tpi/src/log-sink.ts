@@ -77,7 +77,13 @@ export class LogSink {
       this.pending = [];
       this.pendingBytes = 0;
       this.writing += 1;
-      this.waitingForDrain = !this.out.write(chunk, this.written);
+      try {
+        this.waitingForDrain = !this.out.write(chunk, this.written);
+      } catch {
+        // A file stdout writes synchronously and throws (ENOSPC): the same as a broken pipe.
+        this.writing -= 1;
+        this.markBroken();
+      }
     }
     if (!cb) return;
     if (this.idle()) {

@@ -75,4 +75,17 @@ describe("LogSink", () => {
     sink.write("also lost\n");
     assert.equal(sink.dropped, 1, "after the error, lines are dropped at once");
   });
+
+  it("a stdout whose write throws (a full disk) is treated as broken, never crashes", async () => {
+    const out = new Writable({
+      write() {
+        throw Object.assign(new Error("no space left on device"), { code: "ENOSPC" });
+      },
+    });
+    const sink = new LogSink(out, 1000, 0);
+    sink.write("lost\n");
+    assert.equal(await sink.drain(1000), false);
+    sink.write("also lost\n");
+    assert.equal(sink.dropped, 1);
+  });
 });
