@@ -87,7 +87,7 @@ function instrument(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
       const ids = traced?.span.spanContext();
       const sampled = ids && ids.traceFlags & TraceFlags.SAMPLED ? ids : undefined;
       if (traced) {
-        endServerSpan(traced.span, req, route === UNMATCHED_ROUTE ? undefined : route, status);
+        endServerSpan(traced, req, route === UNMATCHED_ROUTE ? undefined : route, status);
       }
       logger[status >= 500 ? "error" : "info"](
         {

@@ -102,6 +102,13 @@ function mainPackage(): { name: string; dir: string } {
   return { name: "unknown", dir: process.cwd() };
 }
 
+export interface ServerSpan {
+  span: Span;
+  /** The context the request's handlers run in: the span is its active span. */
+  context: Context;
+  path: string;
+}
+
 /** Probe and scrape traffic: traced, it would drown the spans that matter. */
 const UNTRACED_PATHS = new Set(["/health", "/ready", "/metrics"]);
 
@@ -110,27 +117,26 @@ const UNTRACED_PATHS = new Set(["/health", "/ready", "/metrics"]);
  * undefined when tracing is off or the path is a probe. Returns the context the request's
  * handlers run in, so pg and fetch spans become its children and carry its trace out.
  */
-export function startServerSpan(
-  req: IncomingMessage & { path: string },
-): { span: Span; context: Context } | undefined {
+export function startServerSpan(req: IncomingMessage & { path: string }): ServerSpan | undefined {
   if (!provider || UNTRACED_PATHS.has(req.path)) return undefined;
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
   // Attributes go on at the end, all at once: given here, the SDK would check them twice.
   const span = tracer().startSpan(req.method ?? "HTTP", { kind: SpanKind.SERVER }, parent);
-  return { span, context: trace.setSpan(parent, span) };
+  // The path now: a mounted router rewrites req.url while it handles the request.
+  return { span, context: trace.setSpan(parent, span), path: req.path };
 }
 
 /** Names the span by its route template (`GET /orders/:id`) once express has matched one. */
 export function endServerSpan(
-  span: Span,
-  req: IncomingMessage & { path: string },
+  { span, path }: ServerSpan,
+  req: IncomingMessage,
   route: string | undefined,
   status: number,
 ) {
   if (route !== undefined) span.updateName(`${req.method} ${route}`);
   span.setAttributes({
     [ATTR_HTTP_REQUEST_METHOD]: req.method,
-    [ATTR_URL_PATH]: req.path,
+    [ATTR_URL_PATH]: path,
     [ATTR_URL_SCHEME]: "http",
     [ATTR_CLIENT_ADDRESS]: req.socket.remoteAddress,
     [ATTR_HTTP_ROUTE]: route,
