@@ -4,15 +4,15 @@ import { chmodSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { freePorts } from "../../scripts/lib/net";
-import { REPO_ROOT } from "../../scripts/lib/processes";
-import { actClient } from "../src/http-client";
+import { actClient } from "testkit/http-client";
+import { freePorts } from "testkit/net";
+import { REPO_ROOT } from "testkit/service-process";
 
 /**
  * `npm start` as a newcomer runs it, minus the build: the stall script on a fresh embedded
  * PostgreSQL (no DATABASE_URL), both services up, then Ctrl-C stops everything cleanly.
  */
-describe("npm start (scripts/stall.ts) on the embedded PostgreSQL", () => {
+describe("npm start (scripts/dev/stall.ts) on the embedded PostgreSQL", () => {
   const dir = mkdtempSync(join(tmpdir(), "stall-test-"));
   chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user, who must reach the data folder
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -27,7 +27,7 @@ describe("npm start (scripts/stall.ts) on the embedded PostgreSQL", () => {
       JAFFLR_PORT: String(jafflrPort),
     };
     delete env.DATABASE_URL;
-    const child = spawn(join(REPO_ROOT, "node_modules", ".bin", "tsx"), ["scripts/stall.ts"], {
+    const child = spawn(join(REPO_ROOT, "node_modules", ".bin", "tsx"), ["scripts/dev/stall.ts"], {
       cwd: REPO_ROOT,
       env,
       stdio: ["ignore", "pipe", "pipe"],

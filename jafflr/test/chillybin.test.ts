@@ -11,8 +11,8 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, it } from "node:test";
 import request from "supertest";
-import { type ServiceProcess, startService, stopAll } from "../../scripts/lib/processes";
-import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
+import { type ServiceProcess, startService, stopAll } from "testkit/service-process";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import {
   buildJafflr,
   eventually,

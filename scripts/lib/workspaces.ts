@@ -116,11 +116,10 @@ export function readWorkspaceGraph(repo: Repo, rev: string): WorkspaceGraph {
 }
 
 /**
- * The workspace plus every workspace that can change what it builds into, transitively (cycles
- * tolerated): all runtime dependencies, and devDependencies on libraries (a build may read their
- * types or generated code). A devDependency on another *service* is a test-time relation (jafflr's
- * tests start a real chillybin): a service's image never contains another service, so it is not
- * followed — otherwise every chillybin change would re-version an unchanged jafflr image.
+ * The workspace plus every workspace it needs at run time, transitively (cycles tolerated): its
+ * runtime dependencies only. devDependencies are test-time relations (the test kit, the local-dev
+ * database, another service a test starts): the image never contains them, so a change to a test
+ * helper must not re-version an unchanged image.
  */
 export function dependencyClosure(graph: WorkspaceGraph, name: string): Workspace[] {
   const seen = new Map<string, Workspace>();
@@ -129,7 +128,6 @@ export function dependencyClosure(graph: WorkspaceGraph, name: string): Workspac
     if (ws === undefined || seen.has(current)) return;
     seen.set(current, ws);
     for (const dep of ws.deps) visit(dep);
-    for (const dep of ws.devDeps) if (graph.workspaces.get(dep)?.runnable === false) visit(dep);
   };
   visit(name);
   return [...seen.values()];

@@ -52,7 +52,7 @@ describe("last relevant commit and affected services", () => {
     });
     const edge = fixture.commit("jafflr: test against a real chillybin");
     const graph = readWorkspaceGraph(openRepo(fixture.dir), edge);
-    assert.deepEqual(graph.workspaces.get("jafflr")?.devDeps, ["chillybin"]);
+    assert.ok(graph.workspaces.get("jafflr")?.devDeps.includes("chillybin"));
     assert.ok(!relevantPaths(graph, "jafflr").includes("chillybin"));
     assert.deepEqual(affected(base, edge), ["jafflr"]);
     fixture.write("chillybin/src/stock.ts", "export const stock = { cheese: 1 };\n");
@@ -107,7 +107,7 @@ describe("last relevant commit and affected services", () => {
     assert.equal(lastCommit(openRepo(fixture.dir), "chillybin"), head);
   });
 
-  test("a devDependency on a library counts: a build may read it", () => {
+  test("a devDependency on a library (a test helper) does not count: the image never holds it", () => {
     fixture.editJson("package.json", (pkg) => {
       (pkg.workspaces as string[]).push("fixtures");
     });
@@ -123,7 +123,7 @@ describe("last relevant commit and affected services", () => {
     const base = fixture.commit("chillybin: use fixtures");
     fixture.write("fixtures/src/index.ts", "export const cheese = 'gouda';\n");
     const head = fixture.commit("fixtures: gouda");
-    assert.deepEqual(affected(base, head), ["chillybin"]);
+    assert.deepEqual(affected(base, head), []);
   });
 
   test("a new dependency edge is read from package.json at each commit", () => {

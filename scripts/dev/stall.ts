@@ -8,9 +8,9 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { maskPassword, withDatabase } from "./lib/db-url";
-import { EmbeddedDb } from "./lib/embedded-db";
-import { commandLine, isAlive, terminate } from "./lib/pids";
+import { EmbeddedDb } from "local-dev/embedded-db";
+import { maskPassword, withDatabase } from "testkit/db-url";
+import { commandLine, isAlive, terminate } from "testkit/pids";
 import {
   describeExit,
   type LaunchedService,
@@ -18,8 +18,8 @@ import {
   REPO_ROOT,
   type ServiceName,
   serviceEntry,
-} from "./lib/service-process";
-import { ensureDatabase } from "./lib/test-db";
+} from "testkit/service-process";
+import { ensureDatabase } from "testkit/test-db";
 
 const DATABASE = "toasties";
 const READY_TIMEOUT_MS = 60_000; // the first start runs chillybin's migrations

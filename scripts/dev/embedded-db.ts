@@ -17,8 +17,8 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { pathToFileURL } from "node:url";
-import { freePort, isPortFree } from "./net";
-import { commandName, isAlive, waitForExit } from "./pids";
+import { freePort, isPortFree } from "testkit/net";
+import { commandName, isAlive, waitForExit } from "testkit/pids";
 
 export interface EmbeddedDbOptions {
   /** The PostgreSQL data directory; created and initialised on first start, reused afterwards. */

@@ -6,9 +6,9 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import pg from "pg";
-import { EmbeddedDb, startThrowawayDb } from "../lib/embedded-db";
-import { freePort, isPortFree } from "../lib/net";
+import { freePort, isPortFree } from "testkit/net";
 
 const PASSWORD = "s3cret";
 let root: string;
@@ -51,7 +51,7 @@ function postgresProcesses(dir: string): string {
 /** Another node process that starts the same data directory and keeps it, as `npm start` would. */
 async function startInAnotherProcess(): Promise<{ child: ChildProcess; postmasterPid: number }> {
   const script = `
-    const { EmbeddedDb } = require(${JSON.stringify(path.join(__dirname, "..", "lib", "embedded-db.ts"))});
+    const { EmbeddedDb } = require(${JSON.stringify(path.join(__dirname, "..", "embedded-db.ts"))});
     const db = new EmbeddedDb({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, password: ${JSON.stringify(PASSWORD)}, fast: true, log: () => {} });
     db.start().then(() => console.log("started"), (e) => { console.error(e); process.exit(1); });
     setInterval(() => {}, 1000);`;
