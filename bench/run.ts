@@ -470,11 +470,11 @@ async function settle(pool: pg.Pool): Promise<void> {
  * it changes, with the parameters a `GET /pick?name=cheese&quantity=1` binds.
  */
 function pgbenchPickSql(): string {
-  const source = readFileSync(path.join(REPO_ROOT, "chillybin", "src", "stock.ts"), "utf8");
+  const source = readFileSync(path.join(REPO_ROOT, "chillybin", "src", "pick-v1.ts"), "utf8");
   const found = /"(UPDATE ingredients SET quantity = quantity - \$2[^"]*)"/.exec(source)?.[1];
   if (!found) {
     throw new Error(
-      "cannot find the v1 pick's UPDATE statement in chillybin/src/stock.ts; update pgbenchPickSql()",
+      "cannot find the v1 pick's UPDATE statement in chillybin/src/pick-v1.ts; update pgbenchPickSql()",
     );
   }
   return `${found.replaceAll("$1", "'cheese'").replaceAll("$2", "1")};`;
@@ -688,7 +688,7 @@ function reportNotes(
     "- CPU µs/op: user+system CPU of the serving processes (/proc/<pid>/stat) during the run divided by its 2xx answers — jafflr plus chillybin for a toastie, not the load generator or PostgreSQL; on a ratio row, the ratio of those. Much steadier than throughput on a shared machine.",
     "- Throughput counts 2xx answers only; Failed = non-2xx answers + socket errors + timeouts, summed over the runs (pgbench: failed transactions).",
     "- Ratios are median / median from the same run; cases were interleaved round by round (order alternating) so drift on this shared machine hits both sides of a ratio.",
-    `- Case 1: pgbench -n -M prepared -c N -j min(N,2) running \`${pickSql ?? "(case not run)"}\` — chillybin's v1 statement from chillybin/src/stock.ts with the parameters GET /pick?name=cheese&quantity=1 binds. Services run with their default settings${flags.env.length ? ` except ${flags.env.join(" ")}` : ""} (chillybin's PG_POOL_MAX default is 10). Stock is set to ${BOTTOMLESS} with SQL (POST /restock caps levels at 10 000) and the table vacuumed before every run. POST /v2/pick sends no Idempotency-Key: each request is a new order row.`,
+    `- Case 1: pgbench -n -M prepared -c N -j min(N,2) running \`${pickSql ?? "(case not run)"}\` — chillybin's v1 statement from chillybin/src/pick-v1.ts with the parameters GET /pick?name=cheese&quantity=1 binds. Services run with their default settings${flags.env.length ? ` except ${flags.env.join(" ")}` : ""} (chillybin's PG_POOL_MAX default is 10). Stock is set to ${BOTTOMLESS} with SQL (POST /restock caps levels at 10 000) and the table vacuumed before every run. POST /v2/pick sends no Idempotency-Key: each request is a new order row.`,
     `- Case 2: one jafflr, COOK_TIME_SCALE=0, GRILL_SLOTS=1000, GRILL_QUEUE=10000; a flag file turns pick.v2 on for customer ${V2_CUSTOMER} only, so v1 = customer ${V1_CUSTOMER} (GET /pick for cheese, vegemite, bread, bread) and v2 = one POST /v2/pick for the same toastie.`,
     `- Case 3: two processes with the same express settings and routes: tpi's createHttpApp + serve (tpi/register tracing, request id, access log at info to a file, RED metrics) vs plain express. /health is not traced (tpi's sampler drops probe spans), /hello is. No OTLP exporter is configured (as in this repo's default runs), so spans are created and sampled but not serialised or sent.`,
     "- Case 4: VmHWM of the load-test instances (chillybin across cases 1-2, jafflr across case 2) just before they are stopped. VmHWM includes the file-backed pages (RssFile: mostly the node binary, shared by every node process on the host), shown beside it. Start-up = spawn → /ready 200 (polled every 5 ms), VERSION set as in production.",

@@ -1,6 +1,6 @@
 /**
  * Case 3's baseline: the same routes and server settings as ./instrumented.ts (and tpi's
- * createHttpApp/serve) with no tracing, context, access log or metrics.
+ * createServiceApp/serve) with no tracing, context, access log or metrics.
  */
 import express from "express";
 

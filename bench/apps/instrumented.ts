@@ -1,5 +1,5 @@
 /**
- * Case 3's instrumented app: tpi's createHttpApp exactly as the services use it — tracing
+ * Case 3's instrumented app: tpi's createServiceApp exactly as the services use it — tracing
  * (tpi/register, first), request context, access log at info to stdout, RED metrics, JSON body
  * parser, /health — plus one traced route, /hello. Compare with ./bare.ts.
  *
@@ -9,7 +9,7 @@
  */
 import "./tracing";
 import type { NextFunction, Request, Response } from "express";
-import { createHttpApp, createLogger, createMetrics, finishHttpApp, Lifecycle, serve } from "tpi";
+import { createLogger, createMetrics, createServiceApp, Lifecycle, serve } from "tpi";
 
 // bench/ runs outside turbo, so these switches cannot affect a cached task.
 const { BENCH_TRACING, BENCH_ACCESS_LOG, BENCH_METRICS } = process.env;
@@ -28,11 +28,18 @@ const metrics =
     ? { ...fullMetrics, middleware: (_req: Request, _res: Response, next: NextFunction) => next() }
     : fullMetrics;
 const lifecycle = new Lifecycle();
-const app = createHttpApp({ service, version, logger, metrics, lifecycle });
-app.get("/hello", (_req, res) => {
-  res.json({ hello: "world" });
+const app = createServiceApp({
+  service,
+  version,
+  logger,
+  metrics,
+  lifecycle,
+  routes: (app) => {
+    app.get("/hello", (_req, res) => {
+      res.json({ hello: "world" });
+    });
+  },
 });
-finishHttpApp(app, { logger });
 
 serve(app, {
   config: { HOST: "127.0.0.1", PORT: 0, SHUTDOWN_TIMEOUT_MS: 5_000, SHUTDOWN_DELAY_MS: 0 },

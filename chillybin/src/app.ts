@@ -1,5 +1,5 @@
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { Express, NextFunction, Request, RequestHandler, Response } from "express";
+import type { Express, Request, RequestHandler } from "express";
 import type pg from "pg";
 import {
   createHttpApp,
@@ -9,20 +9,19 @@ import {
   type Logger,
   type Metrics,
   methodNotAllowed,
-  promClient,
   requireJson,
 } from "tpi";
 import { databaseUnavailableHandler } from "./db";
 import { knownMigrations } from "./migrate";
 import { getOrder, listOrders, placeOrder } from "./orders";
-import { outOfStock, PROBLEM_TYPES, unknownIngredients } from "./problems";
-import { listStock, pickOne, resetStock, setStock } from "./stock";
+import { mountPickV1 } from "./pick-v1";
+import { PROBLEM_TYPES } from "./problems";
+import { listStock, resetStock, setStock } from "./stock";
 import {
   parseIdempotencyKey,
   parseOrderId,
   parseOrderRequest,
   parseOrdersQuery,
-  parsePickQuery,
   parseRestockBody,
 } from "./validation";
 
@@ -55,26 +54,11 @@ export function createApp(deps: AppDeps): Express {
   });
   app.all("/", methodNotAllowed(["GET"]));
 
-  // GET /pick — v1, deprecated: kept beside v2 until its traffic (the metric below) reaches zero.
-  const v1 = v1Deprecation(metrics);
-  app.head("/pick", v1, methodNotAllowed(["GET"])); // HEAD must never pick
-  app.get("/pick", v1, async (req, res) => {
-    const item = parsePickQuery(req.query);
-    const outcome = await pickOne(pool, item);
-    if (outcome.status === "unknown") throw unknownIngredients([item.ingredient]);
-    if (outcome.status === "short") {
-      // 410 Gone: the original's status for "ran out", kept for its clients.
-      throw outOfStock(410, [
-        { ingredient: item.ingredient, requested: item.quantity, available: outcome.available },
-      ]);
-    }
-    res.type("text/plain").send("ok");
-  });
-  app.all("/pick", v1, methodNotAllowed(["GET"]));
+  mountPickV1(app, { pool, metrics });
 
   // POST /v2/pick — a whole order, atomically, safe to retry with an Idempotency-Key.
   app.post("/v2/pick", requireJson, async (req, res) => {
-    const key = parseIdempotencyKey(req.get("Idempotency-Key"));
+    const key = parseIdempotencyKey(req.headersDistinct["idempotency-key"]);
     const request = parseOrderRequest(req.body);
     const { order, replayed } = await placeOrder(pool, request, key);
     if (replayed) res.set("Idempotent-Replayed", "true");
@@ -135,53 +119,6 @@ function schemaReady(pool: pg.Pool, required: string[]) {
     const missing = required.filter((m) => !applied.has(m));
     if (missing.length > 0)
       throw new Error(`database schema is behind: ${missing.join(", ")} not applied`);
-  };
-}
-
-// ---------- v1 deprecation ----------
-
-/** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when) for GET /pick. */
-export const V1_DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
-export const V1_SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
-
-/** Callers we name in metrics; anything else is "other", so the label set stays small. */
-const KNOWN_CALLERS = new Set([
-  "jafflr",
-  "curl",
-  "wget",
-  "go-http-client",
-  "python-requests",
-  "node",
-  "undici",
-  "autocannon",
-  "k6",
-]);
-
-/** The product token of a User-Agent (`jafflr/1.2.3 (+…)` → `jafflr`), bounded to a known set. */
-export function callerOf(userAgent: string | undefined): string {
-  const token = /^[^\s/]+/.exec(userAgent ?? "")?.[0].toLowerCase();
-  if (!token) return "unknown";
-  return KNOWN_CALLERS.has(token) ? token : "other";
-}
-
-function v1Deprecation(metrics: Metrics): RequestHandler {
-  const calls = new promClient.Counter({
-    name: "chillybin_v1_pick_calls_total",
-    help: "Calls to the deprecated GET /pick, by caller (User-Agent product token). Zero for long enough means v1 can be deleted.",
-    labelNames: ["caller"] as const,
-    registers: [metrics.registry],
-  });
-  const headers = {
-    Deprecation: `@${Math.floor(V1_DEPRECATED_AT.getTime() / 1000)}`,
-    Sunset: V1_SUNSET_AT.toUTCString(),
-    Link: '</v2/pick>; rel="successor-version"',
-    // A GET that changes state: no cache may answer it or replay it.
-    "Cache-Control": "no-store",
-  };
-  return (req: Request, res: Response, next: NextFunction) => {
-    res.set(headers);
-    calls.inc({ caller: callerOf(req.get("User-Agent")) });
-    next();
   };
 }
 

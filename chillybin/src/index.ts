@@ -1,19 +1,22 @@
 import "tpi/register"; // first: tracing must hook express and pg before they load
+
 import { createLogger, createMetrics, Lifecycle, loadConfigOrExit, serve } from "tpi";
 import { createApp } from "./app";
 import { configSchema } from "./config";
 import { createPool } from "./db";
 import { migrate } from "./migrate";
 
-// config
-const config = loadConfigOrExit(configSchema);
-const logger = createLogger({
-  service: "chillybin",
-  version: config.VERSION,
-  level: config.LOG_LEVEL,
-});
+async function main() {
+  // config
+  const config = loadConfigOrExit(configSchema);
+  const logger = createLogger({
+    service: "chillybin",
+    version: config.VERSION,
+    level: config.LOG_LEVEL,
+  });
+  const metrics = createMetrics({ service: "chillybin", version: config.VERSION });
+  const lifecycle = new Lifecycle();
 
-async function start() {
   // wiring: schema first (unless a deploy step owns migrations), then the pool and the app
   if (config.MIGRATE_ON_START) {
     await migrate({
@@ -24,8 +27,6 @@ async function start() {
     });
   }
   const pool = createPool(config, logger);
-  const lifecycle = new Lifecycle();
-  const metrics = createMetrics({ service: "chillybin", version: config.VERSION });
   const app = createApp({
     pool,
     logger,
@@ -35,7 +36,7 @@ async function start() {
     adminToken: config.CHILLYBIN_ADMIN_TOKEN,
   });
 
-  // listen; on SIGTERM/SIGINT serve drains in-flight requests, then closes the pool
+  // listen; SIGTERM drains in-flight requests, then closes these in order
   await serve(app, {
     config,
     logger,
@@ -44,8 +45,8 @@ async function start() {
   });
 }
 
-start().catch((err: unknown) => {
+main().catch((err: Error) => {
   // e.g. migrations could not run within MIGRATE_TIMEOUT_MS, or the port is taken
-  logger.fatal({ err }, "chillybin failed to start");
+  process.stderr.write(`chillybin failed to start: ${err.message}\n`);
   process.exit(1);
 });

@@ -7,8 +7,8 @@ import { isDatabaseUnavailable } from "./db";
 
 /** Next to src/ and dist/ alike, so tsx (tests) and node (production) find the same files. */
 export const MIGRATIONS_DIR = join(__dirname, "..", "migrations");
-/** node-pg-migrate's default name; the readiness check in app.ts reads it too. */
-export const MIGRATIONS_TABLE = "pgmigrations";
+/** node-pg-migrate's default table; app.ts's readiness check queries it by this name. */
+const MIGRATIONS_TABLE = "pgmigrations";
 
 export interface MigrateOptions {
   databaseUrl: string;

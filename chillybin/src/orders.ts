@@ -66,7 +66,7 @@ export async function placeOrder(
 /**
  * Locks the rows in name order ("C" collation, the order validation sorted the items in) so two
  * orders for overlapping ingredients queue behind each other instead of deadlocking, checks
- * every item, then decrements them all. Throws 404/409 problems; the caller rolls back.
+ * every item, then decrements them all. Throws 422/409 problems; the caller rolls back.
  */
 async function takeStock(client: pg.PoolClient, items: Item[]): Promise<void> {
   const names = items.map((i) => i.ingredient);
@@ -86,7 +86,7 @@ async function takeStock(client: pg.PoolClient, items: Item[]): Promise<void> {
       available: available.get(i.ingredient) ?? 0,
     }))
     .filter((s) => s.available < s.requested);
-  if (short.length > 0) throw outOfStock(409, short);
+  if (short.length > 0) throw outOfStock(short);
   await client.query({
     name: "take-stock",
     text: `UPDATE ingredients AS s SET quantity = s.quantity - i.quantity

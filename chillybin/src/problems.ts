@@ -17,7 +17,10 @@ export const PROBLEM_TYPES = {
   forbidden: `${BASE}forbidden`,
 } as const;
 
-/** One thing wrong with a request: where (`pointer` into the JSON body, or query `parameter`) and why. */
+/**
+ * One thing wrong with a request: where — exactly one of `pointer` (JSON pointer into the body),
+ * query `parameter` or `header` — and why.
+ */
 export interface FieldError {
   pointer?: string;
   parameter?: string;
@@ -35,8 +38,9 @@ export function invalidRequest(all: FieldError[]): HttpProblem {
   });
 }
 
+/** 422: the request is well-formed, the cold store just does not stock these (v1 and v2 alike). */
 export function unknownIngredients(names: string[]): HttpProblem {
-  return new HttpProblem(404, "Unknown ingredient", {
+  return new HttpProblem(422, "Unknown ingredient", {
     type: PROBLEM_TYPES.unknownIngredient,
     detail: `The cold store does not stock ${names.join(", ")}.`,
     extensions: { unknown: names },
@@ -49,9 +53,9 @@ export interface Shortage {
   available: number;
 }
 
-export function outOfStock(status: 409 | 410, short: Shortage[]): HttpProblem {
+export function outOfStock(short: Shortage[]): HttpProblem {
   const what = short.map((s) => `${s.ingredient} (${s.available} left, ${s.requested} wanted)`);
-  return new HttpProblem(status, "Out of stock", {
+  return new HttpProblem(409, "Out of stock", {
     type: PROBLEM_TYPES.outOfStock,
     detail: `Not enough ${what.join(", ")}; nothing was picked.`,
     extensions: { short },

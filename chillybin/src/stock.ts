@@ -32,32 +32,6 @@ export async function listStock(db: Queryable): Promise<Stock> {
   return Object.fromEntries(rows.map((r) => [r.name, r.quantity]));
 }
 
-export type PickOutcome =
-  | { status: "picked"; left: number }
-  | { status: "unknown" }
-  | { status: "short"; available: number };
-
-/**
- * v1: one ingredient in one statement. The WHERE clause and the CHECK (quantity >= 0) make
- * overselling impossible without an explicit transaction; only failures pay a second query.
- */
-export async function pickOne(db: Queryable, item: Item): Promise<PickOutcome> {
-  const picked = await db.query<{ quantity: number }>({
-    name: "pick-one",
-    text: "UPDATE ingredients SET quantity = quantity - $2 WHERE name = $1 AND quantity >= $2 RETURNING quantity",
-    values: [item.ingredient, item.quantity],
-  });
-  const row = picked.rows[0];
-  if (row) return { status: "picked", left: row.quantity };
-  const current = await db.query<{ quantity: number }>({
-    name: "ingredient-quantity",
-    text: "SELECT quantity FROM ingredients WHERE name = $1",
-    values: [item.ingredient],
-  });
-  const found = current.rows[0];
-  return found ? { status: "short", available: found.quantity } : { status: "unknown" };
-}
-
 /**
  * Sets the given levels (creating unknown ingredients) and returns the whole stock as it is
  * right after. Rows are upserted in name order, like every other multi-row lock, so a restock

@@ -11,7 +11,7 @@ export const DEFAULT_ORDERS_LIMIT = 20;
 export const MAX_ORDERS_LIMIT = 100;
 
 const NAME_RULE = "1-32 lowercase letters, digits, - or _, starting with a letter";
-const QUANTITY_RULE = `an integer from 1 to ${MAX_PICK_QUANTITY}`;
+export const QUANTITY_RULE = `an integer from 1 to ${MAX_PICK_QUANTITY}`;
 const CUSTOMER_RULE = "1-64 printable characters, not blank, no leading or trailing spaces";
 
 export interface Item {
@@ -30,7 +30,7 @@ export interface OrderRequest {
 const required = (what: string, rule: string) => (iss: { input: unknown }) =>
   iss.input === undefined ? `${what} is required` : `${what} must be ${rule}`;
 
-const ingredientName = (what: string) =>
+export const ingredientName = (what: string) =>
   z
     .string({ error: required(what, NAME_RULE) })
     .regex(INGREDIENT_NAME, `${what} must be ${NAME_RULE}`);
@@ -60,25 +60,6 @@ export function isValidCustomer(s: string): boolean {
 const customer = z
   .string({ error: required("customer", CUSTOMER_RULE) })
   .refine(isValidCustomer, `customer must be ${CUSTOMER_RULE}`);
-
-// ---------- GET /pick (v1) ----------
-
-const QUANTITY_PARAM = /^(100|[1-9][0-9]?)$/;
-
-const pickQuery = z.strictObject({
-  name: ingredientName("name"),
-  // Missing quantity means one, as jafflr's and the original's callers expect.
-  quantity: z
-    .string({ error: `quantity must be ${QUANTITY_RULE}` })
-    .regex(QUANTITY_PARAM, `quantity must be ${QUANTITY_RULE}`)
-    .transform(Number)
-    .optional(),
-});
-
-export function parsePickQuery(query: unknown): Item {
-  const { name, quantity } = parse(pickQuery, query, "query");
-  return { ingredient: name, quantity: quantity ?? 1 };
-}
 
 // ---------- POST /v2/pick ----------
 
@@ -158,17 +139,22 @@ export function compareNames(a: string, b: string): number {
 /** Idempotency-Key: an opaque token (a UUID in practice) of visible ASCII characters. */
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-export function parseIdempotencyKey(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  if (!IDEMPOTENCY_KEY.test(header)) {
+/** The header's values as sent (`headersDistinct`), so two Idempotency-Key headers are refused, not joined. */
+export function parseIdempotencyKey(values: string[] | undefined): string | undefined {
+  if (values === undefined) return undefined;
+  const [key] = values;
+  if (values.length !== 1 || key === undefined || !IDEMPOTENCY_KEY.test(key)) {
     throw invalidRequest([
       {
         header: "Idempotency-Key",
-        detail: "Idempotency-Key must be 1-255 visible ASCII characters (a UUID is ideal)",
+        detail:
+          values.length > 1
+            ? "send exactly one Idempotency-Key header"
+            : "Idempotency-Key must be 1-255 visible ASCII characters (a UUID is ideal)",
       },
     ]);
   }
-  return header;
+  return key;
 }
 
 // ---------- POST /restock ----------
@@ -241,7 +227,7 @@ export function parseOrderId(id: string): string {
 
 // ---------- zod issues → RFC 9457 errors ----------
 
-function parse<T extends z.ZodType>(
+export function parse<T extends z.ZodType>(
   schema: T,
   input: unknown,
   where: "body" | "query",

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import { describe, test } from "node:test";
-import { callerOf, V1_SUNSET_AT } from "../src/app";
 import { DEFAULT_STOCK } from "../src/stock";
 import {
   act,
@@ -42,88 +41,6 @@ describe("GET /", () => {
       await freshApp.close();
       await fresh.drop();
     }
-  });
-});
-
-describe("GET /pick (v1)", () => {
-  test("takes one by default and answers ok, with the deprecation headers", async () => {
-    const reply = await act(app.url).get("/pick?name=cheese", { "User-Agent": "jafflr/1.0.0" });
-    assert.equal(reply.status, 200);
-    assert.equal(reply.text, "ok");
-    assert.match(String(reply.headers["content-type"]), /^text\/plain/);
-    assert.match(String(reply.headers.deprecation), /^@\d+$/);
-    assert.equal(reply.headers.sunset, V1_SUNSET_AT.toUTCString());
-    assert.equal(reply.headers.link, '</v2/pick>; rel="successor-version"');
-    assert.equal((await snapshot(app.pool)).stock.cheese, 9);
-  });
-
-  test("takes the given quantity", async () => {
-    const reply = await act(app.url).get("/pick?name=bread&quantity=4");
-    assert.equal(reply.status, 200);
-    assert.equal((await snapshot(app.pool)).stock.bread, 6);
-  });
-
-  test("can take the last one, and then answers 410 naming what is short", async () => {
-    await arrange(app.url).setStock({ vegemite: 1 });
-    assert.equal((await act(app.url).get("/pick?name=vegemite&quantity=1")).status, 200);
-    const reply = await act(app.url).get("/pick?name=vegemite&quantity=1");
-    assert.equal(reply.status, 410);
-    assert.ok(isProblem(reply));
-    assert.deepEqual((reply.body as { short: unknown }).short, [
-      { ingredient: "vegemite", requested: 1, available: 0 },
-    ]);
-    assert.equal(reply.headers.link, '</v2/pick>; rel="successor-version"');
-    assert.equal((await snapshot(app.pool)).stock.vegemite, 0);
-  });
-
-  test("404 for an unknown ingredient, naming it", async () => {
-    const reply = await act(app.url).get("/pick?name=anchovy");
-    assert.equal(reply.status, 404);
-    assert.ok(isProblem(reply));
-    assert.deepEqual((reply.body as { unknown: unknown }).unknown, ["anchovy"]);
-    assert.ok(reply.headers.deprecation, "error responses are v1 responses too");
-  });
-
-  test("counts calls by caller, with a bounded label set", async () => {
-    const client = act(app.url);
-    const count = async (caller: string) => {
-      const metrics = await client.get("/metrics");
-      const line = metrics.text
-        .split("\n")
-        .find(
-          (l) => l.startsWith("chillybin_v1_pick_calls_total{") && l.includes(`caller="${caller}"`),
-        );
-      return line ? Number(line.split(" ").at(-1)) : 0;
-    };
-    const before = {
-      jafflr: await count("jafflr"),
-      curl: await count("curl"),
-      other: await count("other"),
-    };
-    await client.get("/pick?name=cheese", { "User-Agent": "jafflr/2.3.4 (+https://example.com)" });
-    await client.get("/pick?name=cheese", { "User-Agent": "jafflr/2.3.5" });
-    await client.get("/pick?name=nope", { "User-Agent": "curl/8.5.0" });
-    await client.get("/pick?name=cheese", { "User-Agent": `evil-${"x".repeat(500)}/1` });
-    assert.equal(await count("jafflr"), before.jafflr + 2);
-    assert.equal(await count("curl"), before.curl + 1);
-    assert.equal(await count("other"), before.other + 1);
-    assert.equal((await client.get("/metrics")).text.includes("evil-"), false);
-  });
-
-  test("caller is the User-Agent product token, known ones by name, the rest bounded", () => {
-    assert.equal(callerOf("jafflr/1.0.0"), "jafflr");
-    assert.equal(callerOf("curl/8.5.0"), "curl");
-    assert.equal(callerOf("Mozilla/5.0 (X11)"), "other");
-    assert.equal(callerOf(""), "unknown");
-    assert.equal(callerOf(undefined), "unknown");
-    assert.equal(callerOf("/weird"), "unknown");
-  });
-
-  test("HEAD never picks", async () => {
-    const before = await snapshot(app.pool);
-    const reply = await act(app.url).send((a) => a.head("/pick?name=cheese"));
-    assert.equal(reply.status, 405);
-    assert.deepEqual(await snapshot(app.pool), before);
   });
 });
 
@@ -187,7 +104,7 @@ describe("POST /v2/pick", () => {
     assert.deepEqual(await snapshot(app.pool), before);
   });
 
-  test("404 names the unknown ingredients and changes nothing", async () => {
+  test("422 names the unknown ingredients and changes nothing", async () => {
     const before = await snapshot(app.pool);
     const reply = await act(app.url).postJson("/v2/pick", {
       customer: "gita",
@@ -197,7 +114,7 @@ describe("POST /v2/pick", () => {
         { ingredient: "caviar", quantity: 1 },
       ],
     });
-    assert.equal(reply.status, 404);
+    assert.equal(reply.status, 422);
     assert.ok(isProblem(reply));
     assert.deepEqual((reply.body as { unknown: unknown }).unknown, ["anchovy", "caviar"]);
     assert.deepEqual(await snapshot(app.pool), before);
@@ -270,7 +187,12 @@ describe("POST /restock", () => {
     });
     assert.equal(reply.status, 200);
     assert.deepEqual(reply.body, { ...DEFAULT_STOCK, cheese: 50, sheese: 5, "goats-cheese": 2 });
-    assert.equal((await act(app.url).get("/pick?name=goats-cheese&quantity=2")).status, 200);
+    const picked = await act(app.url).postJson("/v2/pick", {
+      customer: "gita",
+      ingredient: "goats-cheese",
+      quantity: 2,
+    });
+    assert.equal(picked.status, 200);
   });
 
   test("with CHILLYBIN_ADMIN_TOKEN set: 401 without a token, 403 with a wrong one, 200 with it", async () => {

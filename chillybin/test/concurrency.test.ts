@@ -14,20 +14,6 @@ function statusCounts(replies: Reply[]): Record<number, number> {
   return counts;
 }
 
-test("200 simultaneous v1 picks of 50 cheeses: exactly 50 succeed, the rest are 410", async () => {
-  await arrange(app.url).setStock({ cheese: 50 });
-  const client = act(app.url);
-  const replies = await Promise.all(
-    Array.from({ length: 200 }, () =>
-      client.get("/pick?name=cheese&quantity=1", { "User-Agent": "jafflr/test" }),
-    ),
-  );
-  assert.deepEqual(statusCounts(replies), { 200: 50, 410: 150 });
-  const after = await snapshot(app.pool);
-  assert.equal(after.stock.cheese, 0);
-  assert.equal(after.orders, 0, "v1 records no orders");
-});
-
 test("200 simultaneous v2 orders of three items against 50 units: 50 orders, exact stock", async () => {
   await arrange(app.url).setStock({ cheese: 50, ham: 60, bread: 200 });
   const client = act(app.url);
@@ -57,7 +43,7 @@ test("200 simultaneous v2 orders of three items against 50 units: 50 orders, exa
   assert.deepEqual(new Set(recorded.rows.map((r) => r.customer)), winners);
 });
 
-test("overlapping orders listing ingredients in opposite orders, with v1 picks and restocks, never deadlock", async () => {
+test("overlapping orders listing ingredients in opposite orders, with restocks, never deadlock", async () => {
   const names = ["bread", "cheese", "ham", "pineapple", "tomato"];
   await arrange(app.url).setStock(Object.fromEntries(names.map((n) => [n, 10_000])));
   const client = act(app.url);
@@ -66,15 +52,14 @@ test("overlapping orders listing ingredients in opposite orders, with v1 picks a
   const replies = await Promise.all(
     Array.from({ length: 200 }, (_, i) => {
       if (i % 10 === 9) return client.postJson("/restock", { tomato: 10_000, bread: 10_000 });
-      if (i % 10 === 8) return client.get("/pick?name=ham&quantity=1");
       return client.postJson("/v2/pick", { customer: "gita", items: i % 2 ? forwards : backwards });
     }),
   );
   assert.deepEqual(statusCounts(replies), { 200: 200 });
   const after = await snapshot(app.pool);
-  assert.equal(after.orders, 160);
-  // 160 orders and 20 v1 picks of ham; cheese and pineapple are never restocked.
-  assert.equal(after.stock.cheese, 10_000 - 160);
-  assert.equal(after.stock.pineapple, 10_000 - 160);
-  assert.equal(after.stock.ham, 10_000 - 160 - 20);
+  assert.equal(after.orders, 180);
+  // 180 orders; cheese, ham and pineapple are never restocked.
+  assert.equal(after.stock.cheese, 10_000 - 180);
+  assert.equal(after.stock.pineapple, 10_000 - 180);
+  assert.equal(after.stock.ham, 10_000 - 180);
 });

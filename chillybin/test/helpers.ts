@@ -3,9 +3,11 @@
  * an ephemeral port, an `arrange` client that throws when set-up fails and an `act` client that
  * never throws, and a snapshot of everything a bad request must leave alone.
  */
+
+import assert from "node:assert/strict";
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { after, before, beforeEach } from "node:test";
+import { after, before, beforeEach, describe, test } from "node:test";
 import type pg from "pg";
 import request from "supertest";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
@@ -244,4 +246,41 @@ export function isProblem(reply: Reply): boolean {
   return (
     body.status === reply.status && typeof body.title === "string" && typeof body.type === "string"
   );
+}
+
+export interface BadInputCase {
+  name: string;
+  status: number;
+  send: (agent: request.Agent) => request.Test;
+}
+
+/**
+ * One test per bad input: the right 4xx, as problem+json, no stack trace, no huge echo of the
+ * input, and the database exactly as `baseline` (taken in the file's setUp) says.
+ */
+export function describeBadInput(
+  endpoint: string,
+  table: BadInputCase[],
+  target: () => { url: string; pool: pg.Pool; baseline: Snapshot },
+): void {
+  describe(`bad input: ${endpoint}`, () => {
+    for (const c of table) {
+      test(`${c.name} → ${c.status}, problem+json, nothing changed`, async () => {
+        const { url, pool, baseline } = target();
+        const reply = await act(url).send(c.send);
+        assert.equal(reply.status, c.status, reply.text.slice(0, 500));
+        assert.ok(
+          isProblem(reply),
+          `not a problem+json body: ${reply.headers["content-type"]} ${reply.text.slice(0, 200)}`,
+        );
+        assert.equal(reply.text.includes("    at "), false, "no stack trace");
+        const { instance: _path, ...rest } = JSON.parse(reply.text) as Record<string, unknown>;
+        assert.ok(
+          JSON.stringify(rest).length < 4096,
+          "the problem does not echo a huge input back",
+        );
+        assert.deepEqual(await snapshot(pool), baseline);
+      });
+    }
+  });
 }

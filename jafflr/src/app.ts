@@ -14,16 +14,19 @@ import type { ChillybinClient } from "./chillybin-client";
 import type { Config } from "./config";
 import type { Features } from "./features";
 import type { Grill } from "./grill";
-import { parseIdempotencyKey, parseToastieOrder, withBread } from "./toastie";
+import { parseIdempotencyKey, parseToastieOrder, type ToastieOutcome, withBread } from "./toastie";
 
 export interface AppDeps {
-  config: Pick<Config, "VERSION">;
+  /** CHILLYBIN_URL is here for the stall page, which reads stock straight from chillybin. */
+  config: Pick<Config, "VERSION" | "CHILLYBIN_URL">;
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;
   features: Features;
   chillybin: Pick<ChillybinClient, "pickV1" | "pickV2" | "ping">;
   grill: Grill;
+  /** Called once per toastie that passed validation, after its answer is decided (done or failed). */
+  onToastie?: (outcome: ToastieOutcome) => void;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -62,13 +65,35 @@ export function createApp(deps: AppDeps): Express {
       if (!res.writableFinished) gone.abort(new HttpProblem(499, "Client Closed Request"));
     };
     res.once("close", onClose);
-    const slot = await grill.reserve(gone.signal);
+    let pickedVia: "v1" | "v2" | undefined;
+    let orderId: string | undefined;
+    const tell = (status: number, problem?: { title: string; detail?: string }) =>
+      deps.onToastie?.({
+        at: new Date().toISOString(),
+        customer: order.customer,
+        ingredients: order.ingredients,
+        doneness: order.doneness,
+        ...(pickedVia ? { pickedVia } : {}),
+        status,
+        ...(orderId ? { orderId } : {}),
+        ...(problem ? { problem } : {}),
+      });
+    let slot: Awaited<ReturnType<Grill["reserve"]>>;
+    try {
+      slot = await grill.reserve(gone.signal);
+    } catch (err) {
+      tell(...failure(err));
+      throw err;
+    }
     try {
       const ingredients = withBread(order.ingredients);
       // The original's HasFeature(customer, "pick.v2"), per request so a flip applies at once.
-      const picked = features.isEnabled("pick.v2", { userId: order.customer })
-        ? await chillybin.pickV2(order.customer, ingredients, clientKey ?? randomUUID())
-        : await chillybin.pickV1(ingredients);
+      pickedVia = features.isEnabled("pick.v2", { userId: order.customer }) ? "v2" : "v1";
+      const picked =
+        pickedVia === "v2"
+          ? await chillybin.pickV2(order.customer, ingredients, clientKey ?? randomUUID())
+          : await chillybin.pickV1(ingredients);
+      if (picked.via === "v2") orderId = picked.orderId;
       await slot.cook(order.doneness);
       toasties.inc({ picked_via: picked.via });
       logger.info(
@@ -83,6 +108,10 @@ export function createApp(deps: AppDeps): Express {
         pickedVia: picked.via,
         ...(picked.via === "v2" ? { orderId: picked.orderId } : {}),
       });
+      tell(200);
+    } catch (err) {
+      tell(...failure(err));
+      throw err;
     } finally {
       slot.release();
       res.off("close", onClose);
@@ -91,6 +120,13 @@ export function createApp(deps: AppDeps): Express {
   app.all("/toastie", methodNotAllowed(["POST"]));
 
   return finishHttpApp(app, { logger });
+}
+
+/** The status and words a failed toastie's customer got, for onToastie. */
+function failure(err: unknown): [number, { title: string; detail?: string }] {
+  if (err instanceof HttpProblem)
+    return [err.status, { title: err.title, detail: err.options.detail }];
+  return [500, { title: "Internal Server Error" }];
 }
 
 /** The JSON parser skips other media types; a form or text body must not silently become an empty order. */

@@ -2,6 +2,25 @@ import { HttpProblem } from "tpi";
 import { DONENESS, type Doneness } from "./grill";
 import { PROBLEM_TYPES } from "./problems";
 
+/**
+ * What became of one toastie that passed validation, done or failed: the stall page (src/page/)
+ * listens through createApp's `onToastie` to show recent toasties and the foxtrot meter.
+ */
+export interface ToastieOutcome {
+  /** When the answer was decided (ISO 8601). */
+  at: string;
+  customer: string;
+  /** What the customer asked for, without the bread. */
+  ingredients: string[];
+  doneness: string;
+  /** Absent when the toastie failed before picking (grill busy, customer left). */
+  pickedVia?: "v1" | "v2";
+  /** The HTTP status the customer got. */
+  status: number;
+  orderId?: string;
+  problem?: { title: string; detail?: string };
+}
+
 export interface ToastieOrder {
   customer: string;
   /** What the customer asked for, in order, without the bread. */

@@ -159,7 +159,7 @@ export async function buildJafflr(opts: {
   });
   const grill = new Grill({ slots: 4, queue: 32, timeScale: 0, ...opts.grill });
   const app = createApp({
-    config: { VERSION: "test" },
+    config: { VERSION: "test", CHILLYBIN_URL: opts.chillybinUrl },
     logger,
     metrics,
     lifecycle,

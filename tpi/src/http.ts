@@ -18,6 +18,22 @@ export interface HttpAppOptions {
   readiness?: Record<string, ReadinessCheck>;
 }
 
+export interface ServiceAppOptions extends HttpAppOptions {
+  /** Adds the service's routes: called after tpi's middleware and before the 404 and problem handlers. */
+  routes: (app: Express) => void;
+}
+
+/**
+ * A service's whole express app in one step, in the only order that works: request context,
+ * access log, metrics, JSON body parser, /health, /ready, /metrics — then the service's routes —
+ * then unknown routes as 404 problems and every error as problem+json.
+ */
+export function createServiceApp(opts: ServiceAppOptions): Express {
+  const app = createHttpApp(opts);
+  opts.routes(app);
+  return finishHttpApp(app, opts);
+}
+
 const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /**

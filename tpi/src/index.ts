@@ -12,7 +12,14 @@ export {
 } from "./config";
 export { currentContext, type RequestContext, runWithContext } from "./context";
 export { mountHealth, type ReadinessCheck } from "./health";
-export { BODY_LIMIT, createHttpApp, finishHttpApp, type HttpAppOptions } from "./http";
+export {
+  BODY_LIMIT,
+  createHttpApp,
+  createServiceApp,
+  finishHttpApp,
+  type HttpAppOptions,
+  type ServiceAppOptions,
+} from "./http";
 export { createLogger, type Logger, type LoggerOptions } from "./logger";
 export {
   createMetrics,

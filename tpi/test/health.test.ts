@@ -1,20 +1,19 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import request from "supertest";
-import { createHttpApp, createMetrics, finishHttpApp, Lifecycle } from "../src/index";
+import { createMetrics, createServiceApp, Lifecycle } from "../src/index";
 import { silentLogger } from "./helpers";
 
 function app(readiness: Record<string, () => Promise<unknown>>, lifecycle = new Lifecycle()) {
-  const logger = silentLogger();
-  const a = createHttpApp({
+  return createServiceApp({
     service: "svc",
     version: "7.0.0",
-    logger,
+    logger: silentLogger(),
     metrics: createMetrics({ service: "svc", version: "7.0.0" }),
     lifecycle,
     readiness,
+    routes: () => {},
   });
-  return finishHttpApp(a, { logger });
 }
 
 describe("health and readiness", () => {

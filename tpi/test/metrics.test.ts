@@ -2,27 +2,28 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import express from "express";
 import request from "supertest";
-import { createHttpApp, createLogger, createMetrics, finishHttpApp, Lifecycle } from "../src/index";
+import { createMetrics, createServiceApp, Lifecycle } from "../src/index";
 import { silentLogger } from "./helpers";
 
 function app() {
   const metrics = createMetrics({ service: "test", version: "9.9.9" });
-  const a = createHttpApp({
+  const a = createServiceApp({
     service: "test",
     version: "9.9.9",
     logger: silentLogger(),
     metrics,
     lifecycle: new Lifecycle(),
+    routes: (router) => {
+      router.get("/pick", (_req, res) => {
+        res.send("ok");
+      });
+      const orders = express.Router();
+      orders.get("/:id", (req, res) => {
+        res.json({ id: req.params.id });
+      });
+      router.use("/orders", orders);
+    },
   });
-  a.get("/pick", (_req, res) => {
-    res.send("ok");
-  });
-  const orders = express.Router();
-  orders.get("/:id", (req, res) => {
-    res.json({ id: req.params.id });
-  });
-  a.use("/orders", orders);
-  finishHttpApp(a, { logger: createLogger({ service: "t", version: "1", level: "silent" }) });
   return { app: a, metrics };
 }
 

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import type { Express } from "express";
 import request from "supertest";
 import {
-  createHttpApp,
   createMetrics,
-  finishHttpApp,
+  createServiceApp,
   HttpProblem,
   Lifecycle,
   methodNotAllowed,
@@ -14,13 +14,18 @@ import { capturingLogger } from "./helpers";
 
 function app() {
   const { logger, lines } = capturingLogger();
-  const a = createHttpApp({
+  const a = createServiceApp({
     service: "test",
     version: "1.2.3",
     logger,
     metrics: createMetrics({ service: "test", version: "1.2.3" }),
     lifecycle: new Lifecycle(),
+    routes,
   });
+  return { app: a, lines };
+}
+
+function routes(a: Express) {
   a.post("/echo", requireJson, (req, res) => {
     res.json(req.body);
   });
@@ -40,8 +45,6 @@ function app() {
     await Promise.resolve();
     throw new Error("secret database password in this message");
   });
-  finishHttpApp(a, { logger });
-  return { app: a, lines };
 }
 
 function assertProblem(res: request.Response, status: number, title: RegExp) {

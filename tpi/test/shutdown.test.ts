@@ -5,7 +5,7 @@ import net from "node:net";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import type { Express } from "express";
-import { createHttpApp, createMetrics, finishHttpApp, Lifecycle, serve } from "../src/index";
+import { createMetrics, createServiceApp, Lifecycle, serve } from "../src/index";
 import { capturingLogger, get, startFixture } from "./helpers";
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -24,19 +24,20 @@ function slowApp(
   logger = capturingLogger().logger,
   onStart: (res: import("express").Response) => void = () => {},
 ): Express {
-  const app = createHttpApp({
+  return createServiceApp({
     service: "t",
     version: "1",
     logger,
     metrics: createMetrics({ service: "t", version: "1" }),
     lifecycle,
+    routes: (app) => {
+      app.get("/slow", async (req, res) => {
+        onStart(res);
+        await sleep(Number(req.query.ms ?? 300));
+        res.json({ done: true });
+      });
+    },
   });
-  app.get("/slow", async (req, res) => {
-    onStart(res);
-    await sleep(Number(req.query.ms ?? 300));
-    res.json({ done: true });
-  });
-  return finishHttpApp(app, { logger });
 }
 
 const config = (timeout = 5000, delay = 0) => ({

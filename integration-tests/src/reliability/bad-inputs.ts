@@ -139,7 +139,7 @@ export const CORPUS: BadInput[] = [
   chillybin("pick: non-ASCII name", get(`/pick?name=${q("fromagé")}`), 400),
   chillybin("pick: broken percent-encoding", get("/pick?name=%ZZ"), 400),
   chillybin("pick: unknown parameter", get("/pick?name=cheese&free=yes"), 400),
-  chillybin("pick: unknown ingredient", get("/pick?name=caviar"), 404),
+  chillybin("pick: unknown ingredient", get("/pick?name=caviar&quantity=1"), 422),
   chillybin("pick: POST", method("POST", "/pick?name=cheese"), 405),
   chillybin("pick: HEAD never picks", method("HEAD", "/pick?name=cheese"), 405),
   chillybin("pick: DELETE", method("DELETE", "/pick?name=cheese"), 405),
@@ -267,7 +267,7 @@ export const CORPUS: BadInput[] = [
     400,
   ),
   chillybin("v2: full-width ingredient name", json("/v2/pick", item("ｃｈｅｅｓｅ", 1)), 400),
-  chillybin("v2: unknown ingredient", json("/v2/pick", item("caviar", 1)), 404),
+  chillybin("v2: unknown ingredient", json("/v2/pick", item("caviar", 1)), 422),
   chillybin("v2: unknown field", json("/v2/pick", order({ discount: 100 })), 400),
   chillybin(
     "v2: both order shapes at once",

@@ -1,0 +1,144 @@
+/**
+ * v1: `GET /pick?name=cheese&quantity=2` — the original's one-ingredient pick, deprecated and kept
+ * beside /v2/pick until its traffic (chillybin_v1_pick_calls_total) reaches zero. Foxtrot step 3
+ * deletes this file and the one line in app.ts that mounts it; nothing else imports it.
+ */
+import type { Express, NextFunction, Request, Response } from "express";
+import type pg from "pg";
+import { HttpProblem, type Metrics, methodNotAllowed, promClient, z } from "tpi";
+import { type Shortage, unknownIngredients } from "./problems";
+import { ingredientName, parse, QUANTITY_RULE } from "./validation";
+
+/** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when). */
+export const V1_DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
+export const V1_SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
+
+export interface PickV1Deps {
+  pool: pg.Pool;
+  metrics: Metrics;
+}
+
+export function mountPickV1(app: Express, { pool, metrics }: PickV1Deps): void {
+  const deprecation = v1Deprecation(metrics);
+  app.head("/pick", deprecation, methodNotAllowed(["GET"])); // HEAD must never pick
+  app.get("/pick", deprecation, async (req, res) => {
+    const item = parsePickQuery(req.query);
+    const outcome = await pickOne(pool, item);
+    if (outcome.status === "unknown") throw unknownIngredients([item.ingredient]);
+    if (outcome.status === "short") {
+      throw gone({
+        ingredient: item.ingredient,
+        requested: item.quantity,
+        available: outcome.available,
+      });
+    }
+    res.type("text/plain").send("ok");
+  });
+  app.all("/pick", deprecation, methodNotAllowed(["GET"]));
+}
+
+// ---------- the query ----------
+
+const QUANTITY_PARAM = /^(100|[1-9][0-9]?)$/;
+
+// A state-changing GET does not guess: quantity is required (the original answered 400 too).
+const pickQuery = z.strictObject({
+  name: ingredientName("name"),
+  quantity: z
+    .string({
+      error: (iss) =>
+        iss.input === undefined ? "quantity is required" : `quantity must be ${QUANTITY_RULE}`,
+    })
+    .regex(QUANTITY_PARAM, `quantity must be ${QUANTITY_RULE}`)
+    .transform(Number),
+});
+
+export function parsePickQuery(query: unknown): { ingredient: string; quantity: number } {
+  const { name, quantity } = parse(pickQuery, query, "query");
+  return { ingredient: name, quantity };
+}
+
+// ---------- the statement ----------
+
+type PickOutcome =
+  | { status: "picked"; left: number }
+  | { status: "unknown" }
+  | { status: "short"; available: number };
+
+/**
+ * One ingredient in one statement. The WHERE clause and the CHECK (quantity >= 0) make
+ * overselling impossible without an explicit transaction; only failures pay a second query.
+ */
+async function pickOne(
+  pool: pg.Pool,
+  item: { ingredient: string; quantity: number },
+): Promise<PickOutcome> {
+  const picked = await pool.query<{ quantity: number }>({
+    name: "pick-one",
+    text: "UPDATE ingredients SET quantity = quantity - $2 WHERE name = $1 AND quantity >= $2 RETURNING quantity",
+    values: [item.ingredient, item.quantity],
+  });
+  const row = picked.rows[0];
+  if (row) return { status: "picked", left: row.quantity };
+  const current = await pool.query<{ quantity: number }>({
+    name: "ingredient-quantity",
+    text: "SELECT quantity FROM ingredients WHERE name = $1",
+    values: [item.ingredient],
+  });
+  const found = current.rows[0];
+  return found ? { status: "short", available: found.quantity } : { status: "unknown" };
+}
+
+/**
+ * 410 Gone: the original's status for "ran out", kept for its clients. v1 is the legacy dialect
+ * with no typed problems of its own, so about:blank and the status phrase, plus `short`.
+ */
+function gone(short: Shortage): HttpProblem {
+  return new HttpProblem(410, "Gone", {
+    detail: `Not enough ${short.ingredient} (${short.available} left, ${short.requested} wanted); nothing was picked.`,
+    extensions: { short: [short] },
+  });
+}
+
+// ---------- deprecation headers and the traffic counter ----------
+
+/** Callers we name in metrics; anything else is "other", so the label set stays small. */
+const KNOWN_CALLERS = new Set([
+  "jafflr",
+  "curl",
+  "wget",
+  "go-http-client",
+  "python-requests",
+  "node",
+  "undici",
+  "autocannon",
+  "k6",
+]);
+
+/** The product token of a User-Agent (`jafflr/1.2.3 (+…)` → `jafflr`), bounded to a known set. */
+export function callerOf(userAgent: string | undefined): string {
+  const token = /^[^\s/]+/.exec(userAgent ?? "")?.[0].toLowerCase();
+  if (!token) return "unknown";
+  return KNOWN_CALLERS.has(token) ? token : "other";
+}
+
+function v1Deprecation(metrics: Metrics) {
+  const calls = new promClient.Counter({
+    name: "chillybin_v1_pick_calls_total",
+    help: "Calls to the deprecated GET /pick, by caller (User-Agent product token). Zero for long enough means v1 can be deleted.",
+    labelNames: ["caller"] as const,
+    registers: [metrics.registry],
+  });
+  const headers = {
+    Deprecation: `@${Math.floor(V1_DEPRECATED_AT.getTime() / 1000)}`,
+    Sunset: V1_SUNSET_AT.toUTCString(),
+    Link: '</v2/pick>; rel="successor-version"',
+    // A GET that changes state: no cache may answer it or replay it.
+    "Cache-Control": "no-store",
+  };
+  return (req: Request, res: Response, next: NextFunction) => {
+    res.set(headers);
+    calls.inc({ caller: callerOf(req.get("User-Agent")) });
+    next();
+  };
+}
