@@ -19,6 +19,7 @@ import path from "node:path";
 import { pathToFileURL } from "node:url";
 import { freePort, isPortFree } from "testkit/net";
 import { commandName, isAlive, waitForExit } from "testkit/pids";
+import { reaper } from "./reaper";
 
 export interface EmbeddedDbOptions {
   /** The PostgreSQL data directory; created and initialised on first start, reused afterwards. */
@@ -58,7 +59,9 @@ export class EmbeddedDb {
   private readonly fast: boolean;
   private readonly removeOnDestroy: string | undefined;
   private readonly log: (message: string) => void;
-  private running: { bins: Binaries; runAs: RunAs | undefined } | undefined;
+  private running:
+    | { bins: Binaries; runAs: RunAs | undefined; pid: number | undefined }
+    | undefined;
 
   constructor(options: EmbeddedDbOptions) {
     this.dataDir = path.resolve(options.dataDir);
@@ -118,9 +121,17 @@ export class EmbeddedDb {
           ` (pg_ctl exited ${result.code}): ${result.output.trim()}\n${logTail}`,
       );
     }
-    this.running = { bins, runAs };
+    const pid = await this.postmasterPid();
+    this.running = { bins, runAs, pid };
     await fs.writeFile(this.ownerFile, `${process.pid}\n`);
     process.on("exit", this.stopOnExit);
+    // Should this process die without stopping it (kill -9), the reaper does, after the services
+    // (stage 1): fast shutdown (SIGINT), immediate (SIGQUIT) if that takes too long; then the
+    // throwaway folder goes.
+    if (pid) {
+      reaper().watch({ pid, name: "postgres", signal: "SIGINT", escalate: "SIGQUIT", stage: 1 });
+    }
+    if (this.removeOnDestroy) reaper().removeAfter(this.removeOnDestroy);
     return this.url;
   }
 
@@ -144,13 +155,24 @@ export class EmbeddedDb {
     }
     this.running = undefined;
     process.off("exit", this.stopOnExit);
+    if (running.pid) reaper().forget(running.pid);
     await fs.rm(this.ownerFile, { force: true });
   }
 
   /** stop(), then delete the throwaway directory (if this server has one). */
   async destroy(): Promise<void> {
     await this.stop();
-    if (this.removeOnDestroy) await fs.rm(this.removeOnDestroy, { recursive: true, force: true });
+    if (this.removeOnDestroy) {
+      await fs.rm(this.removeOnDestroy, { recursive: true, force: true });
+      reaper().keep(this.removeOnDestroy);
+    }
+  }
+
+  /** The postmaster's pid, from the first line of postmaster.pid (undefined if unreadable). */
+  private async postmasterPid(): Promise<number | undefined> {
+    const text = await fs.readFile(this.pidFile, "utf8").catch(() => "");
+    const pid = Number(text.split("\n")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   }
 
   private get pidFile(): string {

@@ -8,7 +8,6 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { EmbeddedDb } from "local-dev/embedded-db";
 import { maskPassword, withDatabase } from "testkit/db-url";
 import { commandLine, isAlive, terminate } from "testkit/pids";
 import {
@@ -20,6 +19,8 @@ import {
   serviceEntry,
 } from "testkit/service-process";
 import { ensureDatabase } from "testkit/test-db";
+import { EmbeddedDb } from "./embedded-db";
+import { reaper } from "./reaper";
 
 const DATABASE = "toasties";
 const READY_TIMEOUT_MS = 60_000; // the first start runs chillybin's migrations
@@ -127,6 +128,13 @@ async function start(name: ServiceName, env: Record<string, string>): Promise<La
   });
   services.push(service);
   saveState();
+  // Killed without a chance to clean up, the stall leaves this to the reaper: the service gets a
+  // few seconds to notice (its IPC channel closes) and drain, then SIGTERM, SIGKILL at last.
+  const pid = service.child.pid;
+  if (pid) {
+    reaper().watch({ pid, name, waitMs: 10_000, graceMs: STOP_TIMEOUT_MS });
+    void service.exited.then(() => reaper().forget(pid));
+  }
   say(`${name} is ready at ${service.url}`);
   return service;
 }

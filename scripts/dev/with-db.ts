@@ -12,9 +12,9 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants } from "node:os";
-import { type EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import { maskPassword } from "testkit/db-url";
 import { createTestDatabase, dropDatabasesWithPrefix } from "testkit/test-db";
+import { type EmbeddedDb, startThrowawayDb } from "./embedded-db";
 
 const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 let cleanUpFailed = false;

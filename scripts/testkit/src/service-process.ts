@@ -64,11 +64,15 @@ export async function launchService(options: LaunchOptions): Promise<LaunchedSer
   if (!existsSync(entry)) {
     throw new Error(`${name} is not built (${entry} is missing): run \`npm run build\` first.`);
   }
+  // An IPC channel: should this process die, even by SIGKILL, the channel closes and tpi starts
+  // the service's graceful shutdown on 'disconnect' (issue 10.2: no orphans holding ports). It is
+  // unref'd: the channel alone must not keep this process alive.
   const child = spawn(process.execPath, [entry], {
     env: options.env,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
     detached: options.detached ?? false,
   });
+  child.channel?.unref();
   const exited = new Promise<Exit>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal }));
   });
@@ -77,7 +81,9 @@ export async function launchService(options: LaunchOptions): Promise<LaunchedSer
     listeningUrl = resolve;
   });
   for (const stream of ["stdout", "stderr"] as const) {
-    const lines = createInterface({ input: child[stream], crlfDelay: Number.POSITIVE_INFINITY });
+    const input = child[stream];
+    if (!input) continue; // never: both are pipes above
+    const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
     lines.on("line", (line) => {
       options.onLine(line, stream);
       const url = listeningUrlOf(line);
