@@ -375,7 +375,12 @@ async function main(): Promise<number> {
     const self = [...process.execArgv, __filename, ...services];
     const child = spawn(
       process.execPath,
-      [...process.execArgv, join(REPO_ROOT, "scripts", "dev", "with-db.ts"), process.execPath, ...self],
+      [
+        ...process.execArgv,
+        join(REPO_ROOT, "scripts", "dev", "with-db.ts"),
+        process.execPath,
+        ...self,
+      ],
       { stdio: "inherit", env: { ...process.env, [UNDER_DB]: "1" } },
     );
     for (const signal of ["SIGINT", "SIGTERM"] as const)
