@@ -15,6 +15,9 @@ import {
 } from "testkit/service-process";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 
+// The test kit's one `eventually`, also importable from here beside the stall it waits on.
+export { eventually } from "testkit/eventually";
+
 export interface Deployed {
   jafflrUrl: string;
   chillybinUrl: string;
