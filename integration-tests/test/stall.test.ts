@@ -116,7 +116,8 @@ describe("npm start (scripts/dev/stall.ts) on the embedded PostgreSQL", () => {
       return [...running.map(([name, pid]) => `${name} (pid ${pid})`), ...taken];
     };
     // The services notice their supervisor is gone (their IPC channel closes) and drain; the
-    // stall's reaper then stops PostgreSQL — bounded, but it takes a few seconds.
+    // stall's reaper then stops PostgreSQL: ~3 s. The bound is the reaper's own worst case
+    // (10 s for a service to go by itself, 30 s after SIGTERM, then SIGKILL) with room to spare.
     let still: string[] = [];
     after(() => {
       // Only when the assertion below failed: leave nothing behind for the next test either.
@@ -128,7 +129,7 @@ describe("npm start (scripts/dev/stall.ts) on the embedded PostgreSQL", () => {
         return still.length === 0 ? true : undefined;
       },
       {
-        timeoutMs: 60_000,
+        timeoutMs: 90_000,
         intervalMs: 200,
         message: () =>
           `still there after the stall was killed: ${still.join(", ")}\n${stall.output()}`,
