@@ -8,12 +8,8 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
-import {
-  describeExit,
-  type LaunchedService,
-  launchService,
-} from "../../scripts/lib/service-process";
-import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
+import { describeExit, type LaunchedService, launchService } from "testkit/service-process";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import { knownMigrations, migrate } from "../src/migrate";
 import { DEFAULT_STOCK } from "../src/stock";
 import { act, silentLogger, startApp } from "./helpers";

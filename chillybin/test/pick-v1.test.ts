@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { freePort } from "../../scripts/lib/net";
+import { freePort } from "testkit/net";
+import { TcpProxy } from "testkit/tcp-proxy";
 import { callerOf, V1_SUNSET_AT } from "../src/pick-v1";
 import {
   act,
@@ -24,7 +25,6 @@ import {
   type TestApp,
   useTestApp,
 } from "./helpers";
-import { TcpProxy } from "./tcp-proxy";
 
 describe("GET /pick (v1)", () => {
   const app = useTestApp();

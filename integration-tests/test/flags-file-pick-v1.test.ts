@@ -9,8 +9,9 @@ import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { REPO_ROOT } from "../../scripts/lib/processes";
-import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { eventually } from "testkit/eventually";
+import { REPO_ROOT } from "testkit/service-process";
+import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 const REPO_FLAGS = path.join(REPO_ROOT, "jafflr", "flags", "features.json");
 const PLENTY = { cheese: 1000, vegemite: 1000, bread: 1000 };

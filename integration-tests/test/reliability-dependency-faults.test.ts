@@ -10,10 +10,10 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { type EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import type pg from "pg";
-import { type EmbeddedDb, startThrowawayDb } from "../../scripts/lib/embedded-db";
-import { freePort, type ServiceProcess } from "../../scripts/lib/processes";
-import { actClient, arrangeClient, type Client, type Reply } from "../src/http-client";
+import { actClient, arrangeClient, type Client, type Reply } from "testkit/http-client";
+import { freePort, type ServiceProcess } from "testkit/service-process";
 import { Harness, waitFor } from "../src/reliability/harness";
 import { minus, readBooks, toastieTakes } from "../src/reliability/ledger";
 import { type Env, needsOwnProcesses } from "../src/stall";
