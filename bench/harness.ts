@@ -111,7 +111,13 @@ export interface Context {
   log(line: string): void;
   /** A throwaway database on the bench server, created on first use, dropped at the end. */
   database(name: string): Promise<TestDatabase>;
-  /** A small pool on a bench database (closed at the end). */
+  /**
+   * Makes room on the server for `connections` more (pgbench's 50): closes the idle connections
+   * of every other bench database's services. The returned function opens them again (ten
+   * concurrent /ready calls to each of those services), so no later run pays for reconnecting.
+   */
+  makeRoom(keep: TestDatabase): Promise<() => Promise<void>>;
+  /** A one-connection pool on a bench database (closed at the end). */
   pool(db: TestDatabase): pg.Pool;
   /**
    * A service started once and shared by every case that asks for it by the same name, stopped

@@ -9,7 +9,8 @@
  *   npx tsx bench/run.ts --cases pick-v1,instrumentation --runs 1 --profile
  *
  * Options:
- *   --quick              1 round of 1 s runs, 100 000 orders instead of 1 million; no results.md
+ *   --quick              1 round of 1 s runs (toasties 2 s), no warm-up, 100 000 orders instead
+ *                        of 1 million; results.md is left alone unless --write
  *   --runs N             rounds (default 3); every run of every case once per round, interleaved
  *   --duration S         seconds per load run (default 3, toasties 5; warm-up 2)
  *   --cases a,b          which cases (files in bench/cases/, by name); default every case that
@@ -85,9 +86,11 @@ const fixedDuration =
   flags.duration === undefined ? undefined : positive("duration", flags.duration, 1);
 const DURATIONS: Durations = {
   short: fixedDuration ?? (quick ? 1 : 3),
-  toastie: fixedDuration ?? (quick ? 1 : 5),
-  // Long enough for V8 to optimise the hot paths of a process that serves only one case.
-  warmup: quick ? 1 : 2,
+  // 50 toasties in flight take more than a second to come back on a busy machine.
+  toastie: fixedDuration ?? (quick ? 2 : 5),
+  // Long enough for V8 to optimise the hot paths of a process that serves only one case;
+  // --quick proves the bench works, so it skips warming up.
+  warmup: quick ? 0 : 2,
 };
 const EXTRA_ENV = Object.fromEntries(
   flags.env.map((pair) => {
@@ -140,8 +143,8 @@ async function main(): Promise<void> {
   const roundRuns = cases.flatMap((c) => c.runs(ctx));
 
   // Warm-up (JIT, pools, keep-alive connections): every run once, short, not recorded.
-  log("warm-up…");
-  for (const r of roundRuns) {
+  if (DURATIONS.warmup > 0) log("warm-up…");
+  for (const r of DURATIONS.warmup > 0 ? roundRuns : []) {
     await r.before?.();
     await r.measure(DURATIONS.warmup);
   }
@@ -289,11 +292,42 @@ function createContext(dir: string, profileDir: string): Context {
     pool(db) {
       let pool = pools.get(db.name);
       if (!pool) {
-        pool = new pg.Pool({ connectionString: db.url, max: 2 });
+        // One connection: the server's max_connections is shared with pgbench's 50 and everyone's tests.
+        pool = new pg.Pool({ connectionString: db.url, max: 1 });
         pool.on("error", () => {}); // the database is dropped under it on an interrupted run
         pools.set(db.name, pool);
       }
       return pool;
+    },
+    async makeRoom(keep) {
+      const others = (await Promise.all(databases.values())).filter((d) => d.name !== keep.name);
+      if (others.length === 0) return async () => {};
+      const admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 10_000 });
+      admin.on("error", () => {});
+      await admin.connect();
+      try {
+        await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = ANY($1::text[]) AND state = 'idle' AND pid <> pg_backend_pid()`,
+          [others.map((d) => d.name)],
+        );
+      } finally {
+        await admin.end();
+      }
+      return async () => {
+        const running = (await Promise.allSettled(services.values())).flatMap((s) =>
+          s.status === "fulfilled" && s.value.name.startsWith("chillybin-") ? [s.value] : [],
+        );
+        await Promise.all(
+          running.flatMap((s) =>
+            Array.from({ length: 10 }, () =>
+              fetch(`${s.url}/ready`, { signal: AbortSignal.timeout(10_000) })
+                .then((r) => r.arrayBuffer())
+                .catch(() => undefined),
+            ),
+          ),
+        );
+      };
     },
     service<T extends Launched>(name: string, start: () => Promise<T>): Promise<T> {
       let s = services.get(name);
@@ -374,7 +408,7 @@ function commonNotes(ctx: Context, elapsedS: number): string[] {
     `- Load average (1/5/15 min) at the end: ${loadAverage()} on ${os.availableParallelism()} CPUs — other engineers' builds and test suites share this machine. The whole run took ${num(elapsedS)} s.`,
     "- CPU µs/op: user+system CPU of the serving processes (/proc/<pid>/stat) during the run divided by its 2xx answers — jafflr plus chillybin for a toastie, not the load generator or PostgreSQL; on a ratio row, the ratio of those. Much steadier than throughput on a shared machine.",
     "- Throughput counts 2xx answers only; Failed = non-2xx answers + socket errors + timeouts, summed over the runs (pgbench: failed transactions).",
-    "- Ratios are median ÷ median from the same run; every run of every case was interleaved round by round (order reversed every other round) after one unrecorded warm-up round, so drift on this shared machine hits both sides of a ratio.",
+    `- Ratios are median ÷ median from the same run; every run of every case was interleaved round by round (order reversed every other round) ${DURATIONS.warmup > 0 ? "after one unrecorded warm-up round" : "without a warm-up round (--quick)"}, so drift on this shared machine hits both sides of a ratio.`,
     `- Services: the built dist/ of this tree, NODE_ENV=production, LOG_LEVEL=info into a file, default settings${flags.env.length ? ` except ${flags.env.join(" ")}` : ""}; chillybin ${ctx.heap.chillybin ? `NODE_OPTIONS=${ctx.heap.chillybin}` : "no NODE_OPTIONS"}, jafflr ${ctx.heap.jafflr ? `NODE_OPTIONS=${ctx.heap.jafflr}` : "no NODE_OPTIONS"} (from ${ctx.heap.source}); jafflr with COOK_TIME_SCALE=0, GRILL_SLOTS=1000, GRILL_QUEUE=10000 and a flag file turning pick.v2 on for customer ${V2_CUSTOMER} only.`,
   ];
 }
