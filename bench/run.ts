@@ -16,6 +16,7 @@
  *   --cases a,b          which cases (files in bench/cases/, by name); default every case that
  *                        runs by default; "build" (turbo build speed) is opt-in
  *   --orders N           orders in the growth case's big table (default 1 000 000)
+ *   --budget MIN         no round starts that would end after MIN minutes (default 12; quick 2)
  *   --baseline REF       the commit "today's" chillybin is built from (default: see baseline.ts)
  *   --env KEY=VALUE      extra settings for the measured servers, e.g. --env PG_POOL_MAX=20
  *   --node-arg FLAG      a node option for the main services, e.g. --node-arg=--trace-gc
@@ -44,8 +45,8 @@ import {
   V2_CUSTOMER,
 } from "./harness";
 import { imageHeapSizing } from "./heap";
-import { killAll, type Launched, launch } from "./launch";
-import type { Sample } from "./load";
+import { killAll, type Launched, launch, sleep } from "./launch";
+import { cpuSeconds, type Sample } from "./load";
 import { describeMachine, loadAverage, type Machine, machineLines } from "./machine";
 import { markdownTable, num, type Row, targetsTable } from "./report";
 import { createTestDatabase, pickV2FlagFile, type TestDatabase } from "./testkit";
@@ -66,6 +67,7 @@ const { values: flags } = parseArgs({
     duration: { type: "string" },
     cases: { type: "string" },
     orders: { type: "string" },
+    budget: { type: "string" },
     baseline: { type: "string" },
     env: { type: "string", multiple: true, default: [] },
     profile: { type: "boolean", default: false },
@@ -100,6 +102,8 @@ const EXTRA_ENV = Object.fromEntries(
   }),
 );
 const WRITE = flags["no-write"] ? false : (flags.write ?? !quick);
+/** Minutes the whole run may take (checked before each round). */
+const BUDGET_S = positive("budget", flags.budget, quick ? 2 : 12) * 60;
 const ORDERS =
   flags.orders === undefined ? undefined : Math.round(positive("orders", flags.orders, 1));
 
@@ -109,6 +113,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 let workDir: string | undefined;
 let keepWorkDir = flags.profile;
+let budgetNote: string | undefined;
 const databases = new Map<string, Promise<TestDatabase>>();
 const pools = new Map<string, pg.Pool>();
 const services = new Map<string, Promise<Launched>>();
@@ -145,17 +150,31 @@ async function main(): Promise<void> {
   // Warm-up (JIT, pools, keep-alive connections): every run once, short, not recorded.
   if (DURATIONS.warmup > 0) log("warm-up…");
   for (const r of DURATIONS.warmup > 0 ? roundRuns : []) {
+    await quiesce();
     await r.before?.();
     await r.measure(DURATIONS.warmup);
   }
+  let roundsRun = 0;
+  let roundS = 0;
   for (let round = 0; round < RUNS; round++) {
+    // Bounded: a round that would end past the budget is not started (the report says so).
+    const elapsedS = (performance.now() - started) / 1000;
+    if (round > 0 && elapsedS + roundS > BUDGET_S) {
+      budgetNote = `- Stopped after ${round} of ${RUNS} rounds: another round (${num(roundS)} s) would have overrun the ${num(BUDGET_S / 60)} min budget (--budget) on this busy machine; medians are of ${round}.`;
+      log(budgetNote.slice(2));
+      break;
+    }
+    const roundStart = performance.now();
     log(`round ${round + 1}/${RUNS} (load average ${loadAverage()})`);
     // Alternate the order: a neighbour's burst should not always land on the same side of a pair.
     const ordered: LoadRun[] = round % 2 === 0 ? roundRuns : [...roundRuns].reverse();
     for (const r of ordered) {
+      await quiesce();
       await r.before?.();
       record(r.key, await r.measure(DURATIONS[r.duration]));
     }
+    roundS = (performance.now() - roundStart) / 1000;
+    roundsRun = round + 1;
   }
 
   const rows: Row[] = [];
@@ -181,17 +200,50 @@ async function main(): Promise<void> {
   await stopAll();
 
   const elapsed = (performance.now() - started) / 1000;
-  const allNotes = [...commonNotes(ctx, elapsed), ...notes, ...failureNotes(results)];
+  const allNotes = [
+    ...commonNotes(ctx, elapsed),
+    ...(budgetNote ? [budgetNote] : []),
+    ...notes,
+    ...failureNotes(results),
+  ];
   const targetTable = targetsTable(targets);
   const table = markdownTable(rows);
   process.stdout.write(
-    `\n## Targets\n\n${targetTable}\n\n${heading()}\n\n${table}\n\n${allNotes.join("\n")}\n`,
+    `\n## Targets\n\n${targetTable}\n\n${heading(roundsRun)}\n\n${table}\n\n${allNotes.join("\n")}\n`,
   );
   if (WRITE) {
-    writeFileSync(RESULTS_FILE, resultsMarkdown(machine, targetTable, table, allNotes));
+    writeFileSync(RESULTS_FILE, resultsMarkdown(machine, targetTable, table, allNotes, roundsRun));
     log(`\nwrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
   }
   log(`bench took ${num(elapsed)} s`);
+}
+
+/**
+ * Until every service started for the bench is idle (at most 15 s): autocannon hangs up at its
+ * deadline, but the services finish what was in flight — 50 v1 toasties are 200 picks — and that
+ * backlog must not be charged to the next run.
+ */
+async function quiesce(): Promise<void> {
+  const running = (await Promise.allSettled(services.values())).flatMap((s) =>
+    s.status === "fulfilled" && s.value.child.exitCode === null ? [s.value] : [],
+  );
+  const total = () =>
+    running.reduce((sum, s) => {
+      try {
+        return sum + cpuSeconds(s.pid);
+      } catch {
+        return sum; // exited meanwhile
+      }
+    }, 0);
+  const deadline = Date.now() + 15_000;
+  let before = total();
+  while (Date.now() < deadline) {
+    await sleep(100);
+    const now = total();
+    // Idle processes still tick now and then (timers, flag polling): under 30 ms in 100 ms.
+    if (now - before < 0.03) return;
+    before = now;
+  }
 }
 
 // ---------- cases ----------
@@ -394,12 +446,12 @@ function createContext(dir: string, profileDir: string): Context {
 
 // ---------- report ----------
 
-function heading(): string {
-  const rounds =
-    RUNS === 1
+function heading(rounds: number): string {
+  const runs =
+    rounds === 1
       ? "1 run each (not repeated: medians of one)"
-      : `median of ${RUNS} interleaved runs each`;
-  return `## Measurements: ${rounds}; ${DURATIONS.short} s per run, ${DURATIONS.toastie} s per toastie run`;
+      : `median of ${rounds} interleaved runs each`;
+  return `## Measurements: ${runs}; ${DURATIONS.short} s per run, ${DURATIONS.toastie} s per toastie run`;
 }
 
 function commonNotes(ctx: Context, elapsedS: number): string[] {
@@ -430,6 +482,7 @@ function resultsMarkdown(
   targetTable: string,
   table: string,
   notes: string[],
+  rounds: number,
 ): string {
   return [
     "# Benchmark results",
@@ -444,7 +497,7 @@ function resultsMarkdown(
     "",
     targetTable,
     "",
-    heading(),
+    heading(rounds),
     "",
     table,
     "",
