@@ -57,6 +57,8 @@ export interface BenchCase {
   name: string;
   /** Whether a plain `npm run bench` runs it (build speed, for one, is opt-in). */
   byDefault: boolean;
+  /** Set up before the others (it starts slow background work, e.g. a bulk load). */
+  early?: boolean;
   /** Starts what it needs (through the context, so services are shared) and sanity-checks it. */
   setup(ctx: Context): Promise<void>;
   /** The runs of one round. */

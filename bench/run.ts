@@ -134,7 +134,7 @@ async function main(): Promise<void> {
     `heap sizing: chillybin ${ctx.heap.chillybin || "none"}, jafflr ${ctx.heap.jafflr || "none"} (${ctx.heap.source})`,
   );
 
-  for (const c of cases) {
+  for (const c of [...cases].sort((a, b) => Number(b.early ?? false) - Number(a.early ?? false))) {
     log(`setup: ${c.name}…`);
     await c.setup(ctx);
   }

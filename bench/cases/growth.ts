@@ -37,6 +37,7 @@ let orders = 0;
 const growth: BenchCase = {
   name: "growth",
   byDefault: true,
+  early: true,
   async setup(ctx) {
     orders = ctx.orders ?? (ctx.quick ? 100_000 : 1_000_000);
     const side = async (name: string): Promise<Side> => {
