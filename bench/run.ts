@@ -360,7 +360,9 @@ function createContext(dir: string, profileDir: string): Context {
       try {
         await admin.query(
           `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-           WHERE datname = ANY($1::text[]) AND state = 'idle' AND pid <> pg_backend_pid()`,
+           WHERE datname = ANY($1::text[]) AND state = 'idle' AND pid <> pg_backend_pid()
+             AND query NOT ILIKE '%LISTEN%' -- a stock-change listener is no pool connection
+          `,
           [others.map((d) => d.name)],
         );
       } finally {
