@@ -1,9 +1,9 @@
 /**
- * Case 3's instrumented app: tpi's createServiceApp exactly as the services use it — tracing
+ * The instrumentation case's instrumented app: tpi's createServiceApp exactly as the services use it — tracing
  * (tpi/register, first), request context, access log at info to stdout, RED metrics, JSON body
  * parser, /health — plus one traced route, /hello. Compare with ./bare.ts.
  *
- * For the ablation (`--cases 3x`) parts can be switched off: BENCH_TRACING=0 (no tpi/register),
+ * For an ablation (run the app by hand) parts can be switched off: BENCH_TRACING=0 (no tpi/register),
  * BENCH_ACCESS_LOG=0 (log level warn, so the access line is skipped), BENCH_METRICS=0 (the RED
  * metrics' observe() replaced by a no-op).
  */
