@@ -89,7 +89,7 @@ describe("GET /openapi.json", () => {
         const methods = Object.keys(layer.route.methods);
         // express writes `/orders/:id` where OpenAPI writes `/orders/{id}`.
         const path = String(layer.route.path).replace(/:(\w+)/g, "{$1}");
-        return methods.length > METHODS.length ? [] : methods.map((m) => [m, path]);
+        return methods.length > METHODS.length ? [] : methods.map((m) => [m, path] as const);
       });
     assert.ok(mounted.length >= 6, JSON.stringify(mounted));
     for (const [method, path] of mounted) {
