@@ -25,8 +25,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort } from "../lib/net";
-import { get } from "../lib/service-process";
+import { createServer } from "node:net";
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
 const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
@@ -197,6 +196,23 @@ function runtimeProblems(runtime: string, service: string, prunedLock: Lockfile)
     }
   }
   return problems;
+}
+
+/** A port nothing listens on right now (the kernel's pick). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function get(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: response.status, body: await response.text() };
 }
 
 interface Started {

@@ -52,11 +52,12 @@ describe("smoke: the deployed services, without changing any business state", ()
     }
   });
 
-  test("chillybin's POST /v2/pick answers, refusing an order with no ingredients", async () => {
+  test("chillybin's POST /v2/pick answers, refusing an order that is not one", async () => {
     await expectInvalidRequest(`${CHILLYBIN_URL}/v2/pick`, {
       method: "POST",
       headers: { "content-type": "application/json", "idempotency-key": "smoke-no-ingredients" },
-      body: JSON.stringify({ customer: "smoke", ingredients: [] }),
+      // items must be a list: refused by validation, before any order exists.
+      body: JSON.stringify({ customer: "smoke", items: "cheese" }),
     });
   });
 
