@@ -23,9 +23,9 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { createServer } from "node:net";
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
 const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
@@ -374,6 +374,17 @@ async function checkService(service: string, work: string): Promise<void> {
   await startAndProbe(runtime, service);
 }
 
+/** The test-database wrapper of local development (scripts/dev/with-db.ts, formerly scripts/). */
+function withDb(): string {
+  const candidates = [
+    join(REPO_ROOT, "scripts", "dev", "with-db.ts"),
+    join(REPO_ROOT, "scripts", "with-db.ts"),
+  ];
+  const found = candidates.find((path) => existsSync(path));
+  if (found === undefined) throw new Error(`no with-db wrapper at ${candidates.join(" or ")}`);
+  return found;
+}
+
 async function main(): Promise<number> {
   const known = workingTreeServices();
   const requested = process.argv.slice(2);
@@ -391,7 +402,7 @@ async function main(): Promise<number> {
     const self = [...process.execArgv, __filename, ...services];
     const child = spawn(
       process.execPath,
-      [...process.execArgv, join(REPO_ROOT, "scripts", "with-db.ts"), process.execPath, ...self],
+      [...process.execArgv, withDb(), process.execPath, ...self],
       { stdio: "inherit", env: { ...process.env, [UNDER_DB]: "1" } },
     );
     for (const signal of ["SIGINT", "SIGTERM"] as const)
