@@ -266,6 +266,8 @@ start_load() {
     echo "  would start pod/$LOAD_POD ($image) and wait for its first toastie"
     return
   fi
+  # A pod's image cannot change in place: a leftover from an earlier run goes first.
+  run "${KCTL[@]}" delete pod "$LOAD_POD" --ignore-not-found --wait=true
   "${KCTL[@]}" create configmap "$LOAD_POD" --from-file=load.mjs="$DELIVERY/load/load.mjs" \
     --dry-run=client -o yaml >"$work/load-configmap.yaml"
   run "${KCTL[@]}" apply -f "$work/load-configmap.yaml"

@@ -24,24 +24,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Forwards a free local port to the Service and prints it. kubectl port-forward picks one pod
-# behind the Service; after a completed rollout every pod runs the new version.
+# Forwards a free local port to the Service and sets forwarded_port. kubectl port-forward picks
+# one pod behind the Service; after a completed rollout every pod runs the new version.
 forward() {
-  local service="$1" port="$2" log="$work/forward-$1.log" local_port="" tries=0
+  local service="$1" port="$2" log="$work/forward-$1.log" tries=0
   "$KUBECTL" --namespace "$namespace" port-forward "service/$service" ":$port" >"$log" 2>&1 &
   forwards+=($!)
-  until local_port="$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log" | head -1)" &&
-    [[ -n "$local_port" ]]; do
+  forwarded_port=""
+  until [[ -n "$forwarded_port" ]]; do
+    forwarded_port="$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log" | head -1)"
     tries=$((tries + 1))
     [[ $tries -le 100 ]] || die "port-forward to $service did not start: $(cat "$log")"
-    sleep 0.2
+    [[ -n "$forwarded_port" ]] || sleep 0.2
   done
-  echo "$local_port"
 }
 
-jafflr_port="$(forward jafflr 7000)"
-chillybin_port="$(forward chillybin 7001)"
-export JAFFLR_URL="http://127.0.0.1:$jafflr_port" CHILLYBIN_URL="http://127.0.0.1:$chillybin_port"
+forward jafflr 7000
+export JAFFLR_URL="http://127.0.0.1:$forwarded_port"
+forward chillybin 7001
+export CHILLYBIN_URL="http://127.0.0.1:$forwarded_port"
 while read -r service version; do
   case "$service" in
     jafflr) export EXPECT_JAFFLR_VERSION="$version" ;;
