@@ -28,6 +28,7 @@ trap cleanup EXIT
 # one pod behind the Service; after a completed rollout every pod runs the new version.
 forward() {
   local service="$1" port="$2" log="$work/forward-$1.log" tries=0
+  : >"$log" # exists before the background job opens it, so the loop below can read it at once
   "$KUBECTL" --namespace "$namespace" port-forward "service/$service" ":$port" >"$log" 2>&1 &
   forwards+=($!)
   forwarded_port=""
