@@ -5,8 +5,9 @@
 #                                      read, a traced request, metrics, the v1/v2 routes answering
 #                                      requests they must refuse. Changes no business state: safe
 #                                      against production.
-#   scripts/delivery/verify.sh full    the smoke suite, then the integration suite against the
-#                                      services (it orders toasties and restocks): throwaway
+#   scripts/delivery/verify.sh full    the smoke suite, then the integration suite with
+#                                      JAFFLR_URL/CHILLYBIN_URL set (its tests that need only the
+#                                      two URLs; they order toasties and restock): throwaway
 #                                      clusters only.
 # Exits non-zero when a check fails.
 set -euo pipefail
