@@ -374,17 +374,6 @@ async function checkService(service: string, work: string): Promise<void> {
   await startAndProbe(runtime, service);
 }
 
-/** The test-database wrapper of local development (scripts/dev/with-db.ts, formerly scripts/). */
-function withDb(): string {
-  const candidates = [
-    join(REPO_ROOT, "scripts", "dev", "with-db.ts"),
-    join(REPO_ROOT, "scripts", "with-db.ts"),
-  ];
-  const found = candidates.find((path) => existsSync(path));
-  if (found === undefined) throw new Error(`no with-db wrapper at ${candidates.join(" or ")}`);
-  return found;
-}
-
 async function main(): Promise<number> {
   const known = workingTreeServices();
   const requested = process.argv.slice(2);
@@ -402,7 +391,12 @@ async function main(): Promise<number> {
     const self = [...process.execArgv, __filename, ...services];
     const child = spawn(
       process.execPath,
-      [...process.execArgv, withDb(), process.execPath, ...self],
+      [
+        ...process.execArgv,
+        join(REPO_ROOT, "scripts", "dev", "with-db.ts"),
+        process.execPath,
+        ...self,
+      ],
       { stdio: "inherit", env: { ...process.env, [UNDER_DB]: "1" } },
     );
     for (const signal of ["SIGINT", "SIGTERM"] as const)
