@@ -13,6 +13,7 @@ import type { ChillybinClient } from "./chillybin-client";
 import type { Config } from "./config";
 import type { Features } from "./features";
 import type { Grill } from "./grill";
+import { mountStallPage } from "./page";
 import {
   parseIdempotencyKey,
   parseToastieOrder,
@@ -46,6 +47,7 @@ export function createApp(deps: AppDeps): Express {
     lifecycle,
   });
   grillGauges(metrics.registry, grill);
+  deps = mountStallPage(app, deps); // the stall page (GET / for browsers, /stall/*); feeds onToastie
   const serveToastie = toastieServer({ ...deps, registry: metrics.registry });
 
   app.get("/", (_req, res) => {
