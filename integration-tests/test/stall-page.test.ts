@@ -93,7 +93,9 @@ describe("the stall page's event stream, jafflr beside a real chillybin", needsO
     assert.equal(await metric("stall_chillybin_watching"), 0);
   });
 
-  it("picks reach the meter, by dialect", async () => {
+  // v2 only: this file outlives foxtrot step 3 (v1's picks are on the page's meter in the
+  // browser suite, and v1 itself in the *pick-v1* suites).
+  it("every pick reaches the meter, by dialect: one v2 pick for gita's toastie", async () => {
     await cold().post("/restock");
     const page = await openStallStream(jafflr.url);
     try {
@@ -103,21 +105,15 @@ describe("the stall page's event stream, jafflr beside a real chillybin", needsO
         json: { customer: "gita", ingredients: ["cheese"] },
       });
       assert.equal(gita.status, 200, gita.text);
-      const bob = await act.post("/toastie", {
-        json: { customer: "bob", ingredients: ["cheese"] },
-      });
-      assert.equal(bob.status, 200, bob.text);
       const seen = { v1: 0, v2: 0 };
       await page.next((m) => {
         if (m.event !== "meter") return false;
         const p = JSON.parse(m.data) as MeterPoint;
         seen.v1 += p.v1;
         seen.v2 += p.v2;
-        return seen.v1 > 0 && seen.v2 > 0;
+        return seen.v2 > 0;
       });
-      // gita: one v2 pick for the whole toastie; bob: one v1 pick per ingredient.
-      assert.equal(seen.v2, 1);
-      assert.ok(seen.v1 >= 2, JSON.stringify(seen));
+      assert.deepEqual(seen, { v1: 0, v2: 1 });
     } finally {
       page.close();
     }

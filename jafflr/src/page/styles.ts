@@ -74,6 +74,7 @@ tr.changed td { animation: flash 1.2s ease-out; }
 @keyframes flash { from { background: #fde68a; } to { background: transparent; } }
 @media (prefers-reduced-motion: reduce) { tr.changed td { animation: none; } }
 .scroll { overflow-x: auto; }
+.recent th, td.time { white-space: nowrap; }
 td.customer { overflow-wrap: anywhere; max-width: 16rem; }
 .via { display: inline-block; padding: 0 .45rem; border-radius: .3rem; font-weight: 700; color: #fff; }
 .via.v1 { background: var(--v1); }

@@ -221,7 +221,7 @@ export {};
       else via.textContent = "—";
       const outcome = el("td", outcomeText(t), t.status === 200 ? "ok" : "bad");
       tr.append(
-        el("td", new Date(t.at).toLocaleTimeString()),
+        el("td", new Date(t.at).toLocaleTimeString(), "time"),
         el("td", t.customer, "customer"),
         el("td", t.ingredients.join(", ")),
         el("td", t.doneness),
