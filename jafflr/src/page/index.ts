@@ -42,14 +42,15 @@ export function mountStallPage(
     res.type("html").send(html);
   });
 
-  for (const asset of [assets.script, assets.styles]) {
-    app.get(asset.url, (_req, res) => {
-      pageHeaders(res);
-      // The URL carries the content's hash, so a browser may keep it for good.
-      res.setHeader("Cache-Control", "public, max-age=31536000, immutable");
-      res.type(asset.type).send(asset.body);
-    });
-  }
+  const byUrl = new Map([assets.script, assets.styles].map((a) => [a.url, a]));
+  app.get("/stall/assets/:asset", (req, res, next) => {
+    const asset = byUrl.get(req.path);
+    if (!asset) return next(); // an old hash, or no such file: tpi's 404
+    pageHeaders(res);
+    // The URL carries the content's hash, so a browser may keep it for good.
+    res.setHeader("Cache-Control", "public, max-age=31536000, immutable");
+    res.type(asset.type).send(asset.body);
+  });
 
   app.get("/stall/events", (req, res) => {
     if (req.method === "HEAD") {
