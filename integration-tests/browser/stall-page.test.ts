@@ -220,6 +220,19 @@ describe("the stall page in Chromium", () => {
     assert.deepEqual(problems, [], "no script ran, no CSP violation, no page error");
   });
 
+  it("fits a phone's width: nothing wider than the screen but the toasties table's own scroller", async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      const overflow = await page.evaluate(
+        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+      );
+      assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
+      await page.screenshot({ path: path.join(tmpdir(), "stall-page-phone.png"), fullPage: true });
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 900 });
+    }
+  });
+
   it("saves a screenshot of the page (docs/stall-page.png)", async () => {
     await arrangeClient(chillybin.url).post("/restock", { json: { bread: 24 } });
     await quantity("bread").getByText("24", { exact: true }).waitFor(WAIT);
