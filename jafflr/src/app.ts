@@ -13,7 +13,7 @@ import type { ChillybinClient } from "./chillybin-client";
 import type { Config } from "./config";
 import type { Features } from "./features";
 import type { Grill } from "./grill";
-import { mountStallPage } from "./page";
+import { stallPage } from "./page";
 import {
   parseIdempotencyKey,
   parseToastieOrder,
@@ -47,8 +47,14 @@ export function createApp(deps: AppDeps): Express {
     lifecycle,
   });
   grillGauges(metrics.registry, grill);
-  deps = mountStallPage(app, deps); // the stall page (GET / for browsers, /stall/*); feeds onToastie
-  const serveToastie = toastieServer({ ...deps, registry: metrics.registry });
+  const page = stallPage(deps); // Gita's stall page: hears every toastie; mounted before GET /
+  const serveToastie = toastieServer({
+    ...deps,
+    onToastie: page.onToastie,
+    registry: metrics.registry,
+  });
+
+  page.mount(app);
 
   app.get("/", (_req, res) => {
     res.json({

@@ -4,6 +4,7 @@ import path from "node:path";
 import type { Express, Response } from "express";
 import { methodNotAllowed } from "tpi";
 import type { AppDeps } from "../app";
+import type { ToastieOutcome } from "../toastie";
 import { stallHtml } from "./html";
 import { StallHub, type StallHubDeps } from "./hub";
 import { STALL_CSS } from "./styles";
@@ -13,14 +14,15 @@ import { STALL_CSS } from "./styles";
  * still gets jafflr's JSON from the route mounted after this), its two assets, and
  * `GET /stall/events`, the Server-Sent Events stream that keeps every open page live.
  *
- * Returns `deps` with an onToastie that also feeds the page's recent toasties, so app.ts wires
- * the page with one line before the toastie server is built.
+ * app.ts wires it in two places: its onToastie goes to the toastie server (it feeds the recent
+ * toasties, then tells deps.onToastie as before), and mount(app) comes before the JSON `GET /`.
  */
-export function mountStallPage(
-  app: Express,
-  deps: AppDeps,
-  hubOptions: Pick<StallHubDeps, "watch"> = {},
-): AppDeps {
+export interface StallPage {
+  onToastie(outcome: ToastieOutcome): void;
+  mount(app: Express): void;
+}
+
+export function stallPage(deps: AppDeps, hubOptions: Pick<StallHubDeps, "watch"> = {}): StallPage {
   const hub = new StallHub({
     chillybinUrl: deps.config.CHILLYBIN_URL,
     logger: deps.logger,
@@ -31,43 +33,45 @@ export function mountStallPage(
   });
   const assets = stallAssets(deps.logger);
   const html = stallHtml({ script: assets.script.url, styles: assets.styles.url });
-
-  app.get("/", (req, res, next) => {
-    // The same URL answers two media types, so caches must key on Accept.
-    res.vary("Accept");
-    // accepts() picks by quality, then by this list's order: `*/*` or no Accept gets JSON.
-    if (req.accepts(["application/json", "text/html"]) !== "text/html") return next();
-    pageHeaders(res);
-    res.setHeader("Cache-Control", "no-cache");
-    res.type("html").send(html);
-  });
-
   const byUrl = new Map([assets.script, assets.styles].map((a) => [a.url, a]));
-  app.get("/stall/assets/:asset", (req, res, next) => {
-    const asset = byUrl.get(req.path);
-    if (!asset) return next(); // an old hash, or no such file: tpi's 404
-    pageHeaders(res);
-    // The URL carries the content's hash, so a browser may keep it for good.
-    res.setHeader("Cache-Control", "public, max-age=31536000, immutable");
-    res.type(asset.type).send(asset.body);
-  });
 
-  app.get("/stall/events", (req, res) => {
-    if (req.method === "HEAD") {
-      res.type("text/event-stream").setHeader("Cache-Control", "no-store");
-      res.end();
-      return;
-    }
-    hub.open(res);
-  });
-  app.all("/stall/events", methodNotAllowed(["GET", "HEAD"]));
+  const mount = (app: Express) => {
+    app.get("/", (req, res, next) => {
+      // The same URL answers two media types, so caches must key on Accept.
+      res.vary("Accept");
+      // accepts() picks by quality, then by this list's order: `*/*` or no Accept gets JSON.
+      if (req.accepts(["application/json", "text/html"]) !== "text/html") return next();
+      pageHeaders(res);
+      res.setHeader("Cache-Control", "no-cache");
+      res.type("html").send(html);
+    });
+
+    app.get("/stall/assets/:asset", (req, res, next) => {
+      const asset = byUrl.get(req.path);
+      if (!asset) return next(); // an old hash, or no such file: tpi's 404
+      pageHeaders(res);
+      // The URL carries the content's hash, so a browser may keep it for good.
+      res.setHeader("Cache-Control", "public, max-age=31536000, immutable");
+      res.type(asset.type).send(asset.body);
+    });
+
+    app.get("/stall/events", (req, res) => {
+      if (req.method === "HEAD") {
+        res.type("text/event-stream").setHeader("Cache-Control", "no-store");
+        res.end();
+        return;
+      }
+      hub.open(res);
+    });
+    app.all("/stall/events", methodNotAllowed(["GET", "HEAD"]));
+  };
 
   return {
-    ...deps,
     onToastie(outcome) {
       hub.toastie(outcome);
       deps.onToastie?.(outcome);
     },
+    mount,
   };
 }
 
