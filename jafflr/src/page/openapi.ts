@@ -25,10 +25,20 @@ export const stallPageRootHeaders = {
   ...securityHeaders,
 };
 
-const notFound = {
-  description: "No such asset (e.g. an older hash).",
-  content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
-};
+/** A generic problem (type about:blank), in the shape the rest of the document uses. */
+const blankProblem = (status: number, description: string) => ({
+  description,
+  content: {
+    "application/problem+json": {
+      schema: {
+        allOf: [
+          { $ref: "#/components/schemas/Problem" },
+          { properties: { type: { enum: ["about:blank"] }, status: { const: status } } },
+        ],
+      },
+    },
+  },
+});
 
 export const stallPagePaths = {
   "/stall/assets/{asset}": {
@@ -56,7 +66,7 @@ export const stallPagePaths = {
             "text/css": { schema: { type: "string" } },
           },
         },
-        "404": notFound,
+        "404": blankProblem(404, "No such asset (e.g. an older hash)."),
       },
     },
   },
@@ -72,11 +82,8 @@ export const stallPagePaths = {
           content: { "text/event-stream": { schema: { type: "string" } } },
         },
         "503": {
-          description: "jafflr is shutting down; connect again (Retry-After).",
+          ...blankProblem(503, "jafflr is shutting down; connect again (Retry-After)."),
           headers: { "Retry-After": { schema: { type: "string", pattern: "^[0-9]+$" } } },
-          content: {
-            "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } },
-          },
         },
       },
     },
