@@ -33,6 +33,7 @@ describe("the stall page in Chromium", () => {
   let page: Page;
   let dir: string;
   let flagsFile: string;
+  let jafflrEnv: Record<string, string>;
   const problems: string[] = []; // page errors, CSP violations, dialogs: must stay empty
 
   before(async () => {
@@ -42,15 +43,13 @@ describe("the stall page in Chromium", () => {
     flagsFile = path.join(dir, "features.json");
     await writeFile(flagsFile, JSON.stringify(pickV2FlagFile(["gita"])));
     chillybin = await startService("chillybin", serviceEnv({ DATABASE_URL: db.url }));
-    jafflr = await startService(
-      "jafflr",
-      serviceEnv({
-        CHILLYBIN_URL: chillybin.url,
-        FLAGS_FILE: flagsFile,
-        FLAGS_POLL_MS: "50",
-        COOK_TIME_SCALE: "0",
-      }),
-    );
+    jafflrEnv = serviceEnv({
+      CHILLYBIN_URL: chillybin.url,
+      FLAGS_FILE: flagsFile,
+      FLAGS_POLL_MS: "50",
+      COOK_TIME_SCALE: "0",
+    });
+    jafflr = await startService("jafflr", jafflrEnv);
     await arrangeClient(chillybin.url).post("/restock");
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -244,5 +243,17 @@ describe("the stall page in Chromium", () => {
     await page.emulateMedia({ reducedMotion: "reduce" });
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.ok(existsSync(SCREENSHOT));
+  });
+
+  // Last: a restart empties jafflr's in-memory recent toasties.
+  it("jafflr drains and comes back on its port: the page says so, reconnects by itself and is live again", async () => {
+    const port = jafflr.port;
+    const exit = await jafflr.stop("SIGTERM", 20_000);
+    assert.equal(exit.code, 0, "open pages did not hold up the drain");
+    await page.locator('#connection[data-state="connecting"]').waitFor(WAIT);
+    jafflr = await startService("jafflr", { ...jafflrEnv, PORT: String(port) });
+    await page.locator('#connection[data-state="live"]').waitFor({ timeout: 30_000 });
+    await arrangeClient(chillybin.url).post("/restock", { json: { cheese: 5 } });
+    await quantity("cheese").getByText("5", { exact: true }).waitFor(WAIT);
   });
 });
