@@ -14,10 +14,10 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
 import { type Browser, chromium, type Page } from "playwright-core";
-import { pickV2FlagFile } from "../../scripts/lib/flags";
-import { REPO_ROOT, type ServiceProcess, startService } from "../../scripts/lib/processes";
-import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
-import { actClient, arrangeClient } from "../src/http-client";
+import { pickV2FlagFile } from "testkit/flags";
+import { actClient, arrangeClient } from "testkit/http-client";
+import { REPO_ROOT, type ServiceProcess, startService } from "testkit/service-process";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import { serviceEnv } from "../src/stall";
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";

@@ -10,15 +10,15 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
+import { pickV2FlagFile } from "testkit/flags";
+import { actClient, arrangeClient } from "testkit/http-client";
+import { type ServiceProcess, startService } from "testkit/service-process";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import type { Snapshot } from "../../jafflr/src/page/hub";
 import type { MeterPoint } from "../../jafflr/src/page/meter";
 import type { Stock } from "../../jafflr/src/page/upstream";
 import { openStallStream } from "../../jafflr/test/stall-stream";
-import { pickV2FlagFile } from "../../scripts/lib/flags";
-import { type ServiceProcess, startService } from "../../scripts/lib/processes";
-import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
 import { type EventsRelay, startEventsRelay } from "../src/events-relay";
-import { actClient, arrangeClient } from "../src/http-client";
 import { eventually, needsOwnProcesses, serviceEnv } from "../src/stall";
 
 describe("the stall page's event stream, jafflr beside a real chillybin", needsOwnProcesses, () => {
