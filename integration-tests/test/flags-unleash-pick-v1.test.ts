@@ -2,7 +2,8 @@
  * pick.v2 from a real Unleash server that this suite starts itself (unleash-server, installed on
  * first use into .cache/ — see scripts/unleash-server.ts) on a database of its own: jafflr follows
  * a flip made through the admin API without a restart, and keeps its last known flags when
- * Unleash goes away.
+ * Unleash goes away. The pick.v2 flag exists for the foxtrot only, so this file goes with v1
+ * (step 3); the next foxtrot's flag brings its own.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";

@@ -1,6 +1,7 @@
 /**
  * pick.v2 with no Unleash server: jafflr evaluates the flag file (Unleash client-features format),
  * gita on, everyone else off — and an edit to that file changes who gets v2 without a restart.
+ * The pick.v2 flag exists for the foxtrot only, so this file goes with v1 (step 3).
  */
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
