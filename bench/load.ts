@@ -7,6 +7,8 @@ import autocannon from "autocannon";
 export interface Sample {
   /** Successful operations per second (2xx answers, or pgbench transactions). */
   perSec: number;
+  /** Successful operations in the run. */
+  ok: number;
   /** Latency percentiles in ms; undefined where the tool does not report them. */
   p50?: number | undefined;
   p99?: number | undefined;
@@ -27,6 +29,7 @@ export interface HttpLoad {
   url: string;
   method?: "GET" | "POST";
   body?: unknown;
+  headers?: Record<string, string>;
   connections: number;
   durationS: number;
   /** Server processes whose CPU time to count (e.g. jafflr and chillybin for a toastie). */
@@ -43,12 +46,11 @@ export async function httpLoad(load: HttpLoad): Promise<Sample> {
     duration: load.durationS,
     pipelining: 1,
     timeout: 10,
-    ...(load.body === undefined
-      ? {}
-      : {
-          body: JSON.stringify(load.body),
-          headers: { "content-type": "application/json" },
-        }),
+    headers: {
+      ...(load.body === undefined ? {} : { "content-type": "application/json" }),
+      ...load.headers,
+    },
+    ...(load.body === undefined ? {} : { body: JSON.stringify(load.body) }),
   });
   const statuses: Record<string, number> = {};
   for (const [code, { count }] of Object.entries(result.statusCodeStats)) {
@@ -65,6 +67,7 @@ export async function httpLoad(load: HttpLoad): Promise<Sample> {
     cpuUsPerOp: processes.length > 0 && ok > 0 ? cpuTotal : undefined,
     cpuUsPerOpBy: processes.length > 0 && ok > 0 ? cpuBy : undefined,
     perSec: result["2xx"] / result.duration,
+    ok,
     p50: result.latency.p50,
     p99: result.latency.p99,
     failed: result.non2xx + result.errors + result.timeouts,
@@ -119,6 +122,7 @@ export async function pgbench(load: PgbenchLoad): Promise<Sample> {
   const failed = Number(failedTx ?? 0);
   return {
     perSec: Number(tps),
+    ok: Math.round(Number(tps) * load.durationS),
     p50: latency ? Number(latency) : undefined, // pgbench reports the mean, not percentiles
     failed,
     statuses: failed > 0 ? { failed } : {},

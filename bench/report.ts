@@ -55,6 +55,59 @@ export function markdownTable(rows: Row[]): string {
     r.target ?? "",
     r.result ?? "",
   ]);
+  return renderTable(header, cells);
+}
+
+/** What a target row needs (see Target in ./harness). */
+export interface TargetLine {
+  n: number;
+  what: string;
+  measured: number;
+  unit: string;
+  goal: { op: ">=" | "<="; value: number };
+  cpuRatio?: number;
+  note?: string;
+}
+
+/**
+ * How far a measurement is from its goal, ≥ 1 when met: measured ÷ goal for "at least" goals,
+ * goal ÷ measured for "at most" goals — so one column reads the same way for every target.
+ */
+export function toTarget(t: TargetLine): number {
+  if (!Number.isFinite(t.measured) || t.measured <= 0) return Number.NaN;
+  return t.goal.op === ">=" ? t.measured / t.goal.value : t.goal.value / t.measured;
+}
+
+export function targetsTable(targets: TargetLine[]): string {
+  const header = [
+    "#",
+    "Target (issue 13)",
+    "Measured",
+    "Goal",
+    "To target (≥ 1 met)",
+    "Met",
+    "CPU/op ratio",
+  ];
+  const unit = (t: TargetLine, v: number) =>
+    t.unit === "×" ? `${num(v)}×` : t.unit === "MB" ? `${num(v)} MB` : num(v);
+  const cells = [...targets]
+    .sort((a, b) => a.n - b.n)
+    .map((t) => {
+      const score = toTarget(t);
+      return [
+        String(t.n),
+        t.note ? `${t.what} (${t.note})` : t.what,
+        unit(t, t.measured),
+        `${t.goal.op === ">=" ? "≥" : "≤"} ${unit(t, t.goal.value)}`,
+        Number.isFinite(score) ? score.toFixed(2) : "—",
+        Number.isFinite(score) ? (score >= 1 ? "met" : "MISSED") : "n/a",
+        t.cpuRatio !== undefined && Number.isFinite(t.cpuRatio) ? `${num(t.cpuRatio)}×` : "",
+      ];
+    });
+  return renderTable(header, cells);
+}
+
+function renderTable(header: string[], cells: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? "").length)));
   const line = (values: string[]) =>
     `| ${values.map((v, i) => v.padEnd(widths[i] ?? 0)).join(" | ")} |`;

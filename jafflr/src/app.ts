@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import type { Express, Request } from "express";
 import {
   createHttpApp,
@@ -14,7 +13,12 @@ import type { ChillybinClient } from "./chillybin-client";
 import type { Config } from "./config";
 import type { Features } from "./features";
 import type { Grill } from "./grill";
-import { parseIdempotencyKey, parseToastieOrder, type ToastieOutcome, withBread } from "./toastie";
+import {
+  parseIdempotencyKey,
+  parseToastieOrder,
+  type ToastieOutcome,
+  toastieServer,
+} from "./toastie";
 
 export interface AppDeps {
   /** CHILLYBIN_URL is here for the stall page, which reads stock straight from chillybin. */
@@ -23,23 +27,26 @@ export interface AppDeps {
   metrics: Metrics;
   lifecycle: Lifecycle;
   features: Features;
-  chillybin: Pick<ChillybinClient, "pickV1" | "pickV2" | "ping">;
+  chillybin: ChillybinClient;
   grill: Grill;
   /** Called once per toastie that passed validation, after its answer is decided (done or failed). */
   onToastie?: (outcome: ToastieOutcome) => void;
 }
 
 export function createApp(deps: AppDeps): Express {
-  const { config, logger, metrics, lifecycle, features, chillybin, grill } = deps;
+  const { config, logger, metrics, lifecycle, chillybin, grill } = deps;
+  // No readiness checks beyond draining: the flags are loaded (or waited for) before the app
+  // exists, and chillybin being down must not take every jafflr out of its Service at once —
+  // toasties answer a quick 503 problem instead (issue 10.3).
   const app = createHttpApp({
     service: "jafflr",
     version: config.VERSION,
     logger,
     metrics,
     lifecycle,
-    readiness: { chillybin: () => chillybin.ping() },
   });
-  const toasties = grillMetrics(metrics.registry, grill);
+  grillGauges(metrics.registry, grill);
+  const serveToastie = toastieServer({ ...deps, registry: metrics.registry });
 
   app.get("/", (_req, res) => {
     res.json({
@@ -47,6 +54,7 @@ export function createApp(deps: AppDeps): Express {
       waiting: grill.waiting,
       slots: grill.slots,
       version: config.VERSION,
+      chillybin: chillybin.reachability,
     });
   });
   app.all("/", methodNotAllowed(["GET", "HEAD"]));
@@ -57,76 +65,12 @@ export function createApp(deps: AppDeps): Express {
       query: req.query as Record<string, unknown>,
       body: req.body,
     });
-    const clientKey = parseIdempotencyKey(req.headers["idempotency-key"]);
-
-    // A customer who hangs up while queued leaves the queue before anything is picked for them.
-    const gone = new AbortController();
-    const onClose = () => {
-      if (!res.writableFinished) gone.abort(new HttpProblem(499, "Client Closed Request"));
-    };
-    res.once("close", onClose);
-    let pickedVia: "v1" | "v2" | undefined;
-    let orderId: string | undefined;
-    const tell = (status: number, problem?: { title: string; detail?: string }) =>
-      deps.onToastie?.({
-        at: new Date().toISOString(),
-        customer: order.customer,
-        ingredients: order.ingredients,
-        doneness: order.doneness,
-        ...(pickedVia ? { pickedVia } : {}),
-        status,
-        ...(orderId ? { orderId } : {}),
-        ...(problem ? { problem } : {}),
-      });
-    let slot: Awaited<ReturnType<Grill["reserve"]>>;
-    try {
-      slot = await grill.reserve(gone.signal);
-    } catch (err) {
-      tell(...failure(err));
-      throw err;
-    }
-    try {
-      const ingredients = withBread(order.ingredients);
-      // The original's HasFeature(customer, "pick.v2"), per request so a flip applies at once.
-      pickedVia = features.isEnabled("pick.v2", { userId: order.customer }) ? "v2" : "v1";
-      const picked =
-        pickedVia === "v2"
-          ? await chillybin.pickV2(order.customer, ingredients, clientKey ?? randomUUID())
-          : await chillybin.pickV1(ingredients);
-      if (picked.via === "v2") orderId = picked.orderId;
-      await slot.cook(order.doneness);
-      toasties.inc({ picked_via: picked.via });
-      logger.info(
-        { customer: order.customer, pickedVia: picked.via, doneness: order.doneness },
-        "toastie done",
-      );
-      res.json({
-        status: "done",
-        customer: order.customer,
-        ingredients,
-        doneness: order.doneness,
-        pickedVia: picked.via,
-        ...(picked.via === "v2" ? { orderId: picked.orderId } : {}),
-      });
-      tell(200);
-    } catch (err) {
-      tell(...failure(err));
-      throw err;
-    } finally {
-      slot.release();
-      res.off("close", onClose);
-    }
+    const key = parseIdempotencyKey(req.headers["idempotency-key"]);
+    await serveToastie(req, res, order, key);
   });
   app.all("/toastie", methodNotAllowed(["POST"]));
 
   return finishHttpApp(app, { logger });
-}
-
-/** The status and words a failed toastie's customer got, for onToastie. */
-function failure(err: unknown): [number, { title: string; detail?: string }] {
-  if (err instanceof HttpProblem)
-    return [err.status, { title: err.title, detail: err.options.detail }];
-  return [500, { title: "Internal Server Error" }];
 }
 
 /** The JSON parser skips other media types; a form or text body must not silently become an empty order. */
@@ -142,7 +86,7 @@ function rejectNonJsonBody(req: Request) {
   }
 }
 
-function grillMetrics(registry: promClient.Registry, grill: Grill) {
+function grillGauges(registry: promClient.Registry, grill: Grill) {
   new promClient.Gauge({
     name: "grill_toasting",
     help: "Orders holding a grill slot (picking or cooking).",
@@ -158,11 +102,5 @@ function grillMetrics(registry: promClient.Registry, grill: Grill) {
     collect() {
       this.set(grill.waiting);
     },
-  });
-  return new promClient.Counter({
-    name: "toasties_total",
-    help: "Toasties served, by how their ingredients were picked.",
-    labelNames: ["picked_via"],
-    registers: [registry],
   });
 }

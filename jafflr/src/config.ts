@@ -13,6 +13,8 @@ export const configSchema = z.object({
   CHILLYBIN_TIMEOUT_MS: envInt(3_000, 1, 120_000),
   /** Extra attempts for a v2 pick after a network error, timeout or 503. */
   CHILLYBIN_RETRIES: envInt(2, 0, 10),
+  /** How often chillybin's /health is checked, so an outage is noticed and its end too. */
+  CHILLYBIN_CHECK_MS: envInt(2_000, 100, 60_000),
   COOK_TIME_SCALE: envNumber(1, 0, 100),
   GRILL_SLOTS: envInt(4, 1, 1_000),
   GRILL_QUEUE: envInt(32, 0, 100_000),

@@ -1,16 +1,23 @@
-import { EventEmitter } from "node:events";
-import { existsSync, readFileSync, type Stats, statSync } from "node:fs";
+import { once } from "node:events";
+import { readFileSync, type Stats } from "node:fs";
 import { stat } from "node:fs/promises";
+import http from "node:http";
+import https from "node:https";
 import { pathToFileURL } from "node:url";
 import type { Logger } from "tpi";
 import { type ClientFeaturesResponse, InMemStorageProvider, Unleash } from "unleash-client";
-import type { FeatureInterface } from "unleash-client/lib/feature";
-import type { RepositoryInterface } from "unleash-client/lib/repository";
-import type { Segment } from "unleash-client/lib/strategy/strategy";
+
+/**
+ * Feature flags through unleash-client's public API only. Without UNLEASH_URL the flag file (in
+ * Unleash's client-features format) is the whole truth, evaluated locally and reloaded when it is
+ * edited; with it, a polled Unleash server is, after a bounded start-up wait during which (and
+ * until Unleash first answers) the flag file's flags apply. Once Unleash has answered, its last
+ * known flags stay in use while it is unreachable.
+ */
 
 /**
  * Every flag the code may ask about. Asking for any other name is a compile error (the original
- * panicked at runtime), and a unit test checks each of these exists in the flag file.
+ * panicked at runtime), and a unit test checks each one the source asks for is in the flag file.
  */
 export const FLAGS = ["pick.v2"] as const;
 export type FlagName = (typeof FLAGS)[number];
@@ -30,15 +37,17 @@ export interface Features {
 
 export interface FeaturesOptions {
   logger: Logger;
-  /** The flags in Unleash client-features format: the whole truth without Unleash, its bootstrap with it. */
+  /** The flags in Unleash client-features format: the whole truth without Unleash, its fallback with it. */
   flagsFile: string;
   appName: string;
-  /** Longest start-up wait for the first answer from Unleash; then the bootstrap flags are used. */
+  /** Longest start-up wait for the first answer from Unleash; then the flag file's flags are used. */
   waitMs: number;
   /** How often the flag file is checked for edits (file mode). */
   filePollMs?: number;
   unleash?: { url: string; token?: string; refreshMs: number };
 }
+
+type Feature = ClientFeaturesResponse["features"][number];
 
 export function isKnownFlag(name: string): name is FlagName {
   return (FLAGS as readonly string[]).includes(name);
@@ -57,7 +66,7 @@ export function parseFlagFile(text: string, file: string): ClientFeaturesRespons
     throw new Error(`flag file ${file} has no "features" array (Unleash client-features format)`);
   }
   for (const [i, f] of features.entries()) {
-    const feature = f as Partial<FeatureInterface> | null;
+    const feature = f as Partial<Feature> | null;
     if (typeof feature?.name !== "string" || typeof feature.enabled !== "boolean") {
       throw new Error(
         `flag file ${file}: features[${i}] needs a string "name" and a boolean "enabled"`,
@@ -70,100 +79,125 @@ export function parseFlagFile(text: string, file: string): ClientFeaturesRespons
   return doc as ClientFeaturesResponse;
 }
 
-/**
- * A repository for the Unleash client that reads the flag file instead of a server: the same
- * evaluation code as with Unleash, with no network at all. Edits are picked up while running.
- */
-class FileRepository extends EventEmitter implements RepositoryInterface {
-  private features = new Map<string, FeatureInterface>();
-  private segments = new Map<number, Segment>();
-  private lastError: string | undefined;
-  /** The file's stat as of the last read; a poll that sees another one reloads. */
-  private signature = "";
-  private timer: NodeJS.Timeout | undefined;
-
-  constructor(
-    private readonly file: string,
-    private readonly pollMs: number,
-    private readonly logger: Logger,
-  ) {
-    super();
+function readFlagFile(file: string): ClientFeaturesResponse {
+  let text: string;
+  try {
+    text = readFileSync(file, "utf8");
+  } catch (err) {
+    const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+    throw new Error(
+      missing
+        ? `flag file ${file} does not exist (set FLAGS_FILE, or UNLEASH_URL to use Unleash)`
+        : `flag file ${file} cannot be read: ${(err as Error).message}`,
+    );
   }
+  return parseFlagFile(text, file);
+}
+
+/**
+ * An Unleash client that never touches the network: its flags come from `doc` as bootstrap data,
+ * and a refresh interval of 0 turns polling off. The same evaluation code as with a server.
+ */
+async function localClient(appName: string, file: string, doc: ClientFeaturesResponse) {
+  const client = new Unleash({
+    appName,
+    url: pathToFileURL(file).href, // required by the client; never fetched with polling off
+    refreshInterval: 0,
+    disableMetrics: true,
+    storageProvider: new InMemStorageProvider(),
+    bootstrap: { data: doc.features, segments: doc.segments },
+    disableAutoStart: true,
+    skipInstanceCountWarning: true,
+  });
+  client.on("error", () => {}); // it has no source that could fail; keep a listener regardless
+  // The client answers from its flags once it has said `ready`; a file without flags never does
+  // (every flag is then off, which is what it says).
+  const ready = doc.features.length > 0 ? once(client, "ready") : undefined;
+  await client.start();
+  await ready;
+  return client;
+}
+
+/**
+ * The flag file, watched: an edit swaps in a new local client. Our own stat polling against the
+ * stat taken *before* the read, rather than fs.watchFile's baseline (taken later, asynchronously,
+ * so an edit right after start could be missed); it also sees atomic rename-over writes and works
+ * on every filesystem. A bad edit keeps the last good flags, logged once per distinct problem.
+ */
+class WatchedFlagFile {
+  private signature = "";
+  private lastError: string | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private reloading = false;
+
+  private constructor(
+    private client: Unleash,
+    private readonly opts: { file: string; appName: string; pollMs: number; logger: Logger },
+  ) {}
 
   /** Throws when the file is missing or invalid at start-up: a broken flag file must not ship. */
-  async start(): Promise<void> {
-    this.signature = signatureOf(statSync(this.file));
-    this.apply(parseFlagFile(readFileSync(this.file, "utf8"), this.file));
-    this.emit("ready");
-    // Our own stat polling against the stat taken *before* the read, rather than fs.watchFile's
-    // baseline (taken later, asynchronously, so an edit right after start could be missed); it
-    // also sees atomic rename-over writes and works on every filesystem.
-    this.timer ??= setInterval(() => void this.poll(), this.pollMs).unref();
+  static async open(opts: { file: string; appName: string; pollMs: number; logger: Logger }) {
+    const signature = signatureOf(await stat(opts.file).catch(() => undefined));
+    const watched = new WatchedFlagFile(
+      await localClient(opts.appName, opts.file, readFlagFile(opts.file)),
+      opts,
+    );
+    watched.signature = signature;
+    watched.timer = setInterval(() => void watched.poll(), opts.pollMs).unref();
+    return watched;
   }
 
-  private async poll(): Promise<void> {
-    let current: string;
-    try {
-      current = signatureOf(await stat(this.file));
-    } catch {
-      current = "missing";
-    }
-    if (current !== this.signature) {
-      this.signature = current;
-      this.reload();
-    }
+  isEnabled(flag: string, context: FlagContext): boolean {
+    return this.client.isEnabled(flag, { userId: context.userId }, false);
   }
 
-  /** A bad edit keeps the last good flags (logged once per distinct problem). */
-  reload(): void {
+  has(flag: string): boolean {
+    return this.client.getFeatureToggleDefinition(flag) !== undefined;
+  }
+
+  close() {
+    clearInterval(this.timer);
+    this.client.destroy();
+  }
+
+  private async poll() {
+    if (this.reloading) return;
+    const current = signatureOf(await stat(this.opts.file).catch(() => undefined));
+    if (current === this.signature) return;
+    this.signature = current;
+    this.reloading = true;
     try {
-      this.apply(parseFlagFile(readFileSync(this.file, "utf8"), this.file));
+      const next = await localClient(
+        this.opts.appName,
+        this.opts.file,
+        readFlagFile(this.opts.file),
+      );
+      if (this.timer === undefined) {
+        next.destroy(); // closed while reloading
+        return;
+      }
+      const previous = this.client;
+      this.client = next;
+      previous.destroy();
       this.lastError = undefined;
-      this.logger.info({ flagsFile: this.file }, "flag file changed; flags reloaded");
-      this.emit("changed", this.getToggles());
+      this.opts.logger.info({ flagsFile: this.opts.file }, "flag file changed; flags reloaded");
     } catch (err) {
       const message = (err as Error).message;
       if (message !== this.lastError) {
         this.lastError = message;
-        this.logger.error(
-          { flagsFile: this.file, err: message },
+        this.opts.logger.error(
+          { flagsFile: this.opts.file, err: message },
           "flag file unreadable; keeping the previous flags",
         );
       }
+    } finally {
+      this.reloading = false;
     }
-  }
-
-  private apply(doc: ClientFeaturesResponse) {
-    this.features = new Map(doc.features.map((f) => [f.name, f]));
-    this.segments = new Map((doc.segments ?? []).map((s) => [s.id, s]));
-  }
-
-  getToggle(name: string) {
-    return this.features.get(name);
-  }
-  getToggles() {
-    return [...this.features.values()];
-  }
-  getTogglesWithSegmentData() {
-    return this.getToggles().map((f) => ({
-      ...f,
-      strategies: f.strategies?.map(({ segments, ...s }) => ({
-        ...s,
-        segments: segments?.map((id) => this.segments.get(id)),
-      })),
-    }));
-  }
-  getSegment(id: number) {
-    return this.segments.get(id);
-  }
-  stop() {
-    clearInterval(this.timer);
-    this.timer = undefined;
   }
 }
 
-function signatureOf(st: Stats): string {
-  return `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}`;
+function signatureOf(st: Stats | undefined): string {
+  return st ? `${st.ino}:${st.size}:${st.mtimeMs}:${st.ctimeMs}` : "missing";
 }
 
 /** Logs the first error of a burst, then at most one line per interval with a count (a dead Unleash fails every poll). */
@@ -189,150 +223,173 @@ export function rateLimitedErrorLog(
   };
 }
 
-/**
- * Whether the client has had an answer from the Unleash server. Its `synchronized` event does
- * not tell: it also fires when the bootstrap file loads. The repository's `connected` does.
- */
-function connectedToServer(unleash: Unleash): boolean {
-  return (
-    (unleash as unknown as { repository?: { connected?: boolean } }).repository?.connected === true
+/** Starts the flag client; with Unleash, waits at most `waitMs` for it and never throws because it is down. */
+export async function startFeatures(opts: FeaturesOptions): Promise<Features> {
+  if (!opts.unleash) return fileFeatures(opts);
+  return unleashFeatures(opts, opts.unleash);
+}
+
+async function fileFeatures(opts: FeaturesOptions): Promise<Features> {
+  const file = await WatchedFlagFile.open({
+    file: opts.flagsFile,
+    appName: opts.appName,
+    pollMs: opts.filePollMs ?? 500,
+    logger: opts.logger,
+  });
+  opts.logger.info(
+    { flagsFile: opts.flagsFile },
+    "feature flags from the flag file (no Unleash server)",
   );
+  warnMissingFlags((flag) => file.has(flag), opts.logger);
+  let closed = false;
+  return {
+    source: "file",
+    isEnabled: guardUnknown(opts.logger, (flag, context) => file.isEnabled(flag, context)),
+    async close() {
+      if (closed) return;
+      closed = true;
+      file.close();
+    },
+  };
 }
 
-/** Calls `then` once the server has answered; returns a function that stops listening. */
-function onServerAnswer(unleash: Unleash, then: () => void): () => void {
-  const stop = () => {
-    unleash.off("changed", check);
-    unleash.off("unchanged", check);
-  };
-  const check = () => {
-    if (!connectedToServer(unleash)) return;
-    stop();
-    then();
-  };
-  unleash.on("changed", check);
-  unleash.on("unchanged", check);
-  return stop;
-}
+async function unleashFeatures(
+  opts: FeaturesOptions,
+  server: NonNullable<FeaturesOptions["unleash"]>,
+): Promise<Features> {
+  const { logger } = opts;
+  const onError = rateLimitedErrorLog(logger);
+  if (!server.token) {
+    logger.warn(
+      "UNLEASH_URL is set without UNLEASH_API_TOKEN; Unleash will likely refuse the client",
+    );
+  }
+  // The flag file's flags apply until Unleash first answers (an unreadable file: all flags off).
+  let fallback: Unleash | undefined;
+  try {
+    fallback = await localClient(opts.appName, opts.flagsFile, readFlagFile(opts.flagsFile));
+  } catch (err) {
+    logger.warn({ err: (err as Error).message }, "no fallback flags until Unleash answers");
+  }
 
-/** Resolves true once the server has answered, false after `ms`. */
-function waitForServer(unleash: Unleash, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      stop();
-      resolve(false);
-    }, ms);
-    const stop = onServerAnswer(unleash, () => {
+  // Whether a poll of the flags is on the wire, seen through the agent the client asks for: the
+  // client must not be destroyed mid-poll (see close()).
+  let polling = false;
+  const agents = {
+    http: new http.Agent({ keepAlive: true }),
+    https: new https.Agent({ keepAlive: true }),
+  };
+  let closed = false;
+  let destroyed = false;
+  const unleash = new Unleash({
+    appName: opts.appName,
+    url: server.url,
+    refreshInterval: server.refreshMs,
+    timeout: Math.min(Math.max(server.refreshMs, 1000), 10_000),
+    customHeaders: server.token ? { Authorization: server.token } : undefined,
+    // No backup file: a restart with Unleash down starts from the flag file, not a stale temp file.
+    storageProvider: new InMemStorageProvider(),
+    httpOptions: {
+      agent: (url) => {
+        if (/\/client\/features/.test(url.pathname)) polling = true;
+        return url.protocol === "https:" ? agents.https : agents.http;
+      },
+    },
+    disableAutoStart: true,
+    skipInstanceCountWarning: true,
+  });
+  const destroy = () => {
+    if (destroyed) return;
+    destroyed = true;
+    unleash.destroy();
+    agents.http.destroy();
+    agents.https.destroy();
+  };
+  /** A poll ended (answer or failure): the moment a pending close() can destroy the client. */
+  const pollEnded = () => {
+    polling = false;
+    if (closed) destroy();
+  };
+  unleash.on("changed", pollEnded);
+  unleash.on("unchanged", pollEnded);
+  unleash.on("error", (err: Error) => {
+    pollEnded();
+    if (!closed) onError(err);
+  });
+  unleash.on("warn", (msg: unknown) => {
+    pollEnded();
+    if (!closed) logger.debug({ warning: String(msg) }, "unleash warning");
+  });
+
+  // Our own flag, set by the event: isSynchronized() turns true a tick before the client answers.
+  let fromServer = false;
+  unleash.once("synchronized", () => {
+    fromServer = true;
+  });
+  // `synchronized` fires once, when the server first answers with flags (there is no bootstrap
+  // to fire it earlier).
+  const answered = new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), opts.waitMs);
+    unleash.once("synchronized", () => {
       clearTimeout(timer);
       resolve(true);
     });
   });
-}
-
-/** Starts the flag client; with Unleash, waits at most `waitMs` for it and never throws because it is down. */
-export async function startFeatures(opts: FeaturesOptions): Promise<Features> {
-  const { logger } = opts;
-  const onError = rateLimitedErrorLog(logger);
-  let closed = false;
-
-  let unleash: Unleash;
-  let source: Features["source"];
-  if (opts.unleash) {
-    source = "unleash";
-    if (!opts.unleash.token) {
-      logger.warn(
-        "UNLEASH_URL is set without UNLEASH_API_TOKEN; Unleash will likely refuse the client",
-      );
-    }
-    unleash = new Unleash({
-      appName: opts.appName,
-      url: opts.unleash.url,
-      refreshInterval: opts.unleash.refreshMs,
-      timeout: Math.min(Math.max(opts.unleash.refreshMs, 1000), 10_000),
-      customHeaders: opts.unleash.token ? { Authorization: opts.unleash.token } : undefined,
-      // No backup file in the temp dir: a restart with Unleash down falls back to the bootstrap file.
-      storageProvider: new InMemStorageProvider(),
-      bootstrap: { filePath: opts.flagsFile },
-      disableAutoStart: true,
-      skipInstanceCountWarning: true,
-    });
+  unleash.start().catch(onError);
+  if (await answered) {
+    logger.info({ unleashUrl: server.url }, "feature flags from Unleash");
   } else {
-    source = "file";
-    unleash = new Unleash({
-      appName: opts.appName,
-      url: pathToFileURL(opts.flagsFile).href, // required by the client; never fetched
-      repository: new FileRepository(opts.flagsFile, opts.filePollMs ?? 500, logger),
-      disableMetrics: true,
-      metricsInterval: 0,
-      disableAutoStart: true,
-      skipInstanceCountWarning: true,
-    });
-  }
-  unleash.on("error", (err: Error) => {
-    if (!closed) onError(err);
-  });
-  unleash.on("warn", (msg: unknown) => {
-    if (!closed) logger.debug({ warning: String(msg) }, "unleash warning");
-  });
-
-  if (source === "file") {
-    if (!existsSync(opts.flagsFile)) {
-      throw new Error(
-        `flag file ${opts.flagsFile} does not exist (set FLAGS_FILE, or UNLEASH_URL to use Unleash)`,
-      );
-    }
-    await unleash.start();
-    logger.info(
-      { flagsFile: opts.flagsFile },
-      "feature flags from the flag file (no Unleash server)",
+    logger.warn(
+      { unleashUrl: server.url, waitMs: opts.waitMs, flagsFile: opts.flagsFile },
+      "Unleash did not answer in time; starting with the flag file's flags and polling on",
     );
-  } else {
-    const answered = waitForServer(unleash, opts.waitMs);
-    unleash.start().catch(onError);
-    if (await answered) {
-      logger.info({ unleashUrl: opts.unleash?.url }, "feature flags from Unleash");
-    } else {
-      logger.warn(
-        { unleashUrl: opts.unleash?.url, waitMs: opts.waitMs, flagsFile: opts.flagsFile },
-        "Unleash did not answer in time; starting with the bootstrap flags and polling on",
-      );
-      // Said once when it finally answers, so the log shows when the real flags took over.
-      onServerAnswer(unleash, () => {
-        if (!closed)
-          logger.info({ unleashUrl: opts.unleash?.url }, "feature flags now from Unleash");
-      });
-    }
+    // Said once when it finally answers, so the log shows when the real flags took over.
+    unleash.once("synchronized", () => {
+      if (!closed) logger.info({ unleashUrl: server.url }, "feature flags now from Unleash");
+    });
   }
-  warnMissingFlags(unleash, logger);
 
-  const warnedUnknown = new Set<string>();
+  const current = () => (fromServer ? unleash : fallback);
+  warnMissingFlags((flag) => current()?.getFeatureToggleDefinition(flag) !== undefined, logger);
+
   return {
-    source,
-    isEnabled(flag, context) {
-      if (!isKnownFlag(flag)) {
-        // Only reachable through a cast: the type forbids it. Off, and said once, rather than a panic.
-        if (!warnedUnknown.has(flag)) {
-          warnedUnknown.add(flag);
-          logger.error({ flag }, "asked for a flag the code does not declare; treating it as off");
-        }
-        return false;
-      }
-      return unleash.isEnabled(flag, { userId: context.userId }, false);
-    },
+    source: "unleash",
+    isEnabled: guardUnknown(
+      logger,
+      (flag, context) => current()?.isEnabled(flag, { userId: context.userId }, false) ?? false,
+    ),
     async close() {
       if (closed) return;
       closed = true;
-      unleash.destroy();
-      // destroy() drops the repository's listeners; a poll still in flight would then emit an
-      // 'error' nobody hears and crash the process during shutdown. Keep a sink attached.
-      const repository = (unleash as unknown as { repository?: EventEmitter }).repository;
-      repository?.on("error", () => {});
+      fallback?.destroy();
+      // destroy() drops the client's internal listeners; a poll still in flight would then
+      // report its failure to nobody and crash the process during shutdown. So a poll on the
+      // wire is let finish (its end destroys the client) within the client's own time limits;
+      // otherwise the client goes now.
+      if (!polling) destroy();
+      else setTimeout(destroy, 3 * 10_000 + 1_000).unref();
     },
   };
 }
 
-function warnMissingFlags(unleash: Unleash, logger: Logger) {
-  const missing = FLAGS.filter((name) => !unleash.getFeatureToggleDefinition(name));
+/** Off, and said once, for a flag the code does not declare (only reachable through a cast). */
+function guardUnknown(
+  logger: Logger,
+  evaluate: (flag: string, context: FlagContext) => boolean,
+): Features["isEnabled"] {
+  const warned = new Set<string>();
+  return (flag, context) => {
+    if (isKnownFlag(flag)) return evaluate(flag, context);
+    if (!warned.has(flag)) {
+      warned.add(flag);
+      logger.error({ flag }, "asked for a flag the code does not declare; treating it as off");
+    }
+    return false;
+  };
+}
+
+function warnMissingFlags(defined: (flag: string) => boolean, logger: Logger) {
+  const missing = FLAGS.filter((name) => !defined(name));
   if (missing.length > 0) {
     logger.warn(
       { missing },

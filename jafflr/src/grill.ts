@@ -1,6 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { HttpProblem } from "tpi";
-import { PROBLEM_TYPES } from "./problems";
+import { grillBusy } from "./problems";
 
 export const DONENESS = ["light", "medium", "well-done", "burnt"] as const;
 export type Doneness = (typeof DONENESS)[number];
@@ -70,11 +69,10 @@ export class Grill {
     }
     if (this.queue.length >= this.queueLimit) {
       return Promise.reject(
-        new HttpProblem(503, "Grill Busy", {
-          type: PROBLEM_TYPES.grillBusy,
-          detail: `All ${this.slots} grill slots are busy and ${this.queue.length} orders are waiting; try again shortly.`,
-          headers: { "Retry-After": String(this.retryAfterSeconds()) },
-        }),
+        grillBusy(
+          `All ${this.slots} grill slots are busy and ${this.queue.length} orders are waiting; try again shortly.`,
+          this.retryAfterSeconds(),
+        ),
       );
     }
     return new Promise<Slot>((resolve, reject) => {

@@ -10,6 +10,8 @@ import { Grill } from "./grill";
 async function main() {
   // config
   const config = loadConfigOrExit(configSchema);
+
+  // logger and metrics
   const logger = createLogger({
     service: "jafflr",
     version: config.VERSION,
@@ -18,7 +20,7 @@ async function main() {
   const metrics = createMetrics({ service: "jafflr", version: config.VERSION });
   const lifecycle = new Lifecycle();
 
-  // wiring: flags first (bounded wait when Unleash is configured), then the arm and the grill
+  // wiring: flags first (a bounded wait when Unleash is configured), then the arm and the grill
   const features = await startFeatures({
     logger,
     flagsFile: config.FLAGS_FILE,
@@ -38,10 +40,12 @@ async function main() {
     connectTimeoutMs: config.CHILLYBIN_CONNECT_TIMEOUT_MS,
     timeoutMs: config.CHILLYBIN_TIMEOUT_MS,
     retries: config.CHILLYBIN_RETRIES,
+    checkEveryMs: config.CHILLYBIN_CHECK_MS,
     version: config.VERSION,
     registry: metrics.registry,
     logger,
   });
+  chillybin.start();
   const grill = new Grill({
     slots: config.GRILL_SLOTS,
     queue: config.GRILL_QUEUE,
@@ -49,7 +53,7 @@ async function main() {
   });
   const app = createApp({ config, logger, metrics, lifecycle, features, chillybin, grill });
 
-  // listen; SIGTERM drains in-flight toasties, then closes these in order
+  // serve; SIGTERM drains in-flight toasties, then closes these in order
   await serve(app, {
     config,
     logger,

@@ -1,15 +1,15 @@
 import "tpi/register"; // first, as in index.ts: the undici instrumentation adds traceparent
 
 /**
- * The arm under network faults: real servers on ephemeral ports that refuse, stall, drop the
- * connection or answer 503 — the failures a client must survive. Its behaviour against a real
- * chillybin (picks, shortages, idempotent retries) is in chillybin.test.ts.
+ * The transport under network faults: real servers on ephemeral ports that refuse, stall, drop
+ * the connection or answer 503 — the failures a client must survive — and what it learns about
+ * chillybin being reachable. What the answers mean is in pick-v2.test.ts and pick-v1.test.ts.
  */
 import assert from "node:assert/strict";
 import { after, describe, it } from "node:test";
-import { createMetrics, HttpProblem } from "tpi";
-import { ChillybinClient } from "../src/chillybin-client";
-import { closedPort, faultServer, memoryLogger, metricValue } from "./helpers";
+import { createMetrics } from "tpi";
+import { type Call, ChillybinClient, type Reply } from "../src/chillybin-client";
+import { closedPort, eventually, faultServer, memoryLogger, metricValue } from "./helpers";
 
 const servers: { close: () => Promise<void> }[] = [];
 const clients: ChillybinClient[] = [];
@@ -30,6 +30,7 @@ function client(baseUrl: string, opts: { retries?: number; timeoutMs?: number } 
     logger: memoryLogger().logger,
     backoffBaseMs: 5,
     backoffMaxMs: 20,
+    checkEveryMs: 50,
   });
   clients.push(c);
   return { c, metrics };
@@ -41,62 +42,60 @@ async function server(handle: Parameters<typeof faultServer>[0]) {
   return s;
 }
 
-/** Runs `fn`, expecting an HttpProblem; returns it. */
-async function problem(fn: () => Promise<unknown>): Promise<HttpProblem> {
-  try {
-    await fn();
-  } catch (err) {
-    if (err instanceof HttpProblem) return err;
-    throw err;
-  }
-  assert.fail("expected an HttpProblem");
+const POST: Call = {
+  route: "/v2/pick",
+  method: "POST",
+  path: "/v2/pick",
+  body: '{"customer":"gita"}',
+  headers: { "content-type": "application/json", "idempotency-key": "key-1" },
+  retry: "idempotent",
+};
+const GET: Call = {
+  route: "/pick",
+  method: "GET",
+  path: "/pick?name=cheese&quantity=1",
+  retry: "unsent-only",
+};
+
+function failure(reply: Reply) {
+  assert.equal(reply.answered, false, "expected no answer");
+  return (reply as Extract<Reply, { answered: false }>).failure;
 }
+function answer(reply: Reply) {
+  assert.equal(reply.answered, true, "expected an answer");
+  return (reply as Extract<Reply, { answered: true }>).answer;
+}
+const attempts = (metrics: ReturnType<typeof createMetrics>, route: string, outcome: string) =>
+  metricValue(metrics, "chillybin_client_requests_total", { route, outcome });
 
-const ORDER = ["cheese", "bread", "bread"];
-const W3C_TRACEPARENT = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/;
-
-describe("v2 pick under network faults", () => {
-  it("connection refused: retried, then 503 with Retry-After", async () => {
+describe("retries, as each call's policy allows", () => {
+  it("connection refused: an idempotent call is retried, and resolves with the reason", async () => {
     const { c, metrics } = client(`http://127.0.0.1:${await closedPort()}`);
-    const p = await problem(() => c.pickV2("gita", ORDER, "key-refused"));
-    assert.equal(p.status, 503);
-    assert.match(p.options.detail ?? "", /could not be reached \(ECONNREFUSED\)/);
-    assert.match(p.options.headers?.["Retry-After"] ?? "", /^\d+$/);
-    assert.equal(
-      await metricValue(metrics, "chillybin_client_requests_total", {
-        route: "/v2/pick",
-        outcome: "network_error",
-      }),
-      3,
-    );
+    const f = failure(await c.call(POST));
+    assert.deepEqual(f, { kind: "network_error", reason: "ECONNREFUSED", notSent: true });
+    assert.equal(await attempts(metrics, "/v2/pick", "network_error"), 3);
   });
 
-  it("no answer in time: every attempt carries the same Idempotency-Key, then 503", async () => {
+  it("connection refused: a call without a key is retried too (the request never left)", async () => {
+    const { c, metrics } = client(`http://127.0.0.1:${await closedPort()}`);
+    failure(await c.call(GET));
+    assert.equal(await attempts(metrics, "/pick", "network_error"), 3);
+  });
+
+  it("no answer in time: every attempt is the same request, each counted and timed", async () => {
     const slow = await server(() => {}); // reads the request, never answers
     const { c, metrics } = client(slow.url, { timeoutMs: 150 });
-    const p = await problem(() => c.pickV2("gita", ORDER, "key-slow"));
-    assert.equal(p.status, 503);
-    assert.match(p.options.detail ?? "", /did not answer in time/);
+    const f = failure(await c.call(POST));
+    assert.equal(f.kind, "timeout");
+    assert.match(f.reason, /no answer within 150 ms/);
     assert.equal(slow.requests.length, 3, "the first attempt and two retries");
     for (const r of slow.requests) {
       assert.equal(r.method, "POST");
       assert.equal(r.url, "/v2/pick");
-      assert.equal(r.headers["idempotency-key"], "key-slow");
-      assert.deepEqual(JSON.parse(r.body), {
-        customer: "gita",
-        items: [
-          { ingredient: "cheese", quantity: 1 },
-          { ingredient: "bread", quantity: 2 },
-        ],
-      });
+      assert.equal(r.headers["idempotency-key"], "key-1");
+      assert.equal(r.body, '{"customer":"gita"}');
     }
-    assert.equal(
-      await metricValue(metrics, "chillybin_client_requests_total", {
-        route: "/v2/pick",
-        outcome: "timeout",
-      }),
-      3,
-    );
+    assert.equal(await attempts(metrics, "/v2/pick", "timeout"), 3);
     assert.equal(
       await metricValue(metrics, "chillybin_client_request_duration_seconds_count", {
         route: "/v2/pick",
@@ -106,107 +105,47 @@ describe("v2 pick under network faults", () => {
     );
   });
 
-  it("connection dropped after the request was sent: retried with the same key", async () => {
+  it("connection dropped after the request was sent: idempotent retried, keyless not", async () => {
     const dropping = await server((req) => req.socket.destroy());
-    const { c } = client(dropping.url);
-    const p = await problem(() => c.pickV2("gita", ORDER, "key-dropped"));
-    assert.equal(p.status, 503);
+    failure(await client(dropping.url).c.call(POST));
     assert.equal(dropping.requests.length, 3);
-    assert.deepEqual(
-      new Set(dropping.requests.map((r) => r.headers["idempotency-key"])),
-      new Set(["key-dropped"]),
-    );
+    dropping.requests.length = 0;
+    failure(await client(dropping.url).c.call(GET));
+    assert.equal(dropping.requests.length, 1, "GET /pick changes stock: never sent twice");
   });
 
-  it("503 is retried; the last one's Retry-After reaches the customer", async () => {
+  it("a 503 is retried and the last answer returned; a long Retry-After or a 500 is not", async () => {
+    let retryAfter = "0";
     const busy = await server((_req, res) => {
-      res.writeHead(503, { "Content-Type": "application/problem+json", "Retry-After": "0" });
-      res.end(
-        JSON.stringify({
-          title: "Database unavailable",
-          status: 503,
-          detail: "the database is down",
-        }),
-      );
+      res.writeHead(503, { "Content-Type": "application/problem+json", "Retry-After": retryAfter });
+      res.end(JSON.stringify({ title: "Database unavailable", status: 503 }));
     });
     const { c, metrics } = client(busy.url);
-    const p = await problem(() => c.pickV2("gita", ORDER, "key-503"));
+    const a = answer(await c.call(POST));
+    assert.equal(a.status, 503);
+    assert.equal(a.headers["retry-after"], "0");
+    assert.deepEqual(a.body, { title: "Database unavailable", status: 503 });
     assert.equal(busy.requests.length, 3);
-    assert.equal(p.status, 503);
-    assert.equal(p.options.headers?.["Retry-After"], "0");
-    assert.match(p.options.detail ?? "", /answered 503: the database is down/);
-    assert.equal(
-      await metricValue(metrics, "chillybin_client_requests_total", {
-        route: "/v2/pick",
-        outcome: "server_error",
-      }),
-      3,
-    );
-  });
+    assert.equal(await attempts(metrics, "/v2/pick", "server_error"), 3);
 
-  it("a 503 asking for a longer pause than the backoff allows is not retried", async () => {
-    const busy = await server((_req, res) => {
-      res.writeHead(503, { "Retry-After": "30" });
-      res.end();
-    });
-    const { c } = client(busy.url);
-    const p = await problem(() => c.pickV2("gita", ORDER, "key-503-long"));
-    assert.equal(busy.requests.length, 1);
-    assert.equal(p.options.headers?.["Retry-After"], "30");
-  });
+    busy.requests.length = 0;
+    retryAfter = "30";
+    assert.equal(answer(await c.call(POST)).status, 503);
+    assert.equal(busy.requests.length, 1, "asks for a longer pause than the backoff allows");
 
-  it("a 500 is not retried and becomes 503; a 200 without an order id is a 502", async () => {
     const broken = await server((_req, res) => {
       res.statusCode = 500;
       res.end();
     });
-    assert.equal(
-      (await problem(() => client(broken.url).c.pickV2("gita", ORDER, "k500"))).status,
-      503,
-    );
+    assert.equal(answer(await client(broken.url).c.call(POST)).status, 500);
     assert.equal(broken.requests.length, 1);
-
-    const odd = await server((_req, res) => {
-      res.setHeader("Content-Type", "application/json");
-      res.end("{}");
-    });
-    assert.equal(
-      (await problem(() => client(odd.url).c.pickV2("gita", ORDER, "k200"))).status,
-      502,
-    );
-  });
-});
-
-describe("v1 pick under network faults", () => {
-  it("is not retried once the request was sent (GET /pick changes stock), and says what was taken", async () => {
-    const dropSecond = await server((req, res, n) => {
-      if (n === 1) res.end("ok");
-      else req.socket.destroy();
-    });
-    const { c } = client(dropSecond.url);
-    const p = await problem(() => c.pickV1(["cheese", "vegemite", "bread", "bread"]));
-    assert.equal(p.status, 503);
-    assert.deepEqual(
-      dropSecond.requests.map((r) => r.url),
-      ["/pick?name=cheese&quantity=1", "/pick?name=vegemite&quantity=1"],
-    );
-    assert.deepEqual(p.options.extensions?.taken, ["cheese"]);
-    assert.equal(p.options.extensions?.failedAt, "vegemite");
-    assert.match(p.options.detail ?? "", /Already taken before vegemite failed .*: cheese\./);
   });
 
-  it("is retried when the connection was refused (the request never left)", async () => {
-    const { c, metrics } = client(`http://127.0.0.1:${await closedPort()}`);
-    const p = await problem(() => c.pickV1(["cheese"]));
-    assert.equal(p.status, 503);
-    assert.deepEqual(p.options.extensions?.taken, []);
-    assert.equal(
-      await metricValue(metrics, "chillybin_client_requests_total", {
-        route: "/pick",
-        outcome: "network_error",
-      }),
-      3,
-    );
+  it("an oversized answer counts as no answer (retried like a lost one)", async () => {
+    const huge = await server((_req, res) => res.end("x".repeat(1024 * 1024 + 1)));
+    const f = failure(await client(huge.url).c.call(POST));
+    assert.match(f.reason, /larger than/);
+    assert.equal(huge.requests.length, 3);
   });
 });
 
@@ -214,11 +153,11 @@ describe("every call", () => {
   it("carries W3C trace context and jafflr's User-Agent", async () => {
     const ok = await server((_req, res) => res.end("ok"));
     const { c } = client(ok.url);
-    await c.pickV1(["cheese"]);
-    await c.ping();
+    await c.call(GET);
+    await c.check();
     assert.equal(ok.requests.length, 2);
     for (const r of ok.requests) {
-      assert.match(String(r.headers.traceparent), W3C_TRACEPARENT);
+      assert.match(String(r.headers.traceparent), /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/);
       assert.equal(r.headers["user-agent"], "jafflr/9.9.9");
     }
   });
@@ -226,27 +165,66 @@ describe("every call", () => {
   it("reuses a kept-alive connection", async () => {
     const ok = await server((_req, res) => res.end("ok"));
     const { c } = client(ok.url);
-    await c.pickV1(["cheese", "ham", "tomato", "bread", "bread", "bread"]);
+    for (let i = 0; i < 6; i++) await c.call(GET);
     const ports = new Set(ok.requests.map((r) => r.remotePort));
     assert.equal(ok.requests.length, 6);
-    assert.ok(
-      ports.size < 6,
-      `connections are reused, not one per call (${ports.size} for 6 calls)`,
-    );
+    assert.ok(ports.size < 6, `connections are reused, not one per call (${ports.size} for 6)`);
   });
 
   it("keeps a path prefix in CHILLYBIN_URL (chillybin behind a path-routing proxy)", async () => {
     const ok = await server((_req, res) => res.end("ok"));
-    const { c } = client(`${ok.url}/cold-store/`);
-    await c.pickV1(["cheese"]);
+    await client(`${ok.url}/cold-store/`).c.call(GET);
     assert.deepEqual(
       ok.requests.map((r) => r.url),
       ["/cold-store/pick?name=cheese&quantity=1"],
     );
   });
+});
 
-  it("ping rejects with the reason when chillybin is unreachable", async () => {
-    const { c } = client(`http://127.0.0.1:${await closedPort()}`);
-    await assert.rejects(c.ping(), /chillybin unreachable: ECONNREFUSED/);
+describe("reachability", () => {
+  it("is learnt from calls: a refused connection marks chillybin down, any answer up", async () => {
+    let refuse = true;
+    const flaky = await server((req, res) => {
+      if (refuse) req.socket.destroy();
+      else res.end("ok");
+    });
+    const { c, metrics } = client(`http://127.0.0.1:${await closedPort()}`);
+    assert.equal(c.reachability.reachable, true, "optimistic before anything is known");
+    assert.equal(c.reachability.checkedAt, null);
+    await c.call(GET);
+    assert.equal(c.reachability.reachable, false);
+    assert.equal(c.reachability.reason, "ECONNREFUSED");
+    assert.ok(c.reachability.checkedAt);
+    assert.equal(await metricValue(metrics, "jafflr_chillybin_up", {}), 0);
+
+    // A dropped connection after sending is chillybin being odd, not gone.
+    const other = client(flaky.url).c;
+    await other.call(GET);
+    assert.equal(other.reachability.reachable, true);
+    refuse = false;
+    await other.call(GET);
+    assert.equal(other.reachability.reachable, true);
+  });
+
+  it("is checked on /health with a deadline, and recovers by itself once started", async () => {
+    let healthy = false;
+    const cold = await server((_req, res) => {
+      res.statusCode = healthy ? 200 : 500;
+      res.end();
+    });
+    const { c, metrics } = client(cold.url);
+    assert.equal((await c.check()).reachable, false);
+    assert.equal(c.reachability.reason, "/health answered 500");
+    c.start();
+    healthy = true;
+    await eventually(() => c.reachability.reachable, "the periodic check sees chillybin back");
+    assert.equal(await metricValue(metrics, "jafflr_chillybin_up", {}), 1);
+    assert.ok(cold.requests.every((r) => r.url === "/health"));
+
+    const silent = await server(() => {});
+    const slow = client(silent.url, { timeoutMs: 200 }).c;
+    const r = await slow.check();
+    assert.equal(r.reachable, false);
+    assert.match(r.reason ?? "", /no answer within 200 ms/);
   });
 });

@@ -1,4 +1,5 @@
-import { copyFileSync, mkdtempSync, rmSync } from "node:fs";
+import { randomUUID } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -13,6 +14,7 @@ import { ChillybinClient } from "../src/chillybin-client";
 import { DEFAULT_FLAGS_FILE } from "../src/config";
 import { type Features, startFeatures } from "../src/features";
 import { Grill, type GrillOptions } from "../src/grill";
+import type { ToastieOutcome } from "../src/toastie";
 
 /** A logger whose JSON lines the test can read back. */
 export function memoryLogger(level = "debug"): {
@@ -36,11 +38,11 @@ export function memoryLogger(level = "debug"): {
   return { logger, lines: () => raw.map((l) => JSON.parse(l)) };
 }
 
-/** A private copy of the repo's flag file that a test may rewrite; `remove()` deletes it. */
-export function tempFlagFile(): { file: string; remove: () => void } {
+/** A private flag file a test may rewrite, `pick.v2` on for `v2For`; `remove()` deletes it. */
+export function tempFlagFile(v2For: string[] = ["gita"]): { file: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "jafflr-flags-"));
   const file = join(dir, "features.json");
-  copyFileSync(DEFAULT_FLAGS_FILE, file);
+  writeFileSync(file, pickV2For(v2For));
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
@@ -117,6 +119,20 @@ export async function closedPort(): Promise<number> {
   return port;
 }
 
+/**
+ * A stand-in for chillybin on an ephemeral port that answers like a chillybin with endless
+ * stock (v2 order ids, v1 picks, /health), recording what reached it: for the tests of jafflr's
+ * own behaviour (validation, the grill, the page hook). Behaviour against a real chillybin is in
+ * integration-tests/test/jafflr-chillybin.test.ts.
+ */
+export async function standInChillybin() {
+  return faultServer((req, res) => {
+    res.setHeader("Content-Type", "application/json");
+    if (req.url === "/v2/pick") res.end(JSON.stringify({ id: randomUUID() }));
+    else res.end("{}");
+  });
+}
+
 export interface TestJafflr {
   app: Express;
   grill: Grill;
@@ -135,6 +151,7 @@ export async function buildJafflr(opts: {
   grill?: Partial<GrillOptions>;
   retries?: number;
   timeoutMs?: number;
+  onToastie?: (outcome: ToastieOutcome) => void;
 }): Promise<TestJafflr> {
   const { logger, lines } = memoryLogger(process.env.TEST_LOG_LEVEL ?? "info");
   const metrics = createMetrics({ service: "jafflr", version: "test" });
@@ -166,6 +183,7 @@ export async function buildJafflr(opts: {
     features,
     chillybin: client,
     grill,
+    onToastie: opts.onToastie,
   });
   return {
     app,
@@ -186,7 +204,7 @@ export async function buildJafflr(opts: {
 export async function metricValue(metrics: Metrics, name: string, labels: Record<string, string>) {
   const text = await metrics.registry.metrics();
   for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`)) continue;
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
     if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
       return Number(line.slice(line.lastIndexOf(" ") + 1));
     }

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { HttpProblem } from "tpi";
-import { parseIdempotencyKey, parseToastieOrder, withBread } from "../src/toastie";
+import {
+  isValidCustomer,
+  parseIdempotencyKey,
+  parseQueryOrder,
+  parseToastieOrder,
+  withBread,
+} from "../src/toastie";
 
 function problemOf(fn: () => unknown): HttpProblem {
   try {
@@ -74,7 +80,7 @@ describe("parseToastieOrder", () => {
     [
       "a number",
       { query: {}, body: { ingredients: ["cheese", 7] } },
-      /ingredients\[1\]: must be a string/,
+      /each ingredient must be a string/,
     ],
     ["ingredients not a list", { query: {}, body: { ingredients: "cheese" } }, /must be a list/],
     [
@@ -90,12 +96,12 @@ describe("parseToastieOrder", () => {
     [
       "blank customer",
       { query: {}, body: { ingredients: ["cheese"], customer: "  " } },
-      /customer: must be/,
+      /customer must be/,
     ],
     [
       "empty customer",
       { query: { i: "cheese", customer: "" }, body: undefined },
-      /customer: must be/,
+      /customer must be/,
     ],
     [
       "customer too long",
@@ -115,12 +121,12 @@ describe("parseToastieOrder", () => {
     [
       "unknown JSON field",
       { query: {}, body: { ingredients: ["cheese"], donenes: "burnt" } },
-      /donenes: unknown/,
+      /unknown field "donenes"/,
     ],
     [
       "unknown query field",
       { query: { i: "cheese", extra: "1" }, body: undefined },
-      /extra: unknown field/,
+      /unknown parameter "extra"/,
     ],
     [
       "body and query at once",
@@ -134,22 +140,58 @@ describe("parseToastieOrder", () => {
     it(`rejects ${name} with a 400 problem`, () => {
       const problem = problemOf(() => parseToastieOrder(input));
       assert.equal(problem.status, 400);
-      assert.equal(problem.title, "Invalid toastie order");
+      assert.equal(problem.title, "Invalid request");
+      assert.match(problem.options.type ?? "", /\/problems\/invalid-request$/);
       assert.match(problem.options.detail ?? "", detail);
       assert.ok(Array.isArray(problem.options.extensions?.errors));
     });
   }
 
-  it("lists every problem at once", () => {
-    const problem = problemOf(() =>
+  it("lists every problem at once, each where it is: a JSON pointer or a query parameter", () => {
+    const body = problemOf(() =>
       parseToastieOrder({
         query: {},
-        body: { ingredients: ["ham"], doneness: "raw", customer: "" },
+        body: { ingredients: ["ham", "Ham"], doneness: "raw", customer: "" },
       }),
     );
-    const errors = (problem.options.extensions?.errors ?? []) as { field: string }[];
-    const fields = errors.map((e) => e.field);
-    assert.deepEqual(fields, ["ingredients", "doneness", "customer"]);
+    const errors = (body.options.extensions?.errors ?? []) as {
+      pointer?: string;
+      detail: string;
+    }[];
+    assert.deepEqual(
+      errors.map((e) => e.pointer),
+      ["/ingredients/1", "/doneness", "/customer"],
+    );
+    assert.equal(body.options.detail, errors.map((e) => e.detail).join("; "));
+    const query = problemOf(() =>
+      parseToastieOrder({ query: { i: "ham", doneness: "raw" }, body: undefined }),
+    );
+    assert.deepEqual(query.options.extensions?.errors, [
+      { parameter: "i", detail: "No cheese on this toastie: add cheese or sheese" },
+      {
+        parameter: "doneness",
+        detail: 'doneness must be one of light, medium, well-done, burnt, got "raw"',
+      },
+    ]);
+  });
+
+  it("agrees with chillybin on customers: emoji with ZWJ, combining marks and inner spaces are fine", () => {
+    for (const good of ["👩‍🍳", "Gita 🧀", "José", "Zoë", "g".repeat(64), "Mary Jane"]) {
+      assert.equal(isValidCustomer(good), true, good);
+    }
+    for (const bad of [
+      "",
+      " ",
+      " gita",
+      "gita ",
+      "g".repeat(65),
+      "gi\u0000ta",
+      "a\u2028b",
+      "\u202egita",
+      "\u200d",
+    ]) {
+      assert.equal(isValidCustomer(bad), false, JSON.stringify(bad));
+    }
   });
 
   it("accepts the limits exactly", () => {
@@ -172,9 +214,28 @@ describe("parseIdempotencyKey", () => {
     assert.equal(parseIdempotencyKey("order-123"), "order-123");
     assert.equal(parseIdempotencyKey(undefined), undefined);
   });
-  for (const bad of ["", "has space", "é", "k".repeat(256)]) {
-    it(`rejects ${JSON.stringify(bad.slice(0, 12))}`, () => {
-      assert.equal(problemOf(() => parseIdempotencyKey(bad)).status, 400);
+  for (const bad of ["", "has space", "é", "k".repeat(256), ["a", "b"]]) {
+    it(`rejects ${JSON.stringify(bad).slice(0, 14)} naming the header`, () => {
+      const problem = problemOf(() => parseIdempotencyKey(bad));
+      assert.equal(problem.status, 400);
+      assert.deepEqual(problem.options.extensions?.errors, [
+        {
+          header: "Idempotency-Key",
+          detail: "Idempotency-Key must be 1-255 visible ASCII characters (a UUID is ideal)",
+        },
+      ]);
     });
   }
+  it("accepts 255 characters", () => {
+    assert.equal(parseIdempotencyKey("k".repeat(255)), "k".repeat(255));
+  });
+});
+
+describe("parseQueryOrder (the legacy GET's form)", () => {
+  it("reads the original's query", () => {
+    assert.deepEqual(
+      parseQueryOrder({ i: ["cheese", "vegemite"], customer: "gordon", doneness: "burnt" }),
+      { customer: "gordon", ingredients: ["cheese", "vegemite"], doneness: "burnt" },
+    );
+  });
 });

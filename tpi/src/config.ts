@@ -60,7 +60,12 @@ export function baseEnv(opts: { port: number; dir: string }) {
   return {
     HOST: z.string().trim().min(1).default("127.0.0.1"),
     PORT: envInt(opts.port, 0, 65535),
-    VERSION: z.string().trim().min(1).default(defaultVersion(opts.dir)),
+    // A function default: git runs only when VERSION is unset (never in an image).
+    VERSION: z
+      .string()
+      .trim()
+      .min(1)
+      .default(() => defaultVersion(opts.dir)),
     LOG_LEVEL: z
       .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` })
       .default("info"),
@@ -69,14 +74,24 @@ export function baseEnv(opts: { port: number; dir: string }) {
   };
 }
 
-/** The version a build reports when VERSION is not set: package version + git commit when known. */
+const versions = new Map<string, string>();
+
+/**
+ * The version a build reports when VERSION is not set: package version + git commit when known.
+ * Remembered per package, so config and telemetry ask git once between them.
+ */
 export function defaultVersion(dir: string): string {
   const pkgFile = findUp(dir, "package.json");
-  const version = pkgFile
+  const key = pkgFile ?? dir;
+  const known = versions.get(key);
+  if (known !== undefined) return known;
+  const pkgVersion: string = pkgFile
     ? (JSON.parse(readFileSync(pkgFile, "utf8")).version ?? "0.0.0")
     : "0.0.0";
   const commit = gitCommit(pkgFile ? dirname(pkgFile) : dir);
-  return commit ? `${version}+${commit}` : version;
+  const version = commit ? `${pkgVersion}+${commit}` : pkgVersion;
+  versions.set(key, version);
+  return version;
 }
 
 function findUp(dir: string, name: string): string | undefined {

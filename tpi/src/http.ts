@@ -1,13 +1,15 @@
 import { randomUUID } from "node:crypto";
+import { context, TraceFlags } from "@opentelemetry/api";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import { runWithContext } from "./context";
 import { mountHealth, type ReadinessCheck } from "./health";
-import { contextFields, type Logger } from "./logger";
-import { type Metrics, methodLabel, routeTemplate } from "./metrics";
+import type { Logger } from "./logger";
+import { type Metrics, methodLabel, routeTemplate, UNMATCHED_ROUTE } from "./metrics";
 import { notFound, problemErrorHandler } from "./problem";
 import type { Lifecycle } from "./shutdown";
+import { endServerSpan, startServerSpan } from "./telemetry";
 
-export const BODY_LIMIT = "16kb";
+const BODY_LIMIT = "16kb";
 
 export interface HttpAppOptions {
   service: string;
@@ -25,8 +27,8 @@ export interface ServiceAppOptions extends HttpAppOptions {
 
 /**
  * A service's whole express app in one step, in the only order that works: request context,
- * access log, metrics, JSON body parser, /health, /ready, /metrics — then the service's routes —
- * then unknown routes as 404 problems and every error as problem+json.
+ * trace span, access log, metrics, JSON body parser, /health, /ready, /metrics — then the
+ * service's routes — then unknown routes as 404 problems and every error as problem+json.
  */
 export function createServiceApp(opts: ServiceAppOptions): Express {
   const app = createHttpApp(opts);
@@ -34,19 +36,13 @@ export function createServiceApp(opts: ServiceAppOptions): Express {
   return finishHttpApp(app, opts);
 }
 
-const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
-
-/**
- * The express app every service starts from: request context, access log, metrics, JSON
- * parsing with a size limit, /health, /ready and /metrics. Add routes, then finishHttpApp().
- */
+/** The first half of createServiceApp; goes once chillybin and jafflr use createServiceApp. */
 export function createHttpApp(opts: HttpAppOptions): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "extended");
-  app.use(requestContext(opts.lifecycle));
-  app.use(accessLog(opts.logger));
+  app.use(instrument(opts.logger, opts.lifecycle));
   app.use(opts.metrics.middleware);
   app.use(express.json({ limit: BODY_LIMIT, type: ["application/json", "application/*+json"] }));
   mountHealth(app, { ...opts, readiness: opts.readiness ?? {} });
@@ -54,44 +50,55 @@ export function createHttpApp(opts: HttpAppOptions): Express {
   return app;
 }
 
-/** Unknown routes become 404 problems and every error a problem+json response. */
+/** The second half of createServiceApp; goes once chillybin and jafflr use createServiceApp. */
 export function finishHttpApp(app: Express, opts: { logger: Logger }): Express {
   app.use(notFound);
   app.use(problemErrorHandler(opts.logger));
   return app;
 }
 
-function requestContext(lifecycle: Lifecycle) {
+const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
+
+/**
+ * Per request: an id (the caller's X-Request-Id when sane), a server span continuing the
+ * caller's trace, both active while the handlers run, and one access-log line at the end.
+ */
+function instrument(logger: Logger, lifecycle: Lifecycle) {
   return (req: Request, res: Response, next: NextFunction) => {
-    const incoming = req.get("x-request-id");
-    const requestId = incoming && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const start = process.hrtime.bigint();
+    const incoming = req.headers["x-request-id"];
+    const requestId =
+      typeof incoming === "string" && SAFE_REQUEST_ID.test(incoming) ? incoming : randomUUID();
     res.setHeader("X-Request-Id", requestId);
     // While draining, ask keep-alive clients to reconnect (to a new instance) after this response.
     if (lifecycle.shuttingDown) res.setHeader("Connection", "close");
-    runWithContext({ requestId }, next);
-  };
-}
-
-function accessLog(logger: Logger) {
-  return (req: Request, res: Response, next: NextFunction) => {
-    const start = process.hrtime.bigint();
-    // Taken now, inside the request's context: "finish" fires outside it. Explicit fields win
-    // over the logger's mixin, so the line always carries this request's ids.
-    const ids = contextFields();
+    const traced = startServerSpan(req);
     res.once("finish", () => {
-      const level = res.statusCode >= 500 ? "error" : "info";
-      logger[level](
+      const method = methodLabel(req.method);
+      const route = routeTemplate(req);
+      const status = res.statusCode;
+      // "finish" fires outside the request's context: the ids are passed explicitly (they win
+      // over the logger's mixin). Only sampled spans are exported: another id would lead nowhere.
+      const ids = traced?.span.spanContext();
+      const sampled = ids && ids.traceFlags & TraceFlags.SAMPLED ? ids : undefined;
+      if (traced) {
+        endServerSpan(traced.span, method, route === UNMATCHED_ROUTE ? undefined : route, status);
+      }
+      logger[status >= 500 ? "error" : "info"](
         {
-          ...ids,
-          method: methodLabel(req.method),
-          route: routeTemplate(req),
-          status: res.statusCode,
+          request_id: requestId,
+          trace_id: sampled?.traceId,
+          span_id: sampled?.spanId,
+          method,
+          route,
+          status,
           duration_ms: Math.round(Number(process.hrtime.bigint() - start) / 1e4) / 100,
           bytes: Number(res.getHeader("content-length") ?? 0),
         },
         "request",
       );
     });
-    next();
+    if (traced) context.with(traced.context, runWithContext, undefined, { requestId }, next);
+    else runWithContext({ requestId }, next);
   };
 }

@@ -1,50 +1,8 @@
+// What chillybin and jafflr use, and nothing else: every name here is a promise to both services.
 export { z } from "zod";
-export {
-  baseEnv,
-  ConfigError,
-  defaultVersion,
-  envBool,
-  envInt,
-  envNumber,
-  envUrl,
-  loadConfig,
-  loadConfigOrExit,
-} from "./config";
-export { currentContext, type RequestContext, runWithContext } from "./context";
-export { mountHealth, type ReadinessCheck } from "./health";
-export {
-  BODY_LIMIT,
-  createHttpApp,
-  createServiceApp,
-  finishHttpApp,
-  type HttpAppOptions,
-  type ServiceAppOptions,
-} from "./http";
-export { createLogger, type Logger, type LoggerOptions } from "./logger";
-export {
-  createMetrics,
-  type Metrics,
-  methodLabel,
-  promClient,
-  routeTemplate,
-  UNMATCHED_ROUTE,
-} from "./metrics";
-export {
-  answerClientError,
-  HttpProblem,
-  methodNotAllowed,
-  notFound,
-  PROBLEM_CONTENT_TYPE,
-  type ProblemOptions,
-  problemErrorHandler,
-  requireJson,
-  sendProblem,
-} from "./problem";
-export { Lifecycle, type Resource, type ServeOptions, type Serving, serve } from "./shutdown";
-export {
-  HealthCheckSampler,
-  shutdownTelemetry,
-  startTelemetry,
-  telemetryStarted,
-  UNTRACED_PATHS,
-} from "./telemetry";
+export { baseEnv, envBool, envInt, envNumber, envUrl, loadConfigOrExit } from "./config";
+export { createHttpApp, createServiceApp, finishHttpApp } from "./http";
+export { createLogger, type Logger } from "./logger";
+export { createMetrics, type Metrics, promClient } from "./metrics";
+export { HttpProblem, methodNotAllowed, requireJson } from "./problem";
+export { Lifecycle, serve } from "./shutdown";

@@ -45,16 +45,29 @@ export function createMetrics(opts: { service: string; version: string }): Metri
     registers: [registry],
   });
 
+  // One pair of children per method/route/status, looked up by a string key: prom-client's
+  // inc(labels) hashes and validates the labels object on every call.
+  const children = new Map<
+    string,
+    { count: promClient.Counter.Internal; seconds: promClient.Histogram.Internal<string> }
+  >();
+  const series = (method: string, route: string, status: number) => {
+    const key = `${method} ${status} ${route}`;
+    let child = children.get(key);
+    if (!child) {
+      const labels = { method, route, status_code: String(status) };
+      child = { count: requests.labels(labels), seconds: duration.labels(labels) };
+      children.set(key, child);
+    }
+    return child;
+  };
+
   const middleware = (req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
     res.once("finish", () => {
-      const labels = {
-        method: methodLabel(req.method),
-        route: routeTemplate(req),
-        status_code: String(res.statusCode),
-      };
-      requests.inc(labels);
-      duration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
+      const child = series(methodLabel(req.method), routeTemplate(req), res.statusCode);
+      child.count.inc();
+      child.seconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
     });
     next();
   };

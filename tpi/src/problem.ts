@@ -5,6 +5,32 @@ import type { Logger } from "./logger";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
+/**
+ * RFC 9110's reason phrases for the statuses tpi answers itself. A problem of type about:blank
+ * takes its status's phrase as title (RFC 9457 §4.2.1); written out here because node's table
+ * differs between versions (413 is "Payload Too Large" in Node 20, "Content Too Large" in 9110).
+ */
+const PHRASES: Record<number, string> = {
+  400: "Bad Request",
+  404: "Not Found",
+  405: "Method Not Allowed",
+  408: "Request Timeout",
+  413: "Content Too Large",
+  415: "Unsupported Media Type",
+  431: "Request Header Fields Too Large",
+  500: "Internal Server Error",
+};
+
+/** The title of a generic (about:blank) problem with this status. */
+function phrase(status: number): string {
+  return PHRASES[status] ?? STATUS_CODES[status] ?? "Error";
+}
+
+/** A generic HTTP problem: type about:blank, the status phrase as title, a detail saying why. */
+function blankProblem(status: number, detail: string, headers?: Record<string, string>) {
+  return new HttpProblem(status, phrase(status), { detail, ...(headers ? { headers } : {}) });
+}
+
 export interface ProblemOptions {
   detail?: string;
   /** A URI naming the kind of problem; defaults to about:blank as RFC 9457 says. */
@@ -56,9 +82,7 @@ export function sendProblem(
 /** 415 unless the request carries a JSON body (routes that take JSON only). */
 export const requireJson: RequestHandler = (req, _res, next) => {
   if (!req.is(["application/json", "application/*+json"])) {
-    throw new HttpProblem(415, "Unsupported Media Type", {
-      detail: "Send the body as JSON with Content-Type: application/json.",
-    });
+    throw blankProblem(415, "Send the body as JSON with Content-Type: application/json.");
   }
   next();
 };
@@ -66,26 +90,25 @@ export const requireJson: RequestHandler = (req, _res, next) => {
 /** 405 with Allow for a path's other methods; mount with app.all(path, …) after the real routes. */
 export function methodNotAllowed(allowed: string[]): RequestHandler {
   return (req, _res) => {
-    throw new HttpProblem(405, "Method Not Allowed", {
-      detail: `${req.method} is not supported here; use ${allowed.join(" or ")}.`,
-      headers: { Allow: allowed.join(", ") },
+    throw blankProblem(405, `${req.method} is not supported here; use ${allowed.join(" or ")}.`, {
+      Allow: allowed.join(", "),
     });
   };
 }
 
 export const notFound: RequestHandler = (req) => {
   const path = req.path.length > 256 ? `${req.path.slice(0, 256)}…` : req.path;
-  throw new HttpProblem(404, "Not Found", { detail: `No route for ${req.method} ${path}.` });
+  throw blankProblem(404, `No route for ${req.method} ${path}.`);
 };
 
 /** body-parser / raw-body errors carry a `type`; they are the client's fault, never a 500. */
-const BODY_ERRORS: Record<string, [number, string, string]> = {
-  "entity.parse.failed": [400, "Malformed JSON", "The request body is not valid JSON."],
-  "entity.too.large": [413, "Content Too Large", "The request body is larger than 16 KiB."],
-  "encoding.unsupported": [415, "Unsupported Media Type", "Unsupported Content-Encoding."],
-  "charset.unsupported": [415, "Unsupported Media Type", "Unsupported charset; send UTF-8."],
-  "request.size.invalid": [400, "Bad Request", "Content-Length does not match the body."],
-  "request.aborted": [400, "Bad Request", "The request was aborted."],
+const BODY_ERRORS: Record<string, [number, string]> = {
+  "entity.parse.failed": [400, "The request body is not valid JSON."],
+  "entity.too.large": [413, "The request body is larger than 16 KiB."],
+  "encoding.unsupported": [415, "Unsupported Content-Encoding."],
+  "charset.unsupported": [415, "Unsupported charset; send UTF-8."],
+  "request.size.invalid": [400, "Content-Length does not match the body."],
+  "request.aborted": [400, "The request was aborted."],
 };
 
 /** Maps anything thrown into a problem+json response; unexpected errors are logged, never shown. */
@@ -94,22 +117,20 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
     if (res.headersSent) return next(err);
     if (err instanceof HttpProblem) return sendProblem(res, err.status, err.title, err.options);
     const bodyError = BODY_ERRORS[(err as { type?: string })?.type ?? ""];
-    if (bodyError && bodyError[0] < 500) {
-      const [status, title, detail] = bodyError;
-      return sendProblem(res, status, title, { detail });
-    }
+    if (bodyError)
+      return sendProblem(res, bodyError[0], phrase(bodyError[0]), { detail: bodyError[1] });
     // http-errors style (status 4xx), e.g. the router's URIError for an undecodable `%ZZ` param:
     // the client's fault, whether or not the thrower marked it `expose`.
     const status = (err as { status?: unknown })?.status;
     if (typeof status === "number" && status >= 400 && status < 500) {
-      return sendProblem(res, status, STATUS_CODES[status] ?? "Bad Request", {
+      return sendProblem(res, status, phrase(status), {
         detail: (err as { expose?: boolean }).expose
           ? (err as Error).message
           : "The request could not be understood.",
       });
     }
     logger.error({ err, method: req.method, url: req.originalUrl }, "unexpected error");
-    sendProblem(res, 500, "Internal Server Error", { detail: "Something went wrong on our side." });
+    sendProblem(res, 500, phrase(500), { detail: "Something went wrong on our side." });
   };
 }
 
@@ -124,7 +145,7 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   }
   const status =
     err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-  const title = STATUS_CODES[status] ?? "Bad Request";
+  const title = phrase(status);
   const body = JSON.stringify({
     type: "about:blank",
     title,

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
-import { baseEnv, ConfigError, envBool, envInt, envUrl, loadConfig, z } from "../src/index";
+import childProcess from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, it, mock } from "node:test";
+import { baseEnv, ConfigError, envBool, envInt, envUrl, loadConfig } from "../src/config";
+import { z } from "../src/index";
 
 const schema = z.object({
   ...baseEnv({ port: 7001, dir: __dirname }),
@@ -102,5 +107,19 @@ describe("loadConfig", () => {
       () => loadConfig(schema, { PORT: "x" }),
       /PORT: .*; DATABASE_URL: |DATABASE_URL: .*; PORT: /,
     );
+  });
+
+  it("asks git for the version only when VERSION is unset, and only once", (t) => {
+    // A package of its own, so no earlier test has remembered its version.
+    const dir = mkdtempSync(join(tmpdir(), "tpi-version-"));
+    t.after(() => mock.restoreAll());
+    writeFileSync(join(dir, "package.json"), JSON.stringify({ name: "v", version: "3.2.1" }));
+    const git = mock.method(childProcess, "execFileSync", () => Buffer.from("abcdef123456\n"));
+    const versioned = z.object(baseEnv({ port: 1, dir }));
+    assert.equal(loadConfig(versioned, { VERSION: "from-the-image" }).VERSION, "from-the-image");
+    assert.equal(git.mock.callCount(), 0, "no git when VERSION is set");
+    assert.equal(loadConfig(versioned, {}).VERSION, "3.2.1+abcdef123456");
+    assert.equal(loadConfig(versioned, {}).VERSION, "3.2.1+abcdef123456");
+    assert.equal(git.mock.callCount(), 1, "git once, then remembered");
   });
 });

@@ -33,10 +33,11 @@ export function capturingLogger(): { logger: Logger; lines: () => Record<string,
 export function get(
   url: string,
   agent?: http.Agent,
+  headers: Record<string, string> = {},
 ): Promise<{ status?: number; body?: string; error?: string }> {
   return new Promise((resolve) => {
-    http
-      .get(url, { agent }, (res) => {
+    const req = http
+      .get(url, { agent, headers, timeout: 10_000 }, (res) => {
         let body = "";
         res.on("data", (c) => {
           body += c;
@@ -44,6 +45,7 @@ export function get(
         res.on("end", () => resolve({ status: res.statusCode, body }));
       })
       .on("error", (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    req.on("timeout", () => req.destroy(Object.assign(new Error("timeout"), { code: "TIMEOUT" })));
   });
 }
 

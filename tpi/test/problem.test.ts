@@ -67,14 +67,16 @@ describe("problem+json errors", () => {
       .post("/echo")
       .set("Content-Type", "application/json")
       .send('{"a":');
-    assertProblem(res, 400, /Malformed JSON/);
+    assertProblem(res, 400, /^Bad Request$/);
+    assert.equal(res.body.type, "about:blank");
+    assert.match(res.body.detail, /not valid JSON/);
   });
 
   it("oversize body (over 16 KiB) → 413", async () => {
     const res = await request(app().app)
       .post("/echo")
       .send({ a: "x".repeat(17 * 1024) });
-    assertProblem(res, 413, /Too Large/);
+    assertProblem(res, 413, /^Content Too Large$/);
   });
 
   it("non-JSON content type → 415", async () => {

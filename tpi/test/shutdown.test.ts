@@ -184,10 +184,10 @@ describe("signals (real process)", () => {
     await stuck;
   });
 
-  it("refuses to start when express was loaded before tpi/register", async () => {
+  it("refuses to start when pg was loaded before tpi/register", async () => {
     const child = spawn(
       process.execPath,
-      ["--import", "tsx", join(__dirname, "fixtures", "express-first.ts")],
+      ["--import", "tsx", join(__dirname, "fixtures", "pg-first.ts")],
       {
         stdio: ["ignore", "pipe", "pipe"],
       },
@@ -198,7 +198,7 @@ describe("signals (real process)", () => {
     });
     const code = await new Promise((r) => child.once("exit", r));
     assert.notEqual(code, 0);
-    assert.match(err, /tpi\/register must be imported before express/);
+    assert.match(err, /tpi\/register must be imported before pg/);
   });
 });
 

@@ -2,37 +2,24 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, it } from "node:test";
-import { ROOT_CONTEXT, SpanKind } from "@opentelemetry/api";
-import { SamplingDecision } from "@opentelemetry/sdk-trace-base";
-import { HealthCheckSampler } from "../src/telemetry";
 import { get, startFixture } from "./helpers";
-
-describe("HealthCheckSampler", () => {
-  const sampler = new HealthCheckSampler();
-  const decide = (kind: SpanKind, path: string) =>
-    sampler.shouldSample(ROOT_CONTEXT, "t", "GET", kind, { "url.path": path }).decision;
-
-  it("drops probe and scrape server spans", () => {
-    for (const p of ["/health", "/ready", "/metrics"]) {
-      assert.equal(decide(SpanKind.SERVER, p), SamplingDecision.NOT_RECORD, p);
-    }
-  });
-
-  it("samples everything else", () => {
-    assert.equal(decide(SpanKind.SERVER, "/pick"), SamplingDecision.RECORD_AND_SAMPLED);
-    assert.equal(decide(SpanKind.SERVER, "/healthy-toastie"), SamplingDecision.RECORD_AND_SAMPLED);
-    assert.equal(decide(SpanKind.CLIENT, "/health"), SamplingDecision.RECORD_AND_SAMPLED);
-  });
-});
 
 interface OtlpSpan {
   traceId: string;
+  spanId: string;
+  parentSpanId?: string;
   name: string;
   kind: number;
+  attributes: { key: string; value: { stringValue?: string; intValue?: string | number } }[];
 }
 
+const attribute = (span: OtlpSpan, key: string) => {
+  const value = span.attributes.find((a) => a.key === key)?.value;
+  return value?.stringValue ?? (value?.intValue === undefined ? undefined : Number(value.intValue));
+};
+
 describe("tracing end to end (real process, OTLP/HTTP receiver)", () => {
-  it("exports request spans, not health checks, flushes on shutdown, and logs carry the trace id", async () => {
+  it("one server span per request, continuing the caller's trace; none for probes; flushed on shutdown; logs carry the ids", async () => {
     const spans: OtlpSpan[] = [];
     const receiver = http.createServer((req, res) => {
       let body = "";
@@ -55,7 +42,13 @@ describe("tracing end to end (real process, OTLP/HTTP receiver)", () => {
     });
     const url = await f.url;
     assert.equal((await get(`${url}/health`)).status, 200);
-    assert.equal((await get(`${url}/slow?ms=10`)).status, 200);
+    assert.equal((await get(`${url}/ready`)).status, 200);
+    assert.equal((await get(`${url}/metrics`)).status, 200);
+    // The caller's span (W3C traceparent, sampled): ours must be its child, in its trace.
+    const callerTrace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    const callerSpan = "00f067aa0ba902b7";
+    const traceparent = `00-${callerTrace}-${callerSpan}-01`;
+    assert.equal((await get(`${url}/slow?ms=10`, undefined, { traceparent })).status, 200);
     f.child.kill("SIGTERM");
     assert.equal(await f.exited, 0);
     receiver.close();
@@ -66,16 +59,26 @@ describe("tracing end to end (real process, OTLP/HTTP receiver)", () => {
       1,
       `one server span, for /slow: ${spans.map((s) => s.name).join(", ")}`,
     );
-    const traceId = server[0]?.traceId;
-    assert.ok(
-      spans.some((s) => s.name.includes("/slow") && s.traceId === traceId),
-      "express spans in the same trace",
-    );
+    const [span] = server as [OtlpSpan];
+    assert.equal(span.name, "GET /slow", "named by method and route template");
+    assert.equal(span.traceId, callerTrace, "continues the caller's trace");
+    assert.equal(span.parentSpanId, callerSpan, "child of the caller's span");
+    assert.equal(attribute(span, "http.route"), "/slow");
+    assert.equal(attribute(span, "http.request.method"), "GET");
+    assert.equal(attribute(span, "http.response.status_code"), 200);
+    const traceId = span.traceId;
     const logLine = f
       .output()
       .split("\n")
       .find((l) => l.includes('"slow done"'));
     assert.ok(logLine, "handler log line");
     assert.equal(JSON.parse(logLine).trace_id, traceId, "logs join to traces");
+    const accessLine = f
+      .output()
+      .split("\n")
+      .find((l) => l.includes('"msg":"request"') && l.includes('"route":"/slow"'));
+    assert.ok(accessLine, "access-log line for /slow");
+    assert.equal(JSON.parse(accessLine).trace_id, traceId, "the access line joins to the trace");
+    assert.equal(JSON.parse(accessLine).span_id, span.spanId, "…and to the server span");
   });
 });

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Builds and pushes the image of every service whose version has no image yet.
 #
-#   scripts/publish.sh [--dry-run] [--base <rev>] [service...]
+#   scripts/delivery/publish.sh [--dry-run] [--base <rev>] [service...]
 #
-# A service's version is its last relevant commit (scripts/last-commit), and the image tag is that
+# A service's version is its last relevant commit (scripts/delivery/last-commit), and the image tag is that
 # version: <IMAGE_REPOSITORY>/<service>:<version>. An existing tag is never rebuilt, so the
 # registry remembers what was published: a commit that touches only jafflr builds only jafflr,
 # and a run that failed half-way is completed by the next one.
 #   --dry-run     print what would be built and pushed, change nothing (no registry login needed;
 #                 with docker available the registry is still asked which tags exist)
-#   --base <rev>  consider only the services affected since <rev> (scripts/affected <rev> HEAD)
+#   --base <rev>  consider only the services affected since <rev> (scripts/delivery/affected <rev> HEAD)
 #   service...    consider only these
-# Environment: IMAGE_REPOSITORY, DOCKER (see scripts/lib/delivery.sh).
+# Environment: IMAGE_REPOSITORY, DOCKER (see scripts/delivery/lib/delivery.sh).
 set -euo pipefail
-# shellcheck source=scripts/lib/delivery.sh
+# shellcheck source=scripts/delivery/lib/delivery.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"
 
 base=""
@@ -34,7 +34,7 @@ repository="$(image_repository)"
 versions="$(all_versions)"
 candidates="$(echo "$versions" | cut -d' ' -f1)"
 if [[ -n "$base" ]]; then
-  candidates="$("$TOOLS_ROOT/scripts/affected" "$base" HEAD)"
+  candidates="$("$DELIVERY/affected" "$base" HEAD)"
 fi
 if [[ ${#only[@]} -gt 0 ]]; then
   check_services "$versions" "${only[@]}"

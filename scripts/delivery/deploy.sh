@@ -2,7 +2,7 @@
 # Deploys to Kubernetes every service whose deployed version differs from its last relevant
 # commit, one service at a time, waiting for each rollout.
 #
-#   scripts/deploy.sh [--dry-run] [--kind <cluster>] [--build] [--with-postgres] [--with-unleash]
+#   scripts/delivery/deploy.sh [--dry-run] [--kind <cluster>] [--build] [--with-postgres] [--with-unleash]
 #                     [--namespace <ns>] [--timeout <duration>] [service...]
 #
 # The cluster is kubectl's current context (KUBECONFIG). A Deployment records the version of its
@@ -17,9 +17,9 @@
 #   --namespace <ns>  default toasties
 #   --timeout <d>     how long one rollout may take, default 300s
 #   service...        consider only these (default: every service)
-# Environment: IMAGE_REPOSITORY, DOCKER, KUBECTL, KIND (see scripts/lib/delivery.sh).
+# Environment: IMAGE_REPOSITORY, DOCKER, KUBECTL, KIND (see scripts/delivery/lib/delivery.sh).
 set -euo pipefail
-# shellcheck source=scripts/lib/delivery.sh
+# shellcheck source=scripts/delivery/lib/delivery.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"
 
 namespace=toasties
@@ -56,7 +56,7 @@ while [[ $# -gt 0 ]]; do
 done
 
 if [[ "$build" == true && -z "$kind_cluster" ]]; then
-  die "--build needs --kind: a real cluster pulls the images scripts/publish.sh pushed"
+  die "--build needs --kind: a real cluster pulls the images scripts/delivery/publish.sh pushed"
 fi
 
 manifests="$REPO/deploy/k8s"

@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 
 /** The real checkout these tests live in. */
-export const REPO_ROOT = resolve(__dirname, "..", "..");
+export const REPO_ROOT = resolve(__dirname, "..", "..", "..");
 
 // Isolated from the user's git config, hooks and signing, with fixed identities.
 const GIT_ENV = {
@@ -69,17 +69,24 @@ function realWorkspaceDirs(): string[] {
 
 /**
  * A repository with the real root and workspace package.json files (so the dependency shape is
- * the real one), the shared build files and one small source file per workspace, committed once.
+ * the real one), the real Kubernetes manifests (which say what is a service), the shared build
+ * files and one small source file per workspace, committed once.
  */
 export function createFixtureRepo(extraFiles: string[] = []): FixtureRepo {
-  // extraFiles: more files or folders of the real checkout to copy in, e.g. "deploy/k8s".
+  // extraFiles: more files or folders of the real checkout to copy in, e.g. ".github".
   const repo = new FixtureRepo(mkdtempSync(join(tmpdir(), "toasties-fixture-")));
   repo.git("init", "--quiet", "--initial-branch=main");
   const copy = (path: string) => {
     mkdirSync(dirname(join(repo.dir, path)), { recursive: true });
     cpSync(join(REPO_ROOT, path), join(repo.dir, path), { recursive: true });
   };
-  for (const file of ["package.json", "turbo.json", "tsconfig.base.json", ...extraFiles])
+  for (const file of [
+    "package.json",
+    "turbo.json",
+    "tsconfig.base.json",
+    "deploy/k8s",
+    ...extraFiles,
+  ])
     copy(file);
   for (const dir of realWorkspaceDirs()) {
     mkdirSync(join(repo.dir, dir), { recursive: true });

@@ -1,15 +1,15 @@
 /**
  * Proves the Dockerfile's recipe without a Docker engine: for each service, the same steps in a
- * temp directory — build context (.dockerignore applied) → `turbo prune <svc> --docker` →
- * `npm ci` → `turbo run build` → runtime payload → `npm ci --omit=dev` in a separate runtime
- * directory — then checks that no dev dependency or source file made it into the runtime, starts
+ * temp directory — build context (.dockerignore applied) → `turbo prune <svc> --docker` twice (as
+ * is, then with no devDependencies) → `npm ci` → `turbo run build` → runtime payload →
+ * `npm ci --omit=dev` in a separate runtime directory — then checks that no dev dependency or source file made it into the runtime, starts
  * the service from there with plain node (as the image's CMD does), expects /health to answer with
  * its VERSION, and stops it with SIGTERM expecting a clean exit.
  *
  *   npm run docker:check                 # every service
  *   npm run docker:check -- jafflr       # one
  *
- * chillybin needs a database: the whole check runs under scripts/with-db.ts, which provides a
+ * chillybin needs a database: the whole check runs under with-db, which provides a
  * fresh one (on DATABASE_URL's server when set, else an embedded PostgreSQL) and drops it after.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -25,13 +25,11 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort } from "./lib/net";
-import { get } from "./lib/service-process";
+import { freePort } from "../lib/net";
+import { get } from "../lib/service-process";
 
-const REPO_ROOT = resolve(__dirname, "..");
+const REPO_ROOT = resolve(__dirname, "..", "..");
 const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
-/** The helper the Dockerfile runs to narrow a pruned tree to the production closure. */
-const HELPER = join(REPO_ROOT, "scripts", "production-workspaces.cjs");
 /** Services that need a database to start (and so the with-db wrapper). */
 const NEEDS_DATABASE = new Set(["chillybin"]);
 /** Dev-only tools named in failure messages; the check itself covers every dev package. */
@@ -143,16 +141,10 @@ interface Lockfile {
 }
 
 /**
- * Everything the runtime must not carry: dev packages (judged by the pruned lockfile, before npm
- * prune rewrote it), workspaces outside the production closure, sources and tests; and every
- * installed package at its locked version. Returns the problems.
+ * Everything the runtime must not carry: dev packages (judged by the build prune's lockfile),
+ * sources and tests; and every installed package at its locked version. Returns the problems.
  */
-function runtimeProblems(
-  runtime: string,
-  service: string,
-  prunedLock: Lockfile,
-  dropped: string[],
-): string[] {
+function runtimeProblems(runtime: string, service: string, prunedLock: Lockfile): string[] {
   const problems: string[] = [];
   const devPackages = Object.entries(prunedLock.packages)
     .filter(([path, entry]) => path.includes("node_modules/") && entry.dev === true)
@@ -176,10 +168,6 @@ function runtimeProblems(
     const installed = JSON.parse(readFileSync(manifest, "utf8")).version;
     if (installed !== entry.version)
       problems.push(`${path} is ${installed}, locked ${entry.version}`);
-  }
-  for (const dir of dropped) {
-    if (existsSync(join(runtime, dir)))
-      problems.push(`${dir} is shipped, but ${service} only devDepends on it`);
   }
   const workspaces = (
     JSON.parse(readFileSync(join(runtime, "package.json"), "utf8")) as { workspaces: string[] }
@@ -306,16 +294,25 @@ async function checkService(service: string, work: string): Promise<void> {
 
   const files = buildContext(context);
   log(`${service}: build context of ${files} files (.gitignore and .dockerignore applied)`);
-  run(context, turbo, ["prune", service, "--docker"]);
-  const pruned = readdirSync(join(context, "out", "json")).filter(
-    (name) => name !== "package.json",
-  );
-  log(`${service}: turbo prune ${service} --docker -> ${pruned.join(", ")}`);
+  run(context, turbo, ["prune", service, "--docker", "--out-dir", "build"]);
+  run(context, "npm", [
+    "pkg",
+    "delete",
+    "devDependencies",
+    "--workspaces",
+    "--include-workspace-root",
+  ]);
+  run(context, turbo, ["prune", service, "--docker", "--out-dir", "runtime"]);
+  const pruned = join(context, "runtime", "json");
+  const closure = readdirSync(pruned, { recursive: true, encoding: "utf8" })
+    .filter((path) => path.endsWith("package.json") && path !== "package.json")
+    .map((path) => path.slice(0, -"/package.json".length));
+  log(`${service}: turbo prune ${service} --docker, runtime closure ${closure.join(" + ")}`);
 
   // build stage
-  cpSync(join(context, "out", "json"), build, { recursive: true });
+  cpSync(join(context, "build", "json"), build, { recursive: true });
   run(build, "npm", ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"]);
-  cpSync(join(context, "out", "full"), build, { recursive: true });
+  cpSync(join(context, "build", "full"), build, { recursive: true });
   cpSync(join(context, "tsconfig.base.json"), join(build, "tsconfig.base.json"));
   run(build, join(build, "node_modules", ".bin", "turbo"), [
     "run",
@@ -325,8 +322,7 @@ async function checkService(service: string, work: string): Promise<void> {
   ]);
   log(`${service}: npm ci + turbo run build --filter=${service} in the build stage`);
 
-  // The payload of the production closure (the Dockerfile's `list` loop).
-  const closure = run(build, process.execPath, [HELPER, "list", service]).trim().split("\n");
+  // The payload of the runtime closure (the Dockerfile's `for ws` loop).
   const payload = join(work, "payload");
   for (const ws of closure) {
     for (const part of ["dist", "migrations", "flags"]) {
@@ -336,30 +332,24 @@ async function checkService(service: string, work: string): Promise<void> {
   }
 
   // runtime stage
-  cpSync(join(context, "out", "json"), runtime, { recursive: true });
-  const npmFlags = [
+  cpSync(pruned, runtime, { recursive: true });
+  run(runtime, "npm", [
+    "ci",
     "--omit=dev",
     "--ignore-scripts",
     "--no-audit",
     "--no-fund",
     "--cache",
     ".npm-cache",
-  ];
-  run(runtime, "npm", ["ci", ...npmFlags]);
-  run(runtime, process.execPath, [HELPER, "strip", service]);
-  run(runtime, "npm", ["prune", "--offline", ...npmFlags]);
+  ]);
   rmSync(join(runtime, ".npm-cache"), { recursive: true, force: true });
   if (existsSync(payload)) cpSync(payload, runtime, { recursive: true });
-  log(
-    `${service}: npm ci --omit=dev, strip to ${closure.join(" + ")}, npm prune, + dist/migrations/flags in the runtime stage`,
-  );
+  log(`${service}: npm ci --omit=dev + dist/migrations/flags in the runtime stage`);
 
-  const prunedJson = join(context, "out", "json");
-  const prunedLock = JSON.parse(readFileSync(join(prunedJson, "package-lock.json"), "utf8"));
-  const dropped = readdirSync(prunedJson).filter(
-    (name) => existsSync(join(prunedJson, name, "package.json")) && !closure.includes(name),
+  const buildLock = JSON.parse(
+    readFileSync(join(context, "build", "json", "package-lock.json"), "utf8"),
   );
-  const problems = runtimeProblems(runtime, service, prunedLock, dropped);
+  const problems = runtimeProblems(runtime, service, buildLock);
   if (problems.length > 0) throw new Error(`the runtime is not clean:\n  ${problems.join("\n  ")}`);
   log(
     `${service}: runtime holds production dependencies at locked versions and compiled output only`,

@@ -78,7 +78,7 @@ describe("GitHub workflows", () => {
         for (const [, secret] of text(file).matchAll(/secrets\.(\w+)/g)) {
           assert.ok(["GITHUB_TOKEN", "KUBECONFIG"].includes(secret as string), `secret ${secret}`);
         }
-        for (const [, script] of text(file).matchAll(/(?:^|[\s"'])(scripts\/[\w.-]+)/gm)) {
+        for (const [, script] of text(file).matchAll(/(?:^|[\s"'])(scripts\/[\w./-]+)/gm)) {
           const path = join(REPO_ROOT, script as string);
           accessSync(path, constants.X_OK); // throws when missing or not executable
         }
@@ -136,7 +136,7 @@ describe("GitHub workflows", () => {
     const [login] = uses(publish, "docker/login-action");
     assert.equal(login.with.registry, "ghcr.io");
     assert.equal(login.with.password, expr("secrets.GITHUB_TOKEN"));
-    assert.match(runOf(publish), /^scripts\/publish\.sh$/m);
+    assert.match(runOf(publish), /^scripts\/delivery\/publish\.sh$/m);
   });
 
   test("deploy.yml: after a green CI on main, one at a time, kind unless KUBECONFIG is set", () => {
@@ -161,7 +161,7 @@ describe("GitHub workflows", () => {
     const [kind] = uses(job, "helm/kind-action");
     assert.equal(kind.if, "steps.target.outputs.kind == 'true'");
     const run = runOf(job);
-    assert.match(run, /scripts\/deploy\.sh --namespace "\$NAMESPACE" \$DEPLOY_ARGS/);
+    assert.match(run, /scripts\/delivery\/deploy\.sh --namespace "\$NAMESPACE" \$DEPLOY_ARGS/);
     assert.match(run, /kubectl -n "\$NAMESPACE" port-forward svc\/jafflr/);
     assert.match(
       run,

@@ -51,6 +51,13 @@ describe("Dockerfile", () => {
       runs(prune).some((run) => /turbo@\$\{TURBO_VERSION\}"? prune "\$SERVICE" --docker/.test(run)),
       'turbo prune "$SERVICE" --docker',
     );
+    // The runtime's prune is taken once no manifest declares devDependencies, so a workspace the
+    // service only tests with (the test kit) and whatever it installs never reach the image.
+    const twice = runs(prune).find((run) => /--out-dir runtime/.test(run)) ?? "";
+    assert.match(
+      twice,
+      /--out-dir build && \\?\s*npm pkg delete devDependencies --workspaces --include-workspace-root && \\?\s*npx --yes "turbo@\$\{TURBO_VERSION\}" prune "\$SERVICE" --docker --out-dir runtime/,
+    );
     // The image's turbo is the one the repository uses, so prune behaves as it does here.
     const installed = JSON.parse(
       readFileSync(join(REPO_ROOT, "node_modules", "turbo", "package.json"), "utf8"),
@@ -66,11 +73,14 @@ describe("Dockerfile", () => {
     const copies = build.filter((ins) => ins.getKeyword() === "COPY").map(args);
     const ci = build.findIndex((ins) => ins.getKeyword() === "RUN" && /^npm ci\b/.test(args(ins)));
     const lockCopy = build.findIndex(
-      (ins) => ins.getKeyword() === "COPY" && args(ins).includes("out/json"),
+      (ins) => ins.getKeyword() === "COPY" && args(ins).includes("/repo/build/json"),
     );
-    assert.ok(lockCopy >= 0 && ci > lockCopy, "COPY out/json (manifests + lockfile), then npm ci");
     assert.ok(
-      copies.some((copy) => copy.includes("out/full")),
+      lockCopy >= 0 && ci > lockCopy,
+      "COPY build/json (manifests + lockfile), then npm ci",
+    );
+    assert.ok(
+      copies.some((copy) => copy.includes("/repo/build/full")),
       "sources copied for the build",
     );
     assert.ok(runs("build").some((run) => /turbo run build --filter="\$SERVICE"/.test(run)));
@@ -82,20 +92,26 @@ describe("Dockerfile", () => {
   test("the runtime installs production dependencies only and copies compiled output, no sources", () => {
     const install = runs(runtimeName).find((run) => /^npm ci --omit=dev\b/.test(run)) ?? "";
     assert.ok(install, "npm ci --omit=dev");
-    // Workspaces the service only devDepends on are dropped, then npm removes what they needed.
-    assert.match(install, /node \/opt\/production-workspaces\.cjs strip "\$SERVICE"/);
-    assert.match(install, /npm prune --omit=dev --offline\b/);
     const copies = runtime.filter((ins) => ins.getKeyword() === "COPY") as Copy[];
+    assert.ok(
+      copies.some((copy) => args(copy) === "/repo/runtime/json/ ./"),
+      "the runtime prune",
+    );
     for (const copy of copies) {
       assert.ok(
         copy.getFromFlag(),
         `runtime COPY without --from copies the context: ${args(copy)}`,
       );
-      assert.doesNotMatch(args(copy), /out\/full|\bsrc\b/, "no sources in the runtime");
+      assert.doesNotMatch(args(copy), /\/full|\bsrc\b/, "no sources in the runtime");
     }
     const collect = runs("build").find((run) => run.includes("/runtime")) ?? "";
     assert.match(collect, /for part in dist migrations flags/, "dist, migrations and flags only");
-    assert.match(collect, /\$\(node \/opt\/production-workspaces\.cjs list "\$SERVICE"\)/);
+    // The workspaces of the runtime prune, bind-mounted from the prune stage.
+    assert.match(collect, /cd \/opt\/runtime && find \./);
+    assert.match(
+      readFileSync(join(REPO_ROOT, "Dockerfile"), "utf8"),
+      /--mount=type=bind,from=prune,source=\/repo\/runtime\/json,target=\/opt\/runtime/,
+    );
     assert.ok(copies.some((copy) => args(copy).startsWith("/runtime/")));
   });
 

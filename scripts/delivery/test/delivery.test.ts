@@ -7,8 +7,8 @@ import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { createFixtureRepo, type FixtureRepo, REPO_ROOT } from "./fixture-repo";
 
-const PUBLISH = join(REPO_ROOT, "scripts", "publish.sh");
-const DEPLOY = join(REPO_ROOT, "scripts", "deploy.sh");
+const PUBLISH = join(REPO_ROOT, "scripts", "delivery", "publish.sh");
+const DEPLOY = join(REPO_ROOT, "scripts", "delivery", "deploy.sh");
 const REGISTRY = "ghcr.io/octo-cat/toasties-galore";
 
 describe("publish.sh and deploy.sh --dry-run", () => {
@@ -33,7 +33,7 @@ describe("publish.sh and deploy.sh --dry-run", () => {
     });
 
   before(() => {
-    fixture = createFixtureRepo(["deploy/k8s"]);
+    fixture = createFixtureRepo();
     first = fixture.git("rev-parse", "HEAD");
     fixture.write("jafflr/src/grill.ts", "export const slots = 4;\n");
     head = fixture.commit("jafflr: grill");

@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Shared by scripts/publish.sh and scripts/deploy.sh (sourced, not run). Portable bash 3.2+.
+# Shared by publish.sh and deploy.sh (sourced, not run). Portable bash 3.2+.
 #
 # The repository acted on is the one of the current directory; the tools are the ones next to
 # this file. Environment:
@@ -7,7 +7,7 @@
 #                     GITHUB_REPOSITORY, else the `origin` remote on GitHub, else localhost/toasties-galore)
 #   DOCKER, KUBECTL, KIND   the binaries to use (default docker, kubectl, kind)
 
-TOOLS_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DELIVERY="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 REPO="$(git rev-parse --show-toplevel)"
 DOCKER="${DOCKER:-docker}"
 KUBECTL="${KUBECTL:-kubectl}"
@@ -56,9 +56,9 @@ source_url() {
   return 0
 }
 
-# "<service> <version>" lines for every service at HEAD (scripts/last-commit --all).
+# "<service> <version>" lines for every service at HEAD (last-commit --all).
 all_versions() {
-  "$TOOLS_ROOT/scripts/last-commit" --all
+  "$DELIVERY/last-commit" --all
 }
 
 # Prints a command as it would run; runs it unless this is a dry run.
