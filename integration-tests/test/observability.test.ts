@@ -11,7 +11,7 @@ import {
   SPAN_KIND,
   startOtlpReceiver,
 } from "../src/otlp-receiver";
-import { find, parsePrometheus, type Sample } from "../src/prometheus";
+import { find, requestCount, scrapeStall } from "../src/prometheus";
 import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 const VERSIONS = { jafflr: "9.9.9-it.jafflr", chillybin: "9.9.9-it.chillybin" };
@@ -141,7 +141,7 @@ describe("shared tracing and metrics", needsOwnProcesses, () => {
     const after = await scrape();
 
     const delta = (service: "jafflr" | "chillybin", labels: Record<string, string>) =>
-      count(after[service], labels) - count(before[service], labels);
+      requestCount(after[service], labels) - requestCount(before[service], labels);
     assert.equal(delta("jafflr", { method: "POST", route: "/toastie", status_code: "200" }), 1);
     assert.equal(delta("chillybin", { method: "POST", route: "/v2/pick", status_code: "200" }), 1);
     // (a v1 toastie's four GET /pick: toastie-pick-v1.test.ts)
@@ -160,18 +160,8 @@ describe("shared tracing and metrics", needsOwnProcesses, () => {
     }
   });
 
-  async function scrape(): Promise<Record<"jafflr" | "chillybin", Sample[]>> {
-    const [jafflr, chillybin] = await Promise.all([
-      stall.jafflrArrange.get("/metrics"),
-      stall.chillybinArrange.get("/metrics"),
-    ]);
-    return { jafflr: parsePrometheus(jafflr.text), chillybin: parsePrometheus(chillybin.text) };
-  }
+  const scrape = () => scrapeStall(stall);
 });
-
-function count(samples: Sample[], labels: Record<string, string>): number {
-  return find(samples, "http_requests_total", labels).reduce((sum, s) => sum + s.value, 0);
-}
 
 function serviceOf(span: ReceivedSpan): unknown {
   return span.resource["service.name"];

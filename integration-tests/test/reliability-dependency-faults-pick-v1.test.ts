@@ -6,12 +6,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { freePort } from "../../scripts/lib/processes";
 import { actClient } from "../src/http-client";
 import {
   assertUnavailable,
   type FaultyStall,
   startFaultyStall,
+  startUnleashlessJafflr,
 } from "../src/reliability/dependency-faults";
 import { Harness, waitFor } from "../src/reliability/harness";
 import { minus, readBooks, toastieTakes } from "../src/reliability/ledger";
@@ -92,20 +92,7 @@ describe("dependency faults, v1", needsOwnProcesses, () => {
   test(
     "Unleash unreachable: jafflr serves with the flag file's flags, gordon on v1",
     h.withLogs(async () => {
-      const nobody = await freePort();
-      const unleashless = await h.start(
-        "jafflr",
-        {
-          CHILLYBIN_URL: stall.chillybin.url,
-          COOK_TIME_SCALE: "0",
-          ...stall.flagsEnv,
-          UNLEASH_URL: `http://127.0.0.1:${nobody}/api`,
-          UNLEASH_API_TOKEN: "default:development.reliability-test",
-          UNLEASH_REFRESH_MS: "200",
-          FLAGS_WAIT_MS: "1000",
-        },
-        { timeoutMs: 20_000 },
-      );
+      const unleashless = await startUnleashlessJafflr(h, stall);
       const v1 = await actClient(unleashless.url).post("/toastie", {
         json: { customer: "gordon", ingredients: ["cheese"] },
       });

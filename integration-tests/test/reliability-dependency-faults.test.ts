@@ -10,12 +10,12 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { freePort } from "../../scripts/lib/processes";
 import { actClient, type Reply } from "../src/http-client";
 import {
   assertUnavailable,
   type FaultyStall,
   startFaultyStall,
+  startUnleashlessJafflr,
 } from "../src/reliability/dependency-faults";
 import { Harness, waitFor } from "../src/reliability/harness";
 import { minus, readBooks, toastieTakes } from "../src/reliability/ledger";
@@ -142,20 +142,7 @@ describe("dependency faults", needsOwnProcesses, () => {
   test(
     "Unleash unreachable: jafflr starts within its bounded wait and serves with the flag file's flags, quietly",
     h.withLogs(async () => {
-      const nobody = await freePort();
-      const unleashless = await h.start(
-        "jafflr",
-        {
-          CHILLYBIN_URL: stall.chillybin.url,
-          COOK_TIME_SCALE: "0",
-          ...stall.flagsEnv,
-          UNLEASH_URL: `http://127.0.0.1:${nobody}/api`,
-          UNLEASH_API_TOKEN: "default:development.reliability-test",
-          UNLEASH_REFRESH_MS: "200",
-          FLAGS_WAIT_MS: "1000",
-        },
-        { timeoutMs: 20_000 }, // it must not wait for Unleash forever
-      );
+      const unleashless = await startUnleashlessJafflr(h, stall);
       const client = actClient(unleashless.url);
 
       const v2 = await client.post("/toastie", {

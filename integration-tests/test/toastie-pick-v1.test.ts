@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { find, parsePrometheus, type Sample } from "../src/prometheus";
+import { requestCount, scrapeStall } from "../src/prometheus";
 import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 describe("jafflr's v1 arm", needsOwnProcesses, () => {
@@ -36,21 +36,12 @@ describe("jafflr's v1 arm", needsOwnProcesses, () => {
   });
 
   test("metrics: a v1 toastie is one POST /toastie at jafflr and four GET /pick at chillybin", async () => {
-    const scrape = async (): Promise<Record<"jafflr" | "chillybin", Sample[]>> => {
-      const [jafflr, chillybin] = await Promise.all([
-        stall.jafflrArrange.get("/metrics"),
-        stall.chillybinArrange.get("/metrics"),
-      ]);
-      return { jafflr: parsePrometheus(jafflr.text), chillybin: parsePrometheus(chillybin.text) };
-    };
-    const count = (samples: Sample[], labels: Record<string, string>) =>
-      find(samples, "http_requests_total", labels).reduce((sum, s) => sum + s.value, 0);
-    const before = await scrape();
+    const before = await scrapeStall(stall);
     const v1 = await originalToastie(); // cheese, vegemite, bread, bread
     assert.equal(v1.body.pickedVia, "v1", v1.text);
-    const after = await scrape();
+    const after = await scrapeStall(stall);
     const delta = (service: "jafflr" | "chillybin", labels: Record<string, string>) =>
-      count(after[service], labels) - count(before[service], labels);
+      requestCount(after[service], labels) - requestCount(before[service], labels);
     assert.equal(delta("jafflr", { method: "POST", route: "/toastie", status_code: "200" }), 1);
     assert.equal(delta("chillybin", { method: "GET", route: "/pick", status_code: "200" }), 4);
   });

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import type pg from "pg";
 import { type EmbeddedDb, startThrowawayDb } from "../../../scripts/lib/embedded-db";
-import type { ServiceProcess } from "../../../scripts/lib/processes";
+import { freePort, type ServiceProcess } from "../../../scripts/lib/processes";
 import { actClient, arrangeClient, type Client, type Reply } from "../http-client";
 import type { Env } from "../stall";
 import type { Harness } from "./harness";
@@ -52,6 +52,27 @@ export async function startFaultyStall(h: Harness, v2Customers?: string[]): Prom
     cold: actClient(chillybin.url),
     grill: actClient(jafflr.url),
   };
+}
+
+/**
+ * A second jafflr pointed at an Unleash that is not there (nothing listens on its port): it must
+ * start within its bounded wait, on the flag file's flags.
+ */
+export async function startUnleashlessJafflr(h: Harness, stall: FaultyStall) {
+  const nobody = await freePort();
+  return h.start(
+    "jafflr",
+    {
+      CHILLYBIN_URL: stall.chillybin.url,
+      COOK_TIME_SCALE: "0",
+      ...stall.flagsEnv,
+      UNLEASH_URL: `http://127.0.0.1:${nobody}/api`,
+      UNLEASH_API_TOKEN: "default:development.reliability-test",
+      UNLEASH_REFRESH_MS: "200",
+      FLAGS_WAIT_MS: "1000",
+    },
+    { timeoutMs: 20_000 }, // it must not wait for Unleash forever
+  );
 }
 
 /** 503 problem+json with a Retry-After in seconds, and no stack trace. */
