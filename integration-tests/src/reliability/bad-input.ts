@@ -16,7 +16,7 @@ import type { ServiceProcess } from "../../../scripts/lib/processes";
 import { arrangeClient } from "../http-client";
 import { needsOwnProcesses } from "../stall";
 import type { GeneratedRequest } from "./bad-input-arbitraries";
-import { ADMIN_TOKEN, type BadInput, type Service, V2_CUSTOMER } from "./bad-inputs";
+import { ADMIN_TOKEN, type BadInput, type Service } from "./bad-inputs";
 import { Harness } from "./harness";
 import { type RawReply, send, sendRaw } from "./raw-http";
 
@@ -52,7 +52,7 @@ export function describeBadInput(title: string, inputs: BadInputs) {
       const jafflr = await h.start("jafflr", {
         CHILLYBIN_URL: chillybin.url,
         COOK_TIME_SCALE: "0",
-        FLAGS_FILE: await h.flagFile([V2_CUSTOMER]),
+        // The repo's flag file: gita (V2_CUSTOMER) on v2, and after the foxtrot's step 3 everyone.
       });
       urls.chillybin = chillybin.url;
       urls.jafflr = jafflr.url;
