@@ -5,7 +5,15 @@
  * this shared machine. The previous results.md has no chillybin GET / or /health figures to
  * compare with, and figures from another day would measure the machine, not the change.
  */
-import { existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import path from "node:path";
 import { run } from "./load";
 
@@ -52,6 +60,41 @@ export async function baselineChillybin(opts: {
   }
   for (const name of OWN) symlinkSync(path.join("..", name), path.join(modules, name));
 
+  // Dependencies the baseline had and this checkout has since dropped (tpi's old express and
+  // http instrumentations), at the versions its lockfile pinned, from npm's cache when it can.
+  const missing = await missingDependencies(opts.repoRoot, sha, dir);
+  if (missing.length > 0) {
+    opts.log(
+      `  installing what the baseline needs and this checkout dropped: ${missing.join(" ")}`,
+    );
+    const extra = path.join(dir, "extra");
+    mkdirSync(extra);
+    writeFileSync(path.join(extra, "package.json"), '{"name":"baseline-extra","private":true}\n');
+    const installed = await run(
+      "npm",
+      [
+        "install",
+        "--no-save",
+        "--prefer-offline",
+        "--no-audit",
+        "--no-fund",
+        "--ignore-scripts",
+        ...missing,
+      ],
+      process.env,
+      extra,
+    );
+    if (installed.code !== 0)
+      throw new Error(`npm install for the baseline failed:\n${installed.stderr}`);
+    for (const spec of missing) {
+      const name = spec.slice(0, spec.lastIndexOf("@"));
+      const link = path.join(modules, name);
+      rmSync(link, { recursive: true, force: true });
+      mkdirSync(path.dirname(link), { recursive: true });
+      symlinkSync(path.join(extra, "node_modules", name), link);
+    }
+  }
+
   const tsc = path.join(shared, ".bin", "tsc");
   for (const name of OWN) {
     const built = await run(tsc, ["-p", path.join(dir, name, "tsconfig.build.json")]);
@@ -61,4 +104,31 @@ export async function baselineChillybin(opts: {
   }
   writeFileSync(done, `${sha}\n`);
   return { entry, sha };
+}
+
+/** `name@version` of each direct dependency of the baseline's workspaces this checkout lacks. */
+async function missingDependencies(repoRoot: string, sha: string, dir: string): Promise<string[]> {
+  const lock = await run("git", ["-C", repoRoot, "show", `${sha}:package-lock.json`]);
+  if (lock.code !== 0) throw new Error(`no package-lock.json at ${sha}`);
+  const packages = (JSON.parse(lock.stdout) as { packages: Record<string, { version?: string }> })
+    .packages;
+  const wanted = new Set<string>();
+  for (const name of OWN) {
+    const manifest = JSON.parse(readFileSync(path.join(dir, name, "package.json"), "utf8")) as {
+      dependencies?: Record<string, string>;
+    };
+    for (const dep of Object.keys(manifest.dependencies ?? {})) {
+      if (!OWN.includes(dep)) wanted.add(dep);
+    }
+  }
+  const missing: string[] = [];
+  for (const dep of [...wanted].sort()) {
+    const version = packages[`node_modules/${dep}`]?.version;
+    const present = path.join(repoRoot, "node_modules", dep, "package.json");
+    const have = existsSync(present)
+      ? (JSON.parse(readFileSync(present, "utf8")) as { version?: string }).version
+      : undefined;
+    if (version && have !== version) missing.push(`${dep}@${version}`);
+  }
+  return missing;
 }

@@ -57,6 +57,8 @@ export interface BenchCase {
   name: string;
   /** Whether a plain `npm run bench` runs it (build speed, for one, is opt-in). */
   byDefault: boolean;
+  /** Set up before the others (it starts slow background work, e.g. a bulk load). */
+  early?: boolean;
   /** Starts what it needs (through the context, so services are shared) and sanity-checks it. */
   setup(ctx: Context): Promise<void>;
   /** The runs of one round. */
@@ -111,7 +113,13 @@ export interface Context {
   log(line: string): void;
   /** A throwaway database on the bench server, created on first use, dropped at the end. */
   database(name: string): Promise<TestDatabase>;
-  /** A small pool on a bench database (closed at the end). */
+  /**
+   * Makes room on the server for `connections` more (pgbench's 50): closes the idle connections
+   * of every other bench database's services. The returned function opens them again (ten
+   * concurrent /ready calls to each of those services), so no later run pays for reconnecting.
+   */
+  makeRoom(keep: TestDatabase): Promise<() => Promise<void>>;
+  /** A one-connection pool on a bench database (closed at the end). */
   pool(db: TestDatabase): pg.Pool;
   /**
    * A service started once and shared by every case that asks for it by the same name, stopped

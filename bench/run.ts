@@ -9,12 +9,14 @@
  *   npx tsx bench/run.ts --cases pick-v1,instrumentation --runs 1 --profile
  *
  * Options:
- *   --quick              1 round of 1 s runs, 100 000 orders instead of 1 million; no results.md
+ *   --quick              1 round of 1 s runs (toasties 2 s), no warm-up, 100 000 orders instead
+ *                        of 1 million; results.md is left alone unless --write
  *   --runs N             rounds (default 3); every run of every case once per round, interleaved
  *   --duration S         seconds per load run (default 3, toasties 5; warm-up 2)
  *   --cases a,b          which cases (files in bench/cases/, by name); default every case that
  *                        runs by default; "build" (turbo build speed) is opt-in
  *   --orders N           orders in the growth case's big table (default 1 000 000)
+ *   --budget MIN         no round starts that would end after MIN minutes (default 12; quick 2)
  *   --baseline REF       the commit "today's" chillybin is built from (default: see baseline.ts)
  *   --env KEY=VALUE      extra settings for the measured servers, e.g. --env PG_POOL_MAX=20
  *   --node-arg FLAG      a node option for the main services, e.g. --node-arg=--trace-gc
@@ -43,8 +45,8 @@ import {
   V2_CUSTOMER,
 } from "./harness";
 import { imageHeapSizing } from "./heap";
-import { killAll, type Launched, launch } from "./launch";
-import type { Sample } from "./load";
+import { killAll, type Launched, launch, sleep } from "./launch";
+import { cpuSeconds, type Sample } from "./load";
 import { describeMachine, loadAverage, type Machine, machineLines } from "./machine";
 import { markdownTable, num, type Row, targetsTable } from "./report";
 import { createTestDatabase, pickV2FlagFile, type TestDatabase } from "./testkit";
@@ -65,6 +67,7 @@ const { values: flags } = parseArgs({
     duration: { type: "string" },
     cases: { type: "string" },
     orders: { type: "string" },
+    budget: { type: "string" },
     baseline: { type: "string" },
     env: { type: "string", multiple: true, default: [] },
     profile: { type: "boolean", default: false },
@@ -85,9 +88,11 @@ const fixedDuration =
   flags.duration === undefined ? undefined : positive("duration", flags.duration, 1);
 const DURATIONS: Durations = {
   short: fixedDuration ?? (quick ? 1 : 3),
-  toastie: fixedDuration ?? (quick ? 1 : 5),
-  // Long enough for V8 to optimise the hot paths of a process that serves only one case.
-  warmup: quick ? 1 : 2,
+  // 50 toasties in flight take more than a second to come back on a busy machine.
+  toastie: fixedDuration ?? (quick ? 2 : 5),
+  // Long enough for V8 to optimise the hot paths of a process that serves only one case;
+  // --quick proves the bench works, so it skips warming up.
+  warmup: quick ? 0 : 2,
 };
 const EXTRA_ENV = Object.fromEntries(
   flags.env.map((pair) => {
@@ -97,6 +102,8 @@ const EXTRA_ENV = Object.fromEntries(
   }),
 );
 const WRITE = flags["no-write"] ? false : (flags.write ?? !quick);
+/** Minutes the whole run may take (checked before each round). */
+const BUDGET_S = positive("budget", flags.budget, quick ? 2 : 12) * 60;
 const ORDERS =
   flags.orders === undefined ? undefined : Math.round(positive("orders", flags.orders, 1));
 
@@ -106,6 +113,7 @@ const log = (line: string) => process.stderr.write(`${line}\n`);
 
 let workDir: string | undefined;
 let keepWorkDir = flags.profile;
+let budgetNote: string | undefined;
 const databases = new Map<string, Promise<TestDatabase>>();
 const pools = new Map<string, pg.Pool>();
 const services = new Map<string, Promise<Launched>>();
@@ -126,7 +134,7 @@ async function main(): Promise<void> {
     `heap sizing: chillybin ${ctx.heap.chillybin || "none"}, jafflr ${ctx.heap.jafflr || "none"} (${ctx.heap.source})`,
   );
 
-  for (const c of cases) {
+  for (const c of [...cases].sort((a, b) => Number(b.early ?? false) - Number(a.early ?? false))) {
     log(`setup: ${c.name}…`);
     await c.setup(ctx);
   }
@@ -140,19 +148,33 @@ async function main(): Promise<void> {
   const roundRuns = cases.flatMap((c) => c.runs(ctx));
 
   // Warm-up (JIT, pools, keep-alive connections): every run once, short, not recorded.
-  log("warm-up…");
-  for (const r of roundRuns) {
+  if (DURATIONS.warmup > 0) log("warm-up…");
+  for (const r of DURATIONS.warmup > 0 ? roundRuns : []) {
+    await quiesce();
     await r.before?.();
     await r.measure(DURATIONS.warmup);
   }
+  let roundsRun = 0;
+  let roundS = 0;
   for (let round = 0; round < RUNS; round++) {
+    // Bounded: a round that would end past the budget is not started (the report says so).
+    const elapsedS = (performance.now() - started) / 1000;
+    if (round > 0 && elapsedS + roundS > BUDGET_S) {
+      budgetNote = `- Stopped after ${round} of ${RUNS} rounds: another round (${num(roundS)} s) would have overrun the ${num(BUDGET_S / 60)} min budget (--budget) on this busy machine; medians are of ${round}.`;
+      log(budgetNote.slice(2));
+      break;
+    }
+    const roundStart = performance.now();
     log(`round ${round + 1}/${RUNS} (load average ${loadAverage()})`);
     // Alternate the order: a neighbour's burst should not always land on the same side of a pair.
     const ordered: LoadRun[] = round % 2 === 0 ? roundRuns : [...roundRuns].reverse();
     for (const r of ordered) {
+      await quiesce();
       await r.before?.();
       record(r.key, await r.measure(DURATIONS[r.duration]));
     }
+    roundS = (performance.now() - roundStart) / 1000;
+    roundsRun = round + 1;
   }
 
   const rows: Row[] = [];
@@ -178,17 +200,50 @@ async function main(): Promise<void> {
   await stopAll();
 
   const elapsed = (performance.now() - started) / 1000;
-  const allNotes = [...commonNotes(ctx, elapsed), ...notes, ...failureNotes(results)];
+  const allNotes = [
+    ...commonNotes(ctx, elapsed),
+    ...(budgetNote ? [budgetNote] : []),
+    ...notes,
+    ...failureNotes(results),
+  ];
   const targetTable = targetsTable(targets);
   const table = markdownTable(rows);
   process.stdout.write(
-    `\n## Targets\n\n${targetTable}\n\n${heading()}\n\n${table}\n\n${allNotes.join("\n")}\n`,
+    `\n## Targets\n\n${targetTable}\n\n${heading(roundsRun)}\n\n${table}\n\n${allNotes.join("\n")}\n`,
   );
   if (WRITE) {
-    writeFileSync(RESULTS_FILE, resultsMarkdown(machine, targetTable, table, allNotes));
+    writeFileSync(RESULTS_FILE, resultsMarkdown(machine, targetTable, table, allNotes, roundsRun));
     log(`\nwrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
   }
   log(`bench took ${num(elapsed)} s`);
+}
+
+/**
+ * Until every service started for the bench is idle (at most 15 s): autocannon hangs up at its
+ * deadline, but the services finish what was in flight — 50 v1 toasties are 200 picks — and that
+ * backlog must not be charged to the next run.
+ */
+async function quiesce(): Promise<void> {
+  const running = (await Promise.allSettled(services.values())).flatMap((s) =>
+    s.status === "fulfilled" && s.value.child.exitCode === null ? [s.value] : [],
+  );
+  const total = () =>
+    running.reduce((sum, s) => {
+      try {
+        return sum + cpuSeconds(s.pid);
+      } catch {
+        return sum; // exited meanwhile
+      }
+    }, 0);
+  const deadline = Date.now() + 15_000;
+  let before = total();
+  while (Date.now() < deadline) {
+    await sleep(100);
+    const now = total();
+    // Idle processes still tick now and then (timers, flag polling): under 30 ms in 100 ms.
+    if (now - before < 0.03) return;
+    before = now;
+  }
 }
 
 // ---------- cases ----------
@@ -289,11 +344,44 @@ function createContext(dir: string, profileDir: string): Context {
     pool(db) {
       let pool = pools.get(db.name);
       if (!pool) {
-        pool = new pg.Pool({ connectionString: db.url, max: 2 });
+        // One connection: the server's max_connections is shared with pgbench's 50 and everyone's tests.
+        pool = new pg.Pool({ connectionString: db.url, max: 1 });
         pool.on("error", () => {}); // the database is dropped under it on an interrupted run
         pools.set(db.name, pool);
       }
       return pool;
+    },
+    async makeRoom(keep) {
+      const others = (await Promise.all(databases.values())).filter((d) => d.name !== keep.name);
+      if (others.length === 0) return async () => {};
+      const admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 10_000 });
+      admin.on("error", () => {});
+      await admin.connect();
+      try {
+        await admin.query(
+          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+           WHERE datname = ANY($1::text[]) AND state = 'idle' AND pid <> pg_backend_pid()
+             AND query NOT ILIKE '%LISTEN%' -- a stock-change listener is no pool connection
+          `,
+          [others.map((d) => d.name)],
+        );
+      } finally {
+        await admin.end();
+      }
+      return async () => {
+        const running = (await Promise.allSettled(services.values())).flatMap((s) =>
+          s.status === "fulfilled" && s.value.name.startsWith("chillybin-") ? [s.value] : [],
+        );
+        await Promise.all(
+          running.flatMap((s) =>
+            Array.from({ length: 10 }, () =>
+              fetch(`${s.url}/ready`, { signal: AbortSignal.timeout(10_000) })
+                .then((r) => r.arrayBuffer())
+                .catch(() => undefined),
+            ),
+          ),
+        );
+      };
     },
     service<T extends Launched>(name: string, start: () => Promise<T>): Promise<T> {
       let s = services.get(name);
@@ -360,12 +448,12 @@ function createContext(dir: string, profileDir: string): Context {
 
 // ---------- report ----------
 
-function heading(): string {
-  const rounds =
-    RUNS === 1
+function heading(rounds: number): string {
+  const runs =
+    rounds === 1
       ? "1 run each (not repeated: medians of one)"
-      : `median of ${RUNS} interleaved runs each`;
-  return `## Measurements: ${rounds}; ${DURATIONS.short} s per run, ${DURATIONS.toastie} s per toastie run`;
+      : `median of ${rounds} interleaved runs each`;
+  return `## Measurements: ${runs}; ${DURATIONS.short} s per run, ${DURATIONS.toastie} s per toastie run`;
 }
 
 function commonNotes(ctx: Context, elapsedS: number): string[] {
@@ -374,7 +462,7 @@ function commonNotes(ctx: Context, elapsedS: number): string[] {
     `- Load average (1/5/15 min) at the end: ${loadAverage()} on ${os.availableParallelism()} CPUs — other engineers' builds and test suites share this machine. The whole run took ${num(elapsedS)} s.`,
     "- CPU µs/op: user+system CPU of the serving processes (/proc/<pid>/stat) during the run divided by its 2xx answers — jafflr plus chillybin for a toastie, not the load generator or PostgreSQL; on a ratio row, the ratio of those. Much steadier than throughput on a shared machine.",
     "- Throughput counts 2xx answers only; Failed = non-2xx answers + socket errors + timeouts, summed over the runs (pgbench: failed transactions).",
-    "- Ratios are median ÷ median from the same run; every run of every case was interleaved round by round (order reversed every other round) after one unrecorded warm-up round, so drift on this shared machine hits both sides of a ratio.",
+    `- Ratios are median ÷ median from the same run; every run of every case was interleaved round by round (order reversed every other round) ${DURATIONS.warmup > 0 ? "after one unrecorded warm-up round" : "without a warm-up round (--quick)"}, so drift on this shared machine hits both sides of a ratio.`,
     `- Services: the built dist/ of this tree, NODE_ENV=production, LOG_LEVEL=info into a file, default settings${flags.env.length ? ` except ${flags.env.join(" ")}` : ""}; chillybin ${ctx.heap.chillybin ? `NODE_OPTIONS=${ctx.heap.chillybin}` : "no NODE_OPTIONS"}, jafflr ${ctx.heap.jafflr ? `NODE_OPTIONS=${ctx.heap.jafflr}` : "no NODE_OPTIONS"} (from ${ctx.heap.source}); jafflr with COOK_TIME_SCALE=0, GRILL_SLOTS=1000, GRILL_QUEUE=10000 and a flag file turning pick.v2 on for customer ${V2_CUSTOMER} only.`,
   ];
 }
@@ -396,6 +484,7 @@ function resultsMarkdown(
   targetTable: string,
   table: string,
   notes: string[],
+  rounds: number,
 ): string {
   return [
     "# Benchmark results",
@@ -410,7 +499,7 @@ function resultsMarkdown(
     "",
     targetTable,
     "",
-    heading(),
+    heading(rounds),
     "",
     table,
     "",

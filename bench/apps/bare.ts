@@ -1,5 +1,5 @@
 /**
- * Case 3's baseline: the same routes and server settings as ./instrumented.ts (and tpi's
+ * The instrumentation case's baseline: the same routes and server settings as ./instrumented.ts (and tpi's
  * createServiceApp/serve) with no tracing, context, access log or metrics.
  */
 import express from "express";

@@ -1,14 +1,13 @@
 /**
- * Case 3's instrumented app: tpi's createServiceApp exactly as the services use it — tracing
+ * The instrumentation case's instrumented app: tpi's createServiceApp exactly as the services use it — tracing
  * (tpi/register, first), request context, access log at info to stdout, RED metrics, JSON body
  * parser, /health — plus one traced route, /hello. Compare with ./bare.ts.
  *
- * For the ablation (`--cases 3x`) parts can be switched off: BENCH_TRACING=0 (no tpi/register),
+ * For an ablation (run the app by hand) parts can be switched off: BENCH_TRACING=0 (no tpi/register),
  * BENCH_ACCESS_LOG=0 (log level warn, so the access line is skipped), BENCH_METRICS=0 (the RED
- * metrics middleware replaced by a pass-through).
+ * metrics' observe() replaced by a no-op).
  */
 import "./tracing";
-import type { NextFunction, Request, Response } from "express";
 import { createLogger, createMetrics, createServiceApp, Lifecycle, serve } from "tpi";
 
 // bench/ runs outside turbo, so these switches cannot affect a cached task.
@@ -23,10 +22,7 @@ const logger = createLogger({
   pretty: false,
 });
 const fullMetrics = createMetrics({ service, version });
-const metrics =
-  BENCH_METRICS === "0"
-    ? { ...fullMetrics, middleware: (_req: Request, _res: Response, next: NextFunction) => next() }
-    : fullMetrics;
+const metrics = BENCH_METRICS === "0" ? { ...fullMetrics, observe: () => {} } : fullMetrics;
 const lifecycle = new Lifecycle();
 const app = createServiceApp({
   service,

@@ -37,6 +37,7 @@ let orders = 0;
 const growth: BenchCase = {
   name: "growth",
   byDefault: true,
+  early: true,
   async setup(ctx) {
     orders = ctx.orders ?? (ctx.quick ? 100_000 : 1_000_000);
     const side = async (name: string): Promise<Side> => {
@@ -220,8 +221,8 @@ const growth: BenchCase = {
 export default growth;
 
 /** The reader's orders, the same on both sides: newest last, two items each. */
-async function addReaderOrders(pool: pg.Pool): Promise<void> {
-  await pool.query(
+async function addReaderOrders(db: Pick<pg.Pool, "query">): Promise<void> {
+  await db.query(
     `WITH o AS (
        INSERT INTO orders (customer, created_at)
        SELECT $1, now() - make_interval(mins => g) FROM generate_series(1, $2) g
@@ -260,7 +261,7 @@ async function bulkLoad(pool: pg.Pool, n: number): Promise<void> {
       [ITEMS_PER_BIG_ORDER, READER],
     );
     await client.query("RESET session_replication_role");
-    await addReaderOrders(pool);
+    await addReaderOrders(client);
     await client.query("VACUUM ANALYZE orders");
     await client.query("VACUUM ANALYZE order_items");
   } finally {

@@ -36,7 +36,11 @@ const instrumentation: BenchCase = {
           name: `app-${key}`,
           args: [
             ...(ctx.profiled
-              ? ["--cpu-prof", `--cpu-prof-dir=${path.join(ctx.workDir, "profiles")}`]
+              ? [
+                  "--cpu-prof",
+                  `--cpu-prof-dir=${path.join(ctx.workDir, "profiles")}`,
+                  `--cpu-prof-name=app-${key}.${Date.now()}.cpuprofile`,
+                ]
               : []),
             path.join(dir, key === "bare" ? "bare.js" : "instrumented.js"),
           ],

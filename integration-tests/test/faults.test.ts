@@ -6,8 +6,9 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Reply } from "../src/http-client";
-import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { eventually } from "testkit/eventually";
+import type { Reply } from "testkit/http-client";
+import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 describe("when the cold store is short or gone", needsOwnProcesses, () => {
   let stall: Stall;

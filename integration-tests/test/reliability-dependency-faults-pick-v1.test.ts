@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { actClient } from "../src/http-client";
+import { actClient } from "testkit/http-client";
 import {
   assertUnavailable,
   type FaultyStall,

@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { actClient, type Reply } from "../src/http-client";
+import { actClient, type Reply } from "testkit/http-client";
 import {
   assertUnavailable,
   type FaultyStall,

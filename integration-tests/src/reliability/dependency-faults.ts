@@ -4,10 +4,10 @@
  * one, since the tests stop it — and jafflr in front.
  */
 import assert from "node:assert/strict";
+import { type EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import type pg from "pg";
-import { type EmbeddedDb, startThrowawayDb } from "../../../scripts/lib/embedded-db";
-import { freePort, type ServiceProcess } from "../../../scripts/lib/processes";
-import { actClient, arrangeClient, type Client, type Reply } from "../http-client";
+import { actClient, arrangeClient, type Client, type Reply } from "testkit/http-client";
+import { freePort, type ServiceProcess } from "testkit/service-process";
 import type { Env } from "../stall";
 import type { Harness } from "./harness";
 

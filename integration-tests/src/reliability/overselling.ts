@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import type pg from "pg";
-import type { ServiceProcess } from "../../../scripts/lib/processes";
-import { arrangeClient } from "../http-client";
+import { arrangeClient } from "testkit/http-client";
+import type { ServiceProcess } from "testkit/service-process";
 import { needsOwnProcesses } from "../stall";
 import { Harness } from "./harness";
 import { minus, type Quantities, readBooks, total } from "./ledger";

@@ -4,12 +4,12 @@
  * node:http refuses to send: NUL bytes, bare CR, Latin-1 in headers, broken framing). Neither
  * throws for what happened on the wire: no answer is `status: 0` with the socket error's code, so
  * a test asserts on what happened instead of crashing. `send` checks every answer against the
- * service's `GET /openapi.json` (../openapi.ts) and throws when the answer breaks it; `sendRaw`
+ * service's `GET /openapi.json` (testkit/openapi) and throws when the answer breaks it; `sendRaw`
  * does not, since a request it sends need not be one HTTP can describe.
  */
 import http from "node:http";
 import net from "node:net";
-import { checkAgainstOpenApi } from "../openapi";
+import { checkAgainstOpenApi } from "testkit/openapi";
 
 export interface RawReply {
   /** 0 when no HTTP answer arrived (see `error`). */

@@ -12,8 +12,8 @@
 import assert from "node:assert/strict";
 import { after, before, describe, type TestContext, test } from "node:test";
 import type pg from "pg";
-import type { Exit, ServiceName, ServiceProcess } from "../../../scripts/lib/processes";
-import { arrangeClient } from "../http-client";
+import { arrangeClient } from "testkit/http-client";
+import type { Exit, ServiceName, ServiceProcess } from "testkit/service-process";
 import { type Env, needsOwnProcesses } from "../stall";
 import { Harness, sleep } from "./harness";
 import { minus, readBooks, total } from "./ledger";
