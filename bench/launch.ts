@@ -1,7 +1,7 @@
 /**
  * Starts a server process for a benchmark and times its start-up.
  *
- * Unlike scripts/lib/processes.ts (which pipes every log line into the test process), the
+ * Unlike testkit/service-process (which pipes every log line into the test process), the
  * process logs at info into a file, as production logs to a collector: piping would make the
  * load generator's process parse every access-log line and steal CPU from the measurement.
  */

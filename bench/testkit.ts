@@ -3,5 +3,5 @@
  * pick.v2 flag document jafflr's tests use too.
  */
 
-export { pickV2FlagFile } from "../scripts/lib/flags";
-export { createTestDatabase, type TestDatabase } from "../scripts/lib/test-db";
+export { pickV2FlagFile } from "testkit/flags";
+export { createTestDatabase, type TestDatabase } from "testkit/test-db";

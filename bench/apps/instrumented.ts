@@ -5,10 +5,9 @@
  *
  * For an ablation (run the app by hand) parts can be switched off: BENCH_TRACING=0 (no tpi/register),
  * BENCH_ACCESS_LOG=0 (log level warn, so the access line is skipped), BENCH_METRICS=0 (the RED
- * metrics middleware replaced by a pass-through).
+ * metrics' observe() replaced by a no-op).
  */
 import "./tracing";
-import type { NextFunction, Request, Response } from "express";
 import { createLogger, createMetrics, createServiceApp, Lifecycle, serve } from "tpi";
 
 // bench/ runs outside turbo, so these switches cannot affect a cached task.
@@ -23,10 +22,7 @@ const logger = createLogger({
   pretty: false,
 });
 const fullMetrics = createMetrics({ service, version });
-const metrics =
-  BENCH_METRICS === "0"
-    ? { ...fullMetrics, middleware: (_req: Request, _res: Response, next: NextFunction) => next() }
-    : fullMetrics;
+const metrics = BENCH_METRICS === "0" ? { ...fullMetrics, observe: () => {} } : fullMetrics;
 const lifecycle = new Lifecycle();
 const app = createServiceApp({
   service,

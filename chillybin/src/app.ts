@@ -2,8 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import type { Express, Request, RequestHandler } from "express";
 import type pg from "pg";
 import {
-  createHttpApp,
-  finishHttpApp,
+  createServiceApp,
   HttpProblem,
   type Lifecycle,
   type Logger,
@@ -12,11 +11,14 @@ import {
   requireJson,
 } from "tpi";
 import { databaseUnavailableHandler } from "./db";
+import { mountEvents } from "./events";
 import { knownMigrations } from "./migrate";
+import { OpenApi } from "./openapi";
 import { getOrder, listOrders, placeOrder } from "./orders";
 import { mountPickV1 } from "./pick-v1";
 import { PROBLEM_TYPES } from "./problems";
 import { listStock, resetStock, setStock } from "./stock";
+import type { StockFeed } from "./stock-feed";
 import {
   parseIdempotencyKey,
   parseOrderId,
@@ -27,6 +29,8 @@ import {
 
 export interface AppDeps {
   pool: pg.Pool;
+  /** The stock kept in memory from LISTEN/NOTIFY; started and closed by the caller. */
+  feed: StockFeed;
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;
@@ -35,32 +39,45 @@ export interface AppDeps {
   requiredMigrations?: string[];
   /** Bearer token POST /restock requires; undefined leaves it open (dev default). */
   adminToken?: string | undefined;
+  /** GET /events: streams open at once (default 100) and the heartbeat interval (default 15 s). */
+  events?: { maxStreams?: number; heartbeatMs?: number };
 }
 
 export function createApp(deps: AppDeps): Express {
   const { pool, logger, metrics } = deps;
-  const app = createHttpApp({
+  return createServiceApp({
     service: "chillybin",
     version: deps.version,
     logger,
     metrics,
     lifecycle: deps.lifecycle,
     readiness: { database: schemaReady(pool, deps.requiredMigrations ?? knownMigrations()) },
+    routes: (app) => routes(app, deps),
   });
+}
 
-  // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape).
+function routes(app: Express, deps: AppDeps): void {
+  const { pool, feed, logger } = deps;
+  const openapi = new OpenApi();
+
+  // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape), from memory
+  // while the stock feed is live, from the database otherwise.
   app.get("/", async (_req, res) => {
-    res.json(await listStock(pool));
+    const json = feed.currentJson() ?? JSON.stringify(await listStock(pool));
+    res.type("application/json").send(json);
   });
   app.all("/", methodNotAllowed(["GET"]));
 
-  mountPickV1(app, { pool, metrics });
+  mountPickV1(app, { pool, metrics: deps.metrics, feed, openapi });
+
+  mountEvents(app, { pool, feed, lifecycle: deps.lifecycle, ...deps.events });
 
   // POST /v2/pick — a whole order, atomically, safe to retry with an Idempotency-Key.
   app.post("/v2/pick", requireJson, async (req, res) => {
     const key = parseIdempotencyKey(req.headersDistinct["idempotency-key"]);
     const request = parseOrderRequest(req.body);
-    const { order, replayed } = await placeOrder(pool, request, key);
+    const { order, replayed, xid } = await placeOrder(pool, request, key);
+    feed.wrote(xid);
     if (replayed) res.set("Idempotent-Replayed", "true");
     res.json(order);
   });
@@ -87,7 +104,9 @@ export function createApp(deps: AppDeps): Express {
   // POST /restock — no body resets the default stock; a JSON object sets levels.
   app.post("/restock", requireAdmin(deps.adminToken), async (req, res) => {
     if (!hasBody(req)) {
-      res.json(await resetStock(pool));
+      const { stock, xid } = await resetStock(pool);
+      feed.wrote(xid);
+      res.json(stock);
       return;
     }
     if (!req.is(["application/json", "application/*+json"])) {
@@ -96,12 +115,22 @@ export function createApp(deps: AppDeps): Express {
           "Send stock levels as JSON with Content-Type: application/json, or no body to reset.",
       });
     }
-    res.json(await setStock(pool, parseRestockBody(req.body)));
+    const { stock, xid } = await setStock(pool, parseRestockBody(req.body));
+    feed.wrote(xid);
+    res.json(stock);
   });
   app.all("/restock", methodNotAllowed(["POST"]));
 
+  // Built on first request, once every route (v1's too) has added its part.
+  let description: string | undefined;
+  app.get("/openapi.json", (_req, res) => {
+    description ??= JSON.stringify(openapi.document(deps.version));
+    res.type("application/json").send(description);
+  });
+  app.all("/openapi.json", methodNotAllowed(["GET"]));
+
+  // After the routes, before tpi's problem handler: "database unreachable" becomes a 503.
   app.use(databaseUnavailableHandler(logger));
-  return finishHttpApp(app, { logger });
 }
 
 /**

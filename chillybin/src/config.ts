@@ -20,6 +20,8 @@ export const configSchema = z.object({
   MIGRATE_ON_START: envBool(true),
   PG_POOL_MAX: envInt(10, 1, 1_000),
   PG_STATEMENT_TIMEOUT_MS: envInt(5_000, 100, 600_000),
+  /** GET /events streams one instance serves at once; one more gets a 503 problem. */
+  EVENT_STREAMS_MAX: envInt(100, 1, 10_000),
   /** When set, POST /restock needs `Authorization: Bearer <token>`; unset (dev) it is open. */
   CHILLYBIN_ADMIN_TOKEN: z.string().trim().min(16, "expected at least 16 characters").optional(),
 });

@@ -37,35 +37,6 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   return pool;
 }
 
-/**
- * Runs `fn` inside BEGIN/COMMIT on one client; ROLLBACK on any throw. A client whose ROLLBACK
- * fails (its connection is gone or wedged) is destroyed rather than returned to the pool.
- */
-export async function withTransaction<T>(
-  pool: pg.Pool,
-  fn: (client: pg.PoolClient) => Promise<T>,
-): Promise<T> {
-  const client = await pool.connect();
-  // A checked-out client has no listener of its own; a dropped connection would be fatal without one.
-  const onError = () => {};
-  client.on("error", onError);
-  let broken: Error | undefined;
-  try {
-    await client.query("BEGIN");
-    const result = await fn(client);
-    await client.query("COMMIT");
-    return result;
-  } catch (err) {
-    await client.query("ROLLBACK").catch((rollbackErr: Error) => {
-      broken = rollbackErr;
-    });
-    throw err;
-  } finally {
-    client.off("error", onError);
-    client.release(broken);
-  }
-}
-
 /** Errors that mean "the database cannot be reached or is overloaded": retryable, not our bug. */
 const UNAVAILABLE_CODES = new Set([
   "ECONNREFUSED",
@@ -101,7 +72,7 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return UNAVAILABLE_MESSAGES.some((m) => err.message.includes(m));
 }
 
-export const RETRY_AFTER_SECONDS = 2;
+const RETRY_AFTER_SECONDS = 2;
 
 /**
  * Turns "database unreachable" into a 503 problem with Retry-After. Logged at most once per

@@ -5,6 +5,7 @@ import { createApp } from "./app";
 import { configSchema } from "./config";
 import { createPool } from "./db";
 import { migrate } from "./migrate";
+import { StockFeed } from "./stock-feed";
 
 async function main() {
   // config
@@ -27,13 +28,17 @@ async function main() {
     });
   }
   const pool = createPool(config, logger);
+  const feed = new StockFeed({ settings: config, logger, metrics });
+  feed.start();
   const app = createApp({
     pool,
+    feed,
     logger,
     metrics,
     lifecycle,
     version: config.VERSION,
     adminToken: config.CHILLYBIN_ADMIN_TOKEN,
+    events: { maxStreams: config.EVENT_STREAMS_MAX },
   });
 
   // listen; SIGTERM drains in-flight requests, then closes these in order
@@ -41,7 +46,10 @@ async function main() {
     config,
     logger,
     lifecycle,
-    resources: [{ name: "db pool", close: () => pool.end() }],
+    resources: [
+      { name: "stock feed", close: () => feed.close() },
+      { name: "db pool", close: () => pool.end() },
+    ],
   });
 }
 

@@ -6,7 +6,7 @@ import { migrateConfigSchema } from "./config";
 import { isDatabaseUnavailable } from "./db";
 
 /** Next to src/ and dist/ alike, so tsx (tests) and node (production) find the same files. */
-export const MIGRATIONS_DIR = join(__dirname, "..", "migrations");
+const MIGRATIONS_DIR = join(__dirname, "..", "migrations");
 /** node-pg-migrate's default table; app.ts's readiness check queries it by this name. */
 const MIGRATIONS_TABLE = "pgmigrations";
 

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import type pg from "pg";
 import { HttpProblem } from "tpi";
-import { withTransaction } from "./db";
 import { outOfStock, PROBLEM_TYPES, type Shortage, unknownIngredients } from "./problems";
 import type { Item, OrderRequest } from "./validation";
 
@@ -17,93 +16,115 @@ export interface PlacedOrder {
   order: Order;
   /** True when an earlier request with the same Idempotency-Key already placed this order. */
   replayed: boolean;
+  /** The transaction that picked (undefined for a replay), for the stock feed's read-your-writes. */
+  xid?: string;
 }
 
 /**
- * v2: pick every item and record one order, or change nothing.
+ * v2 in ONE statement: lock the ingredients in name order ("C" collation, the order validation
+ * sorted the items in — so orders for overlapping ingredients queue instead of deadlocking), check
+ * every item against the locked (latest) quantities, and only if all are known and enough: insert
+ * the order, decrement the stock, record the items and announce the pick. Either all of that
+ * commits or nothing does; the CHECK (quantity >= 0) stays the last line of defence.
  *
- * With an Idempotency-Key the order row is inserted *first*: a concurrent duplicate blocks on
- * the unique index until this transaction ends, then either sees our committed order (and
- * replays it) or, if we rolled back, goes ahead itself. So a key can never pick twice.
+ * The order is claimed with ON CONFLICT (idempotency_key) DO NOTHING after the locks, so a
+ * concurrent duplicate (same key, same items) waits for the first one's ingredient locks, then
+ * finds its key taken and replays it: a key can never pick twice.
  */
+const PLACE_ORDER = `
+WITH req AS (
+  SELECT * FROM unnest($2::text[], $3::int[]) AS r(ingredient, quantity)
+),
+locked AS MATERIALIZED (
+  SELECT name, quantity FROM ingredients WHERE name = ANY ($2::text[])
+  ORDER BY name COLLATE "C" FOR UPDATE
+),
+verdict AS MATERIALIZED (
+  SELECT
+    ARRAY(SELECT r.ingredient FROM req r
+          WHERE NOT EXISTS (SELECT FROM locked l WHERE l.name = r.ingredient)
+          ORDER BY r.ingredient COLLATE "C") AS unknown,
+    (SELECT json_agg(json_build_object('ingredient', r.ingredient, 'requested', r.quantity,
+                                       'available', l.quantity) ORDER BY r.ingredient COLLATE "C")
+       FROM req r JOIN locked l ON l.name = r.ingredient
+      WHERE l.quantity < r.quantity) AS short
+),
+claim AS (
+  INSERT INTO orders (customer, idempotency_key, request_hash)
+  SELECT $1, $4, $5 FROM verdict WHERE cardinality(unknown) = 0 AND short IS NULL
+  ON CONFLICT (idempotency_key) DO NOTHING
+  RETURNING id, created_at
+),
+taken AS (
+  UPDATE ingredients AS s SET quantity = s.quantity - r.quantity
+  FROM req r, claim
+  WHERE s.name = r.ingredient
+),
+recorded AS (
+  INSERT INTO order_items (order_id, ingredient, quantity)
+  SELECT claim.id, r.ingredient, r.quantity FROM claim, req r
+)
+SELECT c.id, c.created_at, v.unknown, v.short,
+  CASE WHEN c.id IS NOT NULL THEN pg_notify('stock_changed', json_build_object('pick',
+    json_build_object('via', 'v2', 'items', $6::json, 'customer', $1::text, 'orderId', c.id))::text)
+  END AS announced,
+  txid_current()::text AS xid
+FROM verdict v LEFT JOIN claim c ON true`;
+
+interface PlaceOrderRow {
+  id: string | null;
+  created_at: Date | null;
+  unknown: string[];
+  short: Shortage[] | null;
+  xid: string;
+}
+
 export async function placeOrder(
   pool: pg.Pool,
   request: OrderRequest,
   idempotencyKey?: string,
 ): Promise<PlacedOrder> {
   const requestHash = idempotencyKey === undefined ? null : hashRequest(request);
-  const placed = await withTransaction(pool, async (client) => {
-    const inserted = await client.query<{ id: string; created_at: Date }>({
-      name: "insert-order",
-      text: `INSERT INTO orders (customer, idempotency_key, request_hash) VALUES ($1, $2, $3)
-             ON CONFLICT (idempotency_key) DO NOTHING
-             RETURNING id, created_at`,
-      values: [request.customer, idempotencyKey ?? null, requestHash],
-    });
-    const row = inserted.rows[0];
-    if (!row) return undefined; // the key is taken by a committed order: replay it below
-
-    await takeStock(client, request.items);
-    await client.query({
-      name: "insert-order-items",
-      text: `INSERT INTO order_items (order_id, ingredient, quantity)
-             SELECT $1, ingredient, quantity FROM unnest($2::text[], $3::int[]) AS i(ingredient, quantity)`,
-      values: [
-        row.id,
-        request.items.map((i) => i.ingredient),
-        request.items.map((i) => i.quantity),
-      ],
-    });
-    return toOrder(row.id, request.customer, row.created_at, request.items);
+  const { rows } = await pool.query<PlaceOrderRow>({
+    name: "place-order",
+    text: PLACE_ORDER,
+    values: [
+      request.customer,
+      request.items.map((i) => i.ingredient),
+      request.items.map((i) => i.quantity),
+      idempotencyKey ?? null,
+      requestHash,
+      JSON.stringify(request.items),
+    ],
   });
-  if (placed) return { order: placed, replayed: false };
-  return {
-    order: await replay(pool, idempotencyKey as string, requestHash as string),
-    replayed: true,
-  };
+  const row = rows[0] as PlaceOrderRow;
+  if (row.id !== null && row.created_at !== null) {
+    return {
+      order: toOrder(row.id, request.customer, row.created_at, request.items),
+      replayed: false,
+      xid: row.xid,
+    };
+  }
+  // Nothing picked. A key already used by a committed order wins over today's stock, as the
+  // first attempt's answer must be replayed whatever happened since.
+  if (idempotencyKey !== undefined) {
+    const earlier = await replay(pool, idempotencyKey, requestHash as string);
+    if (earlier) return { order: earlier, replayed: true };
+  }
+  if (row.unknown.length > 0) throw unknownIngredients(row.unknown);
+  if (row.short) throw outOfStock(row.short);
+  throw new Error("order neither placed nor refused (its idempotency key vanished)");
 }
 
-/**
- * Locks the rows in name order ("C" collation, the order validation sorted the items in) so two
- * orders for overlapping ingredients queue behind each other instead of deadlocking, checks
- * every item, then decrements them all. Throws 422/409 problems; the caller rolls back.
- */
-async function takeStock(client: pg.PoolClient, items: Item[]): Promise<void> {
-  const names = items.map((i) => i.ingredient);
-  const { rows } = await client.query<{ name: string; quantity: number }>({
-    name: "lock-ingredients",
-    text: `SELECT name, quantity FROM ingredients WHERE name = ANY($1::text[])
-           ORDER BY name COLLATE "C" FOR UPDATE`,
-    values: [names],
-  });
-  const available = new Map(rows.map((r) => [r.name, r.quantity]));
-  const unknown = names.filter((n) => !available.has(n));
-  if (unknown.length > 0) throw unknownIngredients(unknown);
-  const short: Shortage[] = items
-    .map((i) => ({
-      ingredient: i.ingredient,
-      requested: i.quantity,
-      available: available.get(i.ingredient) ?? 0,
-    }))
-    .filter((s) => s.available < s.requested);
-  if (short.length > 0) throw outOfStock(short);
-  await client.query({
-    name: "take-stock",
-    text: `UPDATE ingredients AS s SET quantity = s.quantity - i.quantity
-           FROM unnest($1::text[], $2::int[]) AS i(ingredient, quantity)
-           WHERE s.name = i.ingredient`,
-    values: [names, items.map((i) => i.quantity)],
-  });
-}
-
-async function replay(pool: pg.Pool, key: string, requestHash: string): Promise<Order> {
+/** The order an earlier request placed under this key, if any; 422 when it was a different order. */
+async function replay(pool: pg.Pool, key: string, requestHash: string): Promise<Order | undefined> {
   const { rows } = await pool.query<{ id: string; request_hash: string }>({
     name: "order-by-key",
     text: "SELECT id, request_hash FROM orders WHERE idempotency_key = $1",
     values: [key],
   });
   const row = rows[0];
-  if (!row) throw new Error("idempotency key conflicted but its order is gone");
+  if (!row) return undefined;
   if (row.request_hash !== requestHash) {
     throw new HttpProblem(422, "Idempotency-Key reused", {
       type: PROBLEM_TYPES.idempotencyKeyReused,
@@ -111,13 +132,11 @@ async function replay(pool: pg.Pool, key: string, requestHash: string): Promise<
         "This Idempotency-Key was already used for a different order; use a new key for a new order.",
     });
   }
-  const order = await getOrder(pool, row.id);
-  if (!order) throw new Error("idempotency key conflicted but its order is gone");
-  return order;
+  return getOrder(pool, row.id);
 }
 
 /** The same order in any JSON key order or item order (after merging) hashes the same. */
-export function hashRequest(request: OrderRequest): string {
+function hashRequest(request: OrderRequest): string {
   const canonical = JSON.stringify([
     request.customer,
     request.items.map((i) => [i.ingredient, i.quantity]),

@@ -6,7 +6,19 @@
 import type { Express, NextFunction, Request, Response } from "express";
 import type pg from "pg";
 import { HttpProblem, type Metrics, methodNotAllowed, promClient, z } from "tpi";
+import {
+  header,
+  ingredientNameSchema,
+  type OpenApi,
+  problem,
+  ref,
+  reply,
+  shortage,
+  typed,
+  unavailable,
+} from "./openapi";
 import { type Shortage, unknownIngredients } from "./problems";
+import type { StockFeed } from "./stock-feed";
 import { ingredientName, parse, QUANTITY_RULE } from "./validation";
 
 /** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when). */
@@ -16,9 +28,12 @@ export const V1_SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
 export interface PickV1Deps {
   pool: pg.Pool;
   metrics: Metrics;
+  feed: StockFeed;
+  openapi: OpenApi;
 }
 
-export function mountPickV1(app: Express, { pool, metrics }: PickV1Deps): void {
+export function mountPickV1(app: Express, { pool, metrics, feed, openapi }: PickV1Deps): void {
+  openapi.add(describePickV1());
   const deprecation = v1Deprecation(metrics);
   app.head("/pick", deprecation, methodNotAllowed(["GET"])); // HEAD must never pick
   app.get("/pick", deprecation, async (req, res) => {
@@ -32,6 +47,7 @@ export function mountPickV1(app: Express, { pool, metrics }: PickV1Deps): void {
         available: outcome.available,
       });
     }
+    feed.wrote(outcome.xid);
     res.type("text/plain").send("ok");
   });
   app.all("/pick", deprecation, methodNotAllowed(["GET"]));
@@ -53,7 +69,7 @@ const pickQuery = z.strictObject({
     .transform(Number),
 });
 
-export function parsePickQuery(query: unknown): { ingredient: string; quantity: number } {
+function parsePickQuery(query: unknown): { ingredient: string; quantity: number } {
   const { name, quantity } = parse(pickQuery, query, "query");
   return { ingredient: name, quantity };
 }
@@ -61,25 +77,36 @@ export function parsePickQuery(query: unknown): { ingredient: string; quantity: 
 // ---------- the statement ----------
 
 type PickOutcome =
-  | { status: "picked"; left: number }
+  | { status: "picked"; left: number; xid: string }
   | { status: "unknown" }
   | { status: "short"; available: number };
 
+// The original's statement, kept verbatim (the bench runs it under pgbench as the baseline).
+const PICK_ONE =
+  "UPDATE ingredients SET quantity = quantity - $2 WHERE name = $1 AND quantity >= $2 RETURNING quantity";
+
 /**
- * One ingredient in one statement. The WHERE clause and the CHECK (quantity >= 0) make
- * overselling impossible without an explicit transaction; only failures pay a second query.
+ * One ingredient in one statement, which also announces the pick to every instance's GET /events.
+ * The WHERE clause and the CHECK (quantity >= 0) make overselling impossible without an explicit
+ * transaction; only failures pay a second query.
  */
 async function pickOne(
   pool: pg.Pool,
   item: { ingredient: string; quantity: number },
 ): Promise<PickOutcome> {
-  const picked = await pool.query<{ quantity: number }>({
+  const picked = await pool.query<{ quantity: number; xid: string }>({
     name: "pick-one",
-    text: "UPDATE ingredients SET quantity = quantity - $2 WHERE name = $1 AND quantity >= $2 RETURNING quantity",
-    values: [item.ingredient, item.quantity],
+    text: `WITH picked AS (${PICK_ONE})
+           SELECT quantity, txid_current()::text AS xid, pg_notify('stock_changed', $3) AS announced
+           FROM picked`,
+    values: [
+      item.ingredient,
+      item.quantity,
+      JSON.stringify({ pick: { via: "v1", items: [item] } }),
+    ],
   });
   const row = picked.rows[0];
-  if (row) return { status: "picked", left: row.quantity };
+  if (row) return { status: "picked", left: row.quantity, xid: row.xid };
   const current = await pool.query<{ quantity: number }>({
     name: "ingredient-quantity",
     text: "SELECT quantity FROM ingredients WHERE name = $1",
@@ -140,5 +167,80 @@ function v1Deprecation(metrics: Metrics) {
     res.set(headers);
     calls.inc({ caller: callerOf(req.get("User-Agent")) });
     next();
+  };
+}
+
+// ---------- its part of GET /openapi.json ----------
+
+function describePickV1() {
+  const v1Headers = {
+    Deprecation: header("Deprecation"),
+    Sunset: header("Sunset"),
+    Link: header("Link"),
+    "Cache-Control": header("Cache-Control"),
+  };
+  return {
+    paths: {
+      "/pick": {
+        get: {
+          operationId: "pickV1",
+          deprecated: true,
+          summary: "v1 (the original's dialect): pick one ingredient. Use POST /v2/pick.",
+          description: `Deprecated since ${V1_DEPRECATED_AT.toISOString()}, sunset ${V1_SUNSET_AT.toISOString()}. Every answer carries the deprecation headers; calls are counted by caller in chillybin_v1_pick_calls_total.`,
+          parameters: [
+            { name: "name", in: "query", required: true, schema: ingredientNameSchema },
+            {
+              name: "quantity",
+              in: "query",
+              required: true,
+              schema: { type: "string", pattern: "^(100|[1-9][0-9]?)$" },
+            },
+          ],
+          responses: {
+            200: reply("Picked.", { "text/plain": { schema: { const: "ok" } } }, v1Headers),
+            400: reply("Invalid request.", problem(ref("InvalidRequest")), v1Headers),
+            410: reply(
+              "Not enough stock; nothing picked (the original's status).",
+              problem(ref("Gone")),
+              v1Headers,
+            ),
+            422: reply(
+              "chillybin does not stock this ingredient.",
+              problem(ref("UnknownIngredient")),
+              v1Headers,
+            ),
+            503: { ...unavailable, headers: { ...unavailable.headers, ...v1Headers } },
+          },
+        },
+        head: {
+          operationId: "headPickV1",
+          deprecated: true,
+          summary: "HEAD never picks.",
+          responses: {
+            405: reply("Method not allowed.", problem(ref("BlankProblem")), {
+              Allow: header("Allow"),
+              ...v1Headers,
+            }),
+          },
+        },
+      },
+    },
+    schemas: {
+      Gone: typed("about:blank", 410, "Gone", { short: shortage }, ["short"]),
+    },
+    headers: {
+      Deprecation: {
+        description: "RFC 9745: deprecated since (@epoch-seconds).",
+        schema: { type: "string", pattern: "^@[0-9]+$" },
+      },
+      Sunset: {
+        description: "RFC 8594: the date v1 may go away (HTTP-date).",
+        schema: { type: "string" },
+      },
+      Link: {
+        description: 'The successor: </v2/pick>; rel="successor-version".',
+        schema: { type: "string" },
+      },
+    },
   };
 }

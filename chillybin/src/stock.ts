@@ -1,5 +1,4 @@
 import type pg from "pg";
-import { withTransaction } from "./db";
 import type { Item } from "./validation";
 
 /** Ingredient name → quantity on hand, in name order. */
@@ -19,39 +18,50 @@ export const DEFAULT_STOCK: Readonly<Stock> = Object.freeze({
   vegemite: 10,
 });
 
-// "C" collation: byte order, the same everywhere, and the order every statement locks rows in.
-const LIST_STOCK = `SELECT name, quantity FROM ingredients ORDER BY name COLLATE "C"`;
-
-type Queryable = Pick<pg.Pool | pg.PoolClient, "query">;
+type Queryable = Pick<pg.Pool | pg.PoolClient | pg.Client, "query">;
 
 export async function listStock(db: Queryable): Promise<Stock> {
   const { rows } = await db.query<{ name: string; quantity: number }>({
     name: "list-stock",
-    text: LIST_STOCK,
+    // "C" collation: byte order, the same everywhere, and the order every statement locks rows in.
+    text: `SELECT name, quantity FROM ingredients ORDER BY name COLLATE "C"`,
   });
   return Object.fromEntries(rows.map((r) => [r.name, r.quantity]));
 }
 
 /**
  * Sets the given levels (creating unknown ingredients) and returns the whole stock as it is
- * right after. Rows are upserted in name order, like every other multi-row lock, so a restock
- * and concurrent orders cannot deadlock.
+ * right after, in one statement. Rows are upserted in name order, like every other multi-row
+ * lock, so a restock and concurrent orders cannot deadlock. `xid` is the writing transaction,
+ * for the stock feed's read-your-writes.
  */
-export function setStock(pool: pg.Pool, levels: Item[]): Promise<Stock> {
-  return withTransaction(pool, async (client) => {
-    await client.query({
-      name: "set-stock",
-      text: `INSERT INTO ingredients (name, quantity)
+export async function setStock(
+  pool: pg.Pool,
+  levels: Item[],
+): Promise<{ stock: Stock; xid: string }> {
+  const { rows } = await pool.query<{ name: string; quantity: number; xid: string }>({
+    name: "set-stock",
+    text: `WITH written AS (
+             INSERT INTO ingredients (name, quantity)
              SELECT name, quantity FROM unnest($1::text[], $2::int[]) AS l(name, quantity)
              ORDER BY name COLLATE "C"
-             ON CONFLICT (name) DO UPDATE SET quantity = EXCLUDED.quantity`,
-      values: [levels.map((l) => l.ingredient), levels.map((l) => l.quantity)],
-    });
-    return listStock(client);
+             ON CONFLICT (name) DO UPDATE SET quantity = EXCLUDED.quantity
+             RETURNING name, quantity
+           )
+           SELECT s.name, s.quantity, txid_current()::text AS xid FROM (
+             SELECT name, quantity FROM written
+             UNION ALL
+             SELECT name, quantity FROM ingredients WHERE name <> ALL ($1::text[])
+           ) s ORDER BY s.name COLLATE "C"`,
+    values: [levels.map((l) => l.ingredient), levels.map((l) => l.quantity)],
   });
+  return {
+    stock: Object.fromEntries(rows.map((r) => [r.name, r.quantity])),
+    xid: rows[0]?.xid ?? "",
+  };
 }
 
-export function resetStock(pool: pg.Pool): Promise<Stock> {
+export function resetStock(pool: pg.Pool): Promise<{ stock: Stock; xid: string }> {
   return setStock(
     pool,
     Object.entries(DEFAULT_STOCK).map(([ingredient, quantity]) => ({ ingredient, quantity })),

@@ -2,12 +2,12 @@ import { z } from "tpi";
 import { type FieldError, invalidRequest } from "./problems";
 
 /** Short lowercase words, as jafflr's menu uses them; the database stores nothing else. */
-export const INGREDIENT_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
-export const MAX_PICK_QUANTITY = 100;
+const INGREDIENT_NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+const MAX_PICK_QUANTITY = 100;
 export const MAX_ORDER_ITEMS = 20;
 export const MAX_STOCK_LEVEL = 10_000;
 export const MAX_RESTOCK_ENTRIES = 100;
-export const DEFAULT_ORDERS_LIMIT = 20;
+const DEFAULT_ORDERS_LIMIT = 20;
 export const MAX_ORDERS_LIMIT = 100;
 
 const NAME_RULE = "1-32 lowercase letters, digits, - or _, starting with a letter";
@@ -47,7 +47,7 @@ const quantity = (what: string) =>
  * characters (so no NULs, newlines or bidi overrides) except the zero-width joiner inside emoji
  * like 👩‍🍳; no leading or trailing whitespace, which also rules out blank names.
  */
-export function isValidCustomer(s: string): boolean {
+function isValidCustomer(s: string): boolean {
   const length = [...s].length;
   return (
     length >= 1 &&

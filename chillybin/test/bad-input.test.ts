@@ -30,6 +30,8 @@ const app = useTestApp({
 });
 
 const TEN_KB = "a".repeat(10 * 1024);
+// node sends an array header value as one header line per element; superagent's types say string.
+const TWO_KEYS = ["k-one", "k-two"] as unknown as string;
 const SQL = "cheese'; DROP TABLE ingredients; --";
 const json = (
   agent: request.Agent,
@@ -265,6 +267,24 @@ const cases: Record<string, BadInputCase[]> = {
           .set("Idempotency-Key", "k".repeat(300))
           .send({ customer: "gita", ingredient: "cheese", quantity: 1 }),
     },
+    {
+      name: "two Idempotency-Key headers",
+      status: 400,
+      send: (a) =>
+        a
+          .post("/v2/pick")
+          .set("Idempotency-Key", TWO_KEYS)
+          .send({ customer: "gita", ingredient: "cheese", quantity: 1 }),
+    },
+    {
+      name: "empty Idempotency-Key",
+      status: 400,
+      send: (a) =>
+        a
+          .post("/v2/pick")
+          .set("Idempotency-Key", "")
+          .send({ customer: "gita", ingredient: "cheese", quantity: 1 }),
+    },
     { name: "GET", status: 405, send: (a) => a.get("/v2/pick") },
   ],
   "GET /orders": [
@@ -360,4 +380,24 @@ test("a 400 says what is wrong, field by field", async () => {
   const pointers = body.errors.map((e) => e.pointer).sort();
   assert.deepEqual(pointers, ["/customer", "/items/0/ingredient", "/items/0/quantity", "/rush"]);
   assert.match(body.detail, /quantity must be an integer from 1 to 100/);
+});
+
+test("a bad Idempotency-Key is named as a header; a bad query parameter as a parameter", async () => {
+  const key = await act(app.url).send((a) =>
+    a
+      .post("/v2/pick")
+      .set("Idempotency-Key", TWO_KEYS)
+      .send({ customer: "gita", ingredient: "cheese", quantity: 1 }),
+  );
+  assert.equal(key.status, 400);
+  assert.deepEqual((key.body as { errors: unknown }).errors, [
+    { header: "Idempotency-Key", detail: "send exactly one Idempotency-Key header" },
+  ]);
+  const limit = await act(app.url).get("/orders?limit=0");
+  const body = limit.body as { errors: { parameter: string; detail: string }[]; detail: string };
+  assert.deepEqual(
+    body.errors.map((e) => e.parameter),
+    ["limit"],
+  );
+  assert.equal(body.detail, body.errors.map((e) => e.detail).join("; "));
 });

@@ -6,8 +6,9 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { freePort } from "../../scripts/lib/net";
-import type { TestDatabase } from "../../scripts/lib/test-db";
+import { freePort } from "testkit/net";
+import { TcpProxy } from "testkit/tcp-proxy";
+import type { TestDatabase } from "testkit/test-db";
 import {
   act,
   arrange,
@@ -18,7 +19,6 @@ import {
   startApp,
   type TestApp,
 } from "./helpers";
-import { TcpProxy } from "./tcp-proxy";
 
 let db: TestDatabase;
 const apps: TestApp[] = [];

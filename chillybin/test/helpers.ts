@@ -6,16 +6,18 @@
 
 import assert from "node:assert/strict";
 import type { Server } from "node:http";
+import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
 import type pg from "pg";
 import request from "supertest";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import { createLogger, createMetrics, Lifecycle, type Metrics } from "tpi";
-import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
 import { createApp } from "../src/app";
 import { createPool } from "../src/db";
 import { migrate } from "../src/migrate";
 import { DEFAULT_STOCK } from "../src/stock";
+import { StockFeed } from "../src/stock-feed";
 
 export const silentLogger = createLogger({
   service: "chillybin-test",
@@ -39,6 +41,7 @@ export async function migratedDatabase(): Promise<TestDatabase> {
 export interface TestApp {
   url: string;
   pool: pg.Pool;
+  feed: StockFeed;
   metrics: Metrics;
   lifecycle: Lifecycle;
   close(): Promise<void>;
@@ -46,6 +49,7 @@ export interface TestApp {
 
 export interface AppOptions {
   adminToken?: string;
+  events?: { maxStreams?: number; heartbeatMs?: number };
   poolMax?: number;
   connectTimeoutMs?: number;
   statementTimeoutMs?: number;
@@ -53,24 +57,26 @@ export interface AppOptions {
 
 /** The app over a real pool; generous timeouts so a busy shared machine never turns into 503s. */
 export async function startApp(databaseUrl: string, opts: AppOptions = {}): Promise<TestApp> {
-  const pool = createPool(
-    {
-      DATABASE_URL: databaseUrl,
-      PG_POOL_MAX: opts.poolMax ?? 10,
-      PG_CONNECT_TIMEOUT_MS: opts.connectTimeoutMs ?? 30_000,
-      PG_STATEMENT_TIMEOUT_MS: opts.statementTimeoutMs ?? 30_000,
-    },
-    silentLogger,
-  );
+  const settings = {
+    DATABASE_URL: databaseUrl,
+    PG_POOL_MAX: opts.poolMax ?? 10,
+    PG_CONNECT_TIMEOUT_MS: opts.connectTimeoutMs ?? 30_000,
+    PG_STATEMENT_TIMEOUT_MS: opts.statementTimeoutMs ?? 30_000,
+  };
+  const pool = createPool(settings, silentLogger);
   const metrics = createMetrics({ service: "chillybin", version: "test" });
+  const feed = new StockFeed({ settings, logger: silentLogger, metrics });
+  feed.start();
   const lifecycle = new Lifecycle();
   const app = createApp({
     pool,
+    feed,
     logger: silentLogger,
     metrics,
     lifecycle,
     version: "test",
     adminToken: opts.adminToken,
+    ...(opts.events ? { events: opts.events } : {}),
   });
   const server: Server = await new Promise((resolve, reject) => {
     const s = app.listen(0, "127.0.0.1", () => resolve(s));
@@ -80,6 +86,7 @@ export async function startApp(databaseUrl: string, opts: AppOptions = {}): Prom
   return {
     url: `http://127.0.0.1:${port}`,
     pool,
+    feed,
     metrics,
     lifecycle,
     close: async () => {
@@ -87,6 +94,7 @@ export async function startApp(databaseUrl: string, opts: AppOptions = {}): Prom
       await new Promise<void>((resolve, reject) =>
         server.close((e) => (e ? reject(e) : resolve())),
       );
+      await feed.close();
       await pool.end();
     },
   };
@@ -126,6 +134,9 @@ export function useTestApp(
     },
     get pool() {
       return live().app.pool;
+    },
+    get feed() {
+      return live().app.feed;
     },
     get metrics() {
       return live().app.metrics;
@@ -284,3 +295,91 @@ export function describeBadInput(
     }
   });
 }
+
+/** Polls `check` until it returns something other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(
+  what: string,
+  check: () => Promise<T | undefined>,
+  timeoutMs = 10_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+// ---------- GET /events ----------
+
+/** Streams a test forgot to close are closed when its file ends. */
+const openStreams = new Set<EventStream>();
+after(() => {
+  for (const s of openStreams) s.close();
+});
+
+export interface SseEvent {
+  event: string;
+  data: string;
+}
+
+export interface EventStream {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  events: SseEvent[];
+  comments: string[];
+  ended: Promise<void>;
+  /** The first event (at or after index `from`) that matches, waiting for it if need be. */
+  next(match: (e: SseEvent) => boolean, from?: number): Promise<SseEvent>;
+  close(): void;
+}
+
+/** A minimal EventSource: enough of the text/event-stream format to check the contract. */
+export function openEvents(url: string): Promise<EventStream> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(`${url}/events`, { timeout: 10_000 }, (res) => {
+      const events: SseEvent[] = [];
+      const comments: string[] = [];
+      let buffer = "";
+      const ended = new Promise<void>((done) => res.once("close", () => done()));
+      res.setEncoding("utf8");
+      res.on("data", (chunk: string) => {
+        buffer += chunk;
+        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields = { event: "message", data: [] as string[] };
+          for (const line of block.split("\n")) {
+            if (line.startsWith(":")) comments.push(line.slice(1).trim());
+            else if (line.startsWith("event: ")) fields.event = line.slice(7);
+            else if (line.startsWith("data: ")) fields.data.push(line.slice(6));
+          }
+          if (fields.data.length > 0)
+            events.push({ event: fields.event, data: fields.data.join("\n") });
+        }
+      });
+      const stream: EventStream = {
+        status: res.statusCode ?? 0,
+        headers: res.headers,
+        events,
+        comments,
+        ended,
+        next: (match, from = 0) =>
+          eventually("a matching event", async () => events.slice(from).find(match)),
+        close: () => req.destroy(),
+      };
+      openStreams.add(stream);
+      ended.then(() => openStreams.delete(stream));
+      resolve(stream);
+    });
+    req.once("error", reject);
+    req.once("timeout", () => req.destroy(new Error("no answer from GET /events")));
+  });
+}
+
+/** Matches a `stock` event whose data passes `check`. */
+export const stockEvent =
+  (check: (stock: Record<string, number>) => boolean) =>
+  (e: SseEvent): boolean =>
+    e.event === "stock" && check(JSON.parse(e.data) as Record<string, number>);

@@ -8,12 +8,8 @@ import { spawn } from "node:child_process";
 import path from "node:path";
 import { after, test } from "node:test";
 import pg from "pg";
-import {
-  describeExit,
-  type LaunchedService,
-  launchService,
-} from "../../scripts/lib/service-process";
-import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
+import { describeExit, type LaunchedService, launchService } from "testkit/service-process";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import { knownMigrations, migrate } from "../src/migrate";
 import { DEFAULT_STOCK } from "../src/stock";
 import { act, silentLogger, startApp } from "./helpers";
@@ -57,8 +53,12 @@ async function inspect(url: string) {
           ).rows.map((r) => [r.name, r.quantity]),
         )
       : undefined;
+    const triggers = await client.query<{ tgname: string }>(
+      "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname",
+    );
     return {
       tables: tables.rows.map((t) => t.tablename),
+      triggers: triggers.rows.map((t) => t.tgname),
       applied: applied.rows.map((r) => r.name),
       stock,
     };
@@ -78,12 +78,21 @@ test("up, down step by step, and up again on an empty database", async () => {
   assert.deepEqual(up.tables, ["ingredients", "order_items", "orders", "pgmigrations"]);
   assert.deepEqual(up.applied, all);
   assert.deepEqual(up.stock, DEFAULT_STOCK);
+  assert.equal(up.triggers.length, 4, "the stock feed's NOTIFY triggers");
   assert.deepEqual(await migrate(options), [], "a second run has nothing to do");
 
-  // Each down undoes exactly its own migration.
-  assert.deepEqual(await migrate({ ...options, direction: "down" }), [all[1]]);
-  assert.deepEqual((await inspect(db.url)).tables, ["ingredients", "pgmigrations"]);
-  assert.deepEqual(await migrate({ ...options, direction: "down" }), [all[0]]);
+  // Each down undoes exactly its own migration, newest first.
+  const tablesAfterDown: Record<string, string[]> = {
+    "1764000001000_orders": ["ingredients", "pgmigrations"],
+    "1764000000000_ingredients": ["pgmigrations"],
+  };
+  for (const [i, name] of all.map((n, i) => [i, n] as const).reverse()) {
+    assert.deepEqual(await migrate({ ...options, direction: "down" }), [name]);
+    const state = await inspect(db.url);
+    assert.deepEqual(state.applied, all.slice(0, i));
+    assert.deepEqual(state.tables, tablesAfterDown[name] ?? up.tables, `after undoing ${name}`);
+    if (name === "1764000002000_stock-notify") assert.deepEqual(state.triggers, []);
+  }
   const down = await inspect(db.url);
   assert.deepEqual(down.tables, ["pgmigrations"]);
   assert.deepEqual(down.applied, []);

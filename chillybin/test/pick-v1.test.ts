@@ -6,7 +6,8 @@ import assert from "node:assert/strict";
 import { after, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
-import { freePort } from "../../scripts/lib/net";
+import { freePort } from "testkit/net";
+import { TcpProxy } from "testkit/tcp-proxy";
 import { callerOf, V1_SUNSET_AT } from "../src/pick-v1";
 import {
   act,
@@ -15,14 +16,15 @@ import {
   describeBadInput,
   isProblem,
   migratedDatabase,
+  openEvents,
   type Reply,
   type Snapshot,
   snapshot,
   startApp,
+  stockEvent,
   type TestApp,
   useTestApp,
 } from "./helpers";
-import { TcpProxy } from "./tcp-proxy";
 
 describe("GET /pick (v1)", () => {
   const app = useTestApp();
@@ -121,6 +123,41 @@ describe("GET /pick (v1)", () => {
     assert.deepEqual(body.errors, [{ parameter: "quantity", detail: "quantity is required" }]);
     assert.ok(reply.headers.deprecation, "still a v1 response");
     assert.deepEqual(await snapshot(app.pool), before);
+  });
+
+  test("GET /events announces a v1 pick (via v1, no customer or order) and the new stock", async () => {
+    const stream = await openEvents(app.url);
+    try {
+      await stream.next(() => true);
+      assert.equal((await act(app.url).get("/pick?name=ham&quantity=3")).status, 200);
+      const pick = await stream.next((e) => e.event === "pick");
+      assert.deepEqual(JSON.parse(pick.data), {
+        via: "v1",
+        items: [{ ingredient: "ham", quantity: 3 }],
+      });
+      await stream.next(stockEvent((s) => s.ham === 7));
+    } finally {
+      stream.close();
+    }
+  });
+
+  test("GET /openapi.json describes it as deprecated, with its headers", async () => {
+    const doc = (await act(app.url).get("/openapi.json")).body as {
+      paths: Record<
+        string,
+        Record<string, { deprecated?: boolean; responses: Record<string, { headers: object }> }>
+      >;
+    };
+    const pick = doc.paths["/pick"];
+    assert.equal(pick?.get?.deprecated, true);
+    assert.equal(pick?.head?.deprecated, true);
+    assert.deepEqual(Object.keys(pick?.get?.responses["200"]?.headers ?? {}).sort(), [
+      "Cache-Control",
+      "Deprecation",
+      "Link",
+      "Sunset",
+      "X-Request-Id",
+    ]);
   });
 
   test("HEAD never picks", async () => {

@@ -6,10 +6,10 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { pickV2FlagFile } from "../../scripts/lib/flags";
-import { type ServiceProcess, startService } from "../../scripts/lib/processes";
-import { createTestDatabase } from "../../scripts/lib/test-db";
-import { actClient, arrangeClient } from "./http-client";
+import { pickV2FlagFile } from "testkit/flags";
+import { actClient, arrangeClient } from "testkit/http-client";
+import { type ServiceProcess, startService } from "testkit/service-process";
+import { createTestDatabase } from "testkit/test-db";
 import { type LossyProxy, startLossyProxy } from "./reliability/lossy-proxy";
 import { serviceEnv } from "./stall";
 

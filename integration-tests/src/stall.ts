@@ -6,13 +6,17 @@
  * talk HTTP run against those deployed services instead; tests that must start, stop or signal
  * processes are skipped in that mode only, saying why (`needsOwnProcesses`).
  */
+
+import { actClient, arrangeClient, type Client } from "testkit/http-client";
 import {
   type ServiceProcess,
   type StartServiceOptions,
   startService,
-} from "../../scripts/lib/processes";
-import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
-import { actClient, arrangeClient, type Client } from "./http-client";
+} from "testkit/service-process";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
+
+// The test kit's one `eventually`, also importable from here beside the stall it waits on.
+export { eventually } from "testkit/eventually";
 
 export interface Deployed {
   jafflrUrl: string;
@@ -153,20 +157,4 @@ export async function startStall(options: StallOptions = {}): Promise<Stall> {
 /** The last lines of a log, enough to explain a failure without drowning it. */
 export function tail(text: string, lines = 60): string {
   return text.split("\n").slice(-lines).join("\n");
-}
-
-/** Polls `probe` until it returns a value (not undefined) or the time is up; then throws `message()`. */
-export async function eventually<T>(
-  probe: () => Promise<T | undefined> | T | undefined,
-  options: { timeoutMs: number; intervalMs?: number; message: () => string },
-): Promise<T> {
-  const deadline = Date.now() + options.timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) {
-      throw new Error(`${options.message()} (gave up after ${options.timeoutMs} ms)`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, options.intervalMs ?? 100));
-  }
 }

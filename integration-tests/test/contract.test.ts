@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { Json, Reply } from "../src/http-client";
+import type { Json, Reply } from "testkit/http-client";
 import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 const PROBLEMS = "https://toasties-galore.example/problems/";

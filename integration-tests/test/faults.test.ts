@@ -1,11 +1,14 @@
 /**
  * When the cold store cannot help: stock too short for a v2 toastie (409, and nothing taken), and
- * chillybin gone altogether (503 with Retry-After, jafflr not ready) — then back on the same port.
+ * chillybin gone altogether (503 with Retry-After; jafflr stays ready, because readiness says
+ * "this instance can work", and one dependency down must not take every jafflr out of its
+ * Service at once) — then back on the same port, and jafflr notices by itself.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Reply } from "../src/http-client";
-import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { eventually } from "testkit/eventually";
+import type { Reply } from "testkit/http-client";
+import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 describe("when the cold store is short or gone", needsOwnProcesses, () => {
   let stall: Stall;
@@ -46,7 +49,7 @@ describe("when the cold store is short or gone", needsOwnProcesses, () => {
     assert.deepEqual(await orders(), ordersBefore, "no order was recorded");
   });
 
-  test("chillybin down: toasties get 503 with Retry-After, jafflr is not ready; both recover when it is back", async () => {
+  test("chillybin down: toasties get 503 with Retry-After while jafflr stays ready and says chillybin is unreachable; toasties work again when it is back", async () => {
     await stall.chillybinArrange.post("/restock");
     const stockBefore = await stock();
     const port = stall.chillybin.port;
@@ -56,11 +59,17 @@ describe("when the cold store is short or gone", needsOwnProcesses, () => {
 
     for (const order of [
       gitasToastie(), // v2
-      stall.jafflrAct.post("/toastie?i=cheese&i=vegemite"), // v1
+      stall.jafflrAct.post("/toastie?i=cheese&i=vegemite"), // anonymous: v1 until the foxtrot's step 3
+      gitasToastie(), // now known to be down: answered without calling chillybin
     ]) {
       const reply = await order;
       assert.equal(reply.status, 503, `${reply.status} ${reply.text}`);
       assertProblem(reply, 503);
+      assert.equal(
+        reply.body.type,
+        "https://toasties-galore.example/problems/cold-store-unavailable",
+      );
+      assert.equal(reply.body.title, "Cold store unavailable");
       const retryAfter = reply.headers.get("retry-after");
       assert.match(
         retryAfter ?? "",
@@ -71,26 +80,33 @@ describe("when the cold store is short or gone", needsOwnProcesses, () => {
     const ready = await stall.jafflrAct.get("/ready");
     assert.equal(
       ready.status,
-      503,
+      200,
       `jafflr /ready with chillybin down: ${ready.status} ${ready.text}`,
     );
     const health = await stall.jafflrAct.get("/health");
     assert.equal(health.status, 200, "jafflr itself stays alive (liveness)");
+    const seen = (await stall.jafflrAct.get("/")).body.chillybin;
+    assert.equal(seen.reachable, false, JSON.stringify(seen));
+    assert.ok(!Number.isNaN(Date.parse(seen.checkedAt)), JSON.stringify(seen));
+    assert.match((await stall.jafflrAct.get("/metrics")).text, /jafflr_chillybin_up(\{[^}]*\})? 0/);
 
     const restarted = await stall.restartChillybin();
     assert.equal(restarted.port, port);
     await eventually(
-      async () => ((await stall.jafflrAct.get("/ready")).status === 200 ? true : undefined),
-      { timeoutMs: 10_000, message: () => `jafflr did not become ready again\n${stall.logs()}` },
+      async () => ((await stall.jafflrAct.get("/")).body.chillybin.reachable ? true : undefined),
+      {
+        timeoutMs: 10_000,
+        message: () => `jafflr did not see chillybin back\n${stall.logs()}`,
+      },
     );
+    assert.match((await stall.jafflrAct.get("/metrics")).text, /jafflr_chillybin_up(\{[^}]*\})? 1/);
     assert.deepEqual(await stock(), stockBefore, "nothing was picked while chillybin was down");
 
     const v2 = await gitasToastie();
     assert.equal(v2.status, 200, `${v2.status} ${v2.text}`);
     assert.equal(v2.body.pickedVia, "v2");
-    const v1 = await stall.jafflrAct.post("/toastie?i=cheese&i=vegemite");
-    assert.equal(v1.status, 200, `${v1.status} ${v1.text}`);
-    assert.equal(v1.body.pickedVia, "v1");
+    const anonymous = await stall.jafflrAct.post("/toastie?i=cheese&i=vegemite"); // v1 until step 3
+    assert.equal(anonymous.status, 200, `${anonymous.status} ${anonymous.text}`);
     const stockAfter = await stock();
     assert.deepEqual(
       [stockAfter.cheese, stockAfter.vegemite, stockAfter.bread],

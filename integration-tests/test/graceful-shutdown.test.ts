@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import net from "node:net";
 import { after, before, describe, test } from "node:test";
-import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { eventually } from "testkit/eventually";
+import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 const IN_FLIGHT = 20;
 

@@ -6,8 +6,8 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import type { Client } from "../src/http-client";
-import { actClient, arrangeClient } from "../src/http-client";
+import type { Client } from "testkit/http-client";
+import { actClient, arrangeClient } from "testkit/http-client";
 import { deployed, type Stall, startStall } from "../src/stall";
 
 describe("the original's happy path", () => {

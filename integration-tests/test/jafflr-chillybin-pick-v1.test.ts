@@ -4,12 +4,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { eventually } from "testkit/eventually";
 import {
   type JafflrBesideChillybin,
   type Stock,
   startJafflrBesideChillybin,
 } from "../src/jafflr-beside-chillybin";
-import { eventually, needsOwnProcesses } from "../src/stall";
+import { needsOwnProcesses } from "../src/stall";
 
 const FULL: Stock = { bread: 10, cheese: 10, ham: 10, vegemite: 10 };
 

@@ -5,12 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
+import { eventually } from "testkit/eventually";
 import {
   type JafflrBesideChillybin,
   type Stock,
   startJafflrBesideChillybin,
 } from "../src/jafflr-beside-chillybin";
-import { eventually, needsOwnProcesses } from "../src/stall";
+import { needsOwnProcesses } from "../src/stall";
 
 const FULL: Stock = { bread: 10, cheese: 10, ham: 10, vegemite: 10 };
 
@@ -60,6 +61,28 @@ describe("jafflr with a real chillybin (v2)", needsOwnProcesses, () => {
       pick(start, ["cheese", "vegemite", "bread", "bread"]),
     );
     assert.deepEqual(s.sent(), ["POST /v2/pick"]);
+  });
+
+  it("the original's GET /toastie still orders (deprecated), and HEAD picks nothing", async () => {
+    const head = await s.act.request("HEAD", "/toastie?i=cheese&i=vegemite&customer=gita");
+    assert.equal(head.status, 200);
+    assert.deepEqual(await s.arrange.stock(), start, "HEAD toasted nothing");
+    const res = await s.act.get("/toastie?i=cheese&i=vegemite&customer=gita&doneness=burnt", {
+      headers: { "user-agent": "curl/8.5.0" },
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.body.doneness, "burnt");
+    assert.match(res.headers.get("deprecation") ?? "", /^@\d+$/);
+    assert.equal(res.headers.get("link"), '</toastie>; rel="successor-version"');
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.deepEqual(
+      await s.arrange.stock(),
+      pick(start, ["cheese", "vegemite", "bread", "bread"]),
+    );
+    assert.match(
+      (await s.act.get("/metrics")).text,
+      /jafflr_legacy_toastie_calls_total\{[^}]*caller="curl"[^}]*\} 1/,
+    );
   });
 
   it("short stock → 409 out-of-stock naming the ingredient, and no stock changed", async () => {

@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { eventually } from "testkit/eventually";
 import {
   type OtlpReceiver,
   type ReceivedSpan,
@@ -12,7 +13,7 @@ import {
   startOtlpReceiver,
 } from "../src/otlp-receiver";
 import { find, parsePrometheus, type Sample } from "../src/prometheus";
-import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 const VERSIONS = { jafflr: "9.9.9-it.jafflr", chillybin: "9.9.9-it.chillybin" };
 

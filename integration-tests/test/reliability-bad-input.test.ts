@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import fc from "fast-check";
 import type pg from "pg";
-import type { ServiceProcess } from "../../scripts/lib/processes";
-import { arrangeClient } from "../src/http-client";
+import { arrangeClient } from "testkit/http-client";
+import type { ServiceProcess } from "testkit/service-process";
 import { INVALID_REQUESTS } from "../src/reliability/bad-input-arbitraries";
 import {
   ADMIN_TOKEN,

@@ -3,17 +3,17 @@
  * - PostgreSQL stops (an embedded server this file starts on its own port and data directory,
  *   never the machine's shared one): chillybin answers 503 problems with Retry-After, `/ready`
  *   fails, the process stays up — and it serves again once Postgres is back on the same port.
- * - chillybin crashes (SIGKILL): jafflr answers 503, is not ready, and recovers when a new
- *   chillybin comes up on the same port.
+ * - chillybin crashes (SIGKILL): jafflr answers 503 and stays ready (readiness must not
+ *   cascade), and recovers by itself when a new chillybin comes up on the same port.
  * - Unleash is unreachable: jafflr still starts (bounded wait) and serves with the flag file's
  *   flags, without filling its log with errors.
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
+import { type EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import type pg from "pg";
-import { type EmbeddedDb, startThrowawayDb } from "../../scripts/lib/embedded-db";
-import { freePort, type ServiceProcess } from "../../scripts/lib/processes";
-import { actClient, arrangeClient, type Client, type Reply } from "../src/http-client";
+import { actClient, arrangeClient, type Client, type Reply } from "testkit/http-client";
+import { freePort, type ServiceProcess } from "testkit/service-process";
 import { Harness, waitFor } from "../src/reliability/harness";
 import { minus, readBooks, toastieTakes } from "../src/reliability/ledger";
 import { type Env, needsOwnProcesses } from "../src/stall";
@@ -116,7 +116,7 @@ describe("dependency faults", needsOwnProcesses, () => {
   );
 
   test(
-    "chillybin crashes: jafflr answers 503 + Retry-After and is not ready, and recovers when chillybin is back on its port",
+    "chillybin crashes: jafflr answers 503 + Retry-After and stays ready, and recovers by itself when chillybin is back on its port",
     h.withLogs(async () => {
       const before = await readBooks(pool);
       const port = chillybin.port;
@@ -128,17 +128,20 @@ describe("dependency faults", needsOwnProcesses, () => {
       const ready = await grill.get("/ready");
       assert.equal(
         ready.status,
-        503,
+        200,
         `jafflr /ready without chillybin: ${ready.status} ${ready.text}`,
       );
       assert.equal((await grill.get("/health")).status, 200, "jafflr itself stays alive");
 
       chillybin = await h.start("chillybin", { ...chillybinEnv, PORT: String(port) });
-      await waitFor(async () => ((await grill.get("/ready")).status === 200 ? true : undefined), {
-        timeoutMs: 20_000,
-        intervalMs: 100,
-        message: () => "jafflr did not become ready again",
-      });
+      await waitFor(
+        async () => ((await grill.get("/")).body.chillybin.reachable ? true : undefined),
+        {
+          timeoutMs: 20_000,
+          intervalMs: 100,
+          message: () => "jafflr did not see chillybin back",
+        },
+      );
       assert.equal(jafflr.child.exitCode, null, "jafflr was not restarted");
       assert.deepEqual(
         await readBooks(pool),
@@ -149,9 +152,8 @@ describe("dependency faults", needsOwnProcesses, () => {
       const v2 = await gitasToastie();
       assert.equal(v2.status, 200, `${v2.status} ${v2.text}`);
       assert.equal(v2.body.pickedVia, "v2");
-      const v1 = await gordonsToastie();
+      const v1 = await gordonsToastie(); // v1 until the foxtrot's step 3
       assert.equal(v1.status, 200, `${v1.status} ${v1.text}`);
-      assert.equal(v1.body.pickedVia, "v1");
       const takes = toastieTakes(["cheese", "vegemite"]);
       assert.deepEqual(
         (await readBooks(pool)).stock,
@@ -185,11 +187,11 @@ describe("dependency faults", needsOwnProcesses, () => {
       });
       assert.equal(v2.status, 200, `${v2.status} ${v2.text}`);
       assert.equal(v2.body.pickedVia, "v2", "gita is on pick.v2 in the flag file");
+      // (gordon, off in the file, goes via v1: that is flags-file-pick-v1.test.ts's to check.)
       const v1 = await client.post("/toastie", {
         json: { customer: "gordon", ingredients: ["cheese"] },
       });
       assert.equal(v1.status, 200, `${v1.status} ${v1.text}`);
-      assert.equal(v1.body.pickedVia, "v1", "gordon is not");
 
       // Several refresh intervals of failed polls later: still serving, and no error per poll.
       await new Promise((r) => setTimeout(r, 1_000));

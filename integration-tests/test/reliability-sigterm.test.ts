@@ -14,8 +14,8 @@ import { randomUUID } from "node:crypto";
 import net from "node:net";
 import { after, before, describe, type TestContext, test } from "node:test";
 import type pg from "pg";
-import type { Exit, ServiceProcess } from "../../scripts/lib/processes";
-import { arrangeClient } from "../src/http-client";
+import { arrangeClient } from "testkit/http-client";
+import type { Exit, ServiceProcess } from "testkit/service-process";
 import { Harness, sleep, waitFor } from "../src/reliability/harness";
 import { minus, readBooks, total } from "../src/reliability/ledger";
 import {

@@ -1,7 +1,6 @@
 import type { Express, Request } from "express";
 import {
-  createHttpApp,
-  finishHttpApp,
+  createServiceApp,
   HttpProblem,
   type Lifecycle,
   type Logger,
@@ -13,12 +12,14 @@ import type { ChillybinClient } from "./chillybin-client";
 import type { Config } from "./config";
 import type { Features } from "./features";
 import type { Grill } from "./grill";
+import { openApiDocument } from "./openapi";
 import {
   parseIdempotencyKey,
   parseToastieOrder,
   type ToastieOutcome,
   toastieServer,
 } from "./toastie";
+import { mountLegacyToastie } from "./toastie-get";
 
 export interface AppDeps {
   /** CHILLYBIN_URL is here for the stall page, which reads stock straight from chillybin. */
@@ -35,42 +36,52 @@ export interface AppDeps {
 
 export function createApp(deps: AppDeps): Express {
   const { config, logger, metrics, lifecycle, chillybin, grill } = deps;
-  // No readiness checks beyond draining: the flags are loaded (or waited for) before the app
-  // exists, and chillybin being down must not take every jafflr out of its Service at once —
-  // toasties answer a quick 503 problem instead (issue 10.3).
-  const app = createHttpApp({
+  grillGauges(metrics.registry, grill);
+  const serveToastie = toastieServer({ ...deps, registry: metrics.registry });
+
+  return createServiceApp({
     service: "jafflr",
     version: config.VERSION,
     logger,
     metrics,
     lifecycle,
-  });
-  grillGauges(metrics.registry, grill);
-  const serveToastie = toastieServer({ ...deps, registry: metrics.registry });
+    // No readiness checks beyond draining: the flags are loaded (or waited for) before the app
+    // exists, and chillybin being down must not take every jafflr out of its Service at once —
+    // toasties answer a quick 503 problem instead (issue 10.3).
+    routes(app) {
+      app.get("/", (_req, res) => {
+        res.json({
+          toasting: grill.toasting,
+          waiting: grill.waiting,
+          slots: grill.slots,
+          version: config.VERSION,
+          chillybin: chillybin.reachability,
+        });
+      });
+      app.all("/", methodNotAllowed(["GET", "HEAD"]));
 
-  app.get("/", (_req, res) => {
-    res.json({
-      toasting: grill.toasting,
-      waiting: grill.waiting,
-      slots: grill.slots,
-      version: config.VERSION,
-      chillybin: chillybin.reachability,
-    });
-  });
-  app.all("/", methodNotAllowed(["GET", "HEAD"]));
+      app.post("/toastie", async (req, res) => {
+        rejectNonJsonBody(req);
+        const order = parseToastieOrder({
+          query: req.query as Record<string, unknown>,
+          body: req.body,
+        });
+        const key = parseIdempotencyKey(req.headers["idempotency-key"]);
+        await serveToastie(res, order, key);
+      });
+      mountLegacyToastie(app, serveToastie, metrics);
+      app.all("/toastie", methodNotAllowed(["GET", "HEAD", "POST"]));
 
-  app.post("/toastie", async (req, res) => {
-    rejectNonJsonBody(req);
-    const order = parseToastieOrder({
-      query: req.query as Record<string, unknown>,
-      body: req.body,
-    });
-    const key = parseIdempotencyKey(req.headers["idempotency-key"]);
-    await serveToastie(req, res, order, key);
+      const described = {
+        ...openApiDocument,
+        info: { ...openApiDocument.info, version: config.VERSION },
+      };
+      app.get("/openapi.json", (_req, res) => {
+        res.json(described);
+      });
+      app.all("/openapi.json", methodNotAllowed(["GET", "HEAD"]));
+    },
   });
-  app.all("/toastie", methodNotAllowed(["POST"]));
-
-  return finishHttpApp(app, { logger });
 }
 
 /** The JSON parser skips other media types; a form or text body must not silently become an empty order. */

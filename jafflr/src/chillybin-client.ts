@@ -148,7 +148,7 @@ export class ChillybinClient {
     this.checkTimer.unref();
   }
 
-  /** One /health check with a short deadline; resolves with what it learnt. */
+  /** One /health check with a short deadline; resolves with what jafflr knows after it. */
   async check(): Promise<Reachability> {
     if (this.checking) return this.reachability;
     this.checking = true;
@@ -158,8 +158,12 @@ export class ChillybinClient {
         { route: "/health", method: "GET", path: "/health", retry: "unsent-only" },
         timeoutMs,
       );
-      if (!reply.answered) this.learn(false, reply.failure.reason);
-      else if (reply.answer.status === 200) this.learn(true);
+      // As with calls, only a connection that cannot be made says chillybin is gone: a check
+      // that times out under load is chillybin being slow, and refusing every toastie for that
+      // would turn a busy cold store into a closed stall.
+      if (!reply.answered) {
+        if (reply.failure.notSent) this.learn(false, reply.failure.reason);
+      } else if (reply.answer.status === 200) this.learn(true);
       else this.learn(false, `/health answered ${reply.answer.status}`);
       return this.reachability;
     } finally {

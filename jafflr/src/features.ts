@@ -22,15 +22,11 @@ import { type ClientFeaturesResponse, InMemStorageProvider, Unleash } from "unle
 export const FLAGS = ["pick.v2"] as const;
 export type FlagName = (typeof FLAGS)[number];
 
-/** What a flag is evaluated for: the Unleash context. `userId` is the customer. */
-export interface FlagContext {
-  userId: string;
-}
-
 export interface Features {
   /** "file": the flag file evaluated locally; "unleash": a polled Unleash server. */
   readonly source: "file" | "unleash";
-  isEnabled(flag: FlagName, context: FlagContext): boolean;
+  /** Whether `flag` is on for this customer (Unleash's `userId`). */
+  isEnabled(flag: FlagName, customer: string): boolean;
   /** Stops polling/watching; safe to call while a fetch is in flight, and twice. */
   close(): Promise<void>;
 }
@@ -49,7 +45,10 @@ export interface FeaturesOptions {
 
 type Feature = ClientFeaturesResponse["features"][number];
 
-export function isKnownFlag(name: string): name is FlagName {
+/** A poll's worst case: the client's request timeout (at most 10 s here) on each of its 3 tries. */
+const LONGEST_POLL_MS = 3 * 10_000 + 1_000;
+
+function isKnownFlag(name: string): name is FlagName {
   return (FLAGS as readonly string[]).includes(name);
 }
 
@@ -147,8 +146,8 @@ class WatchedFlagFile {
     return watched;
   }
 
-  isEnabled(flag: string, context: FlagContext): boolean {
-    return this.client.isEnabled(flag, { userId: context.userId }, false);
+  isEnabled(flag: string, customer: string): boolean {
+    return this.client.isEnabled(flag, { userId: customer }, false);
   }
 
   has(flag: string): boolean {
@@ -244,7 +243,7 @@ async function fileFeatures(opts: FeaturesOptions): Promise<Features> {
   let closed = false;
   return {
     source: "file",
-    isEnabled: guardUnknown(opts.logger, (flag, context) => file.isEnabled(flag, context)),
+    isEnabled: guardUnknown(opts.logger, (flag, customer) => file.isEnabled(flag, customer)),
     async close() {
       if (closed) return;
       closed = true;
@@ -356,7 +355,7 @@ async function unleashFeatures(
     source: "unleash",
     isEnabled: guardUnknown(
       logger,
-      (flag, context) => current()?.isEnabled(flag, { userId: context.userId }, false) ?? false,
+      (flag, customer) => current()?.isEnabled(flag, { userId: customer }, false) ?? false,
     ),
     async close() {
       if (closed) return;
@@ -367,7 +366,7 @@ async function unleashFeatures(
       // wire is let finish (its end destroys the client) within the client's own time limits;
       // otherwise the client goes now.
       if (!polling) destroy();
-      else setTimeout(destroy, 3 * 10_000 + 1_000).unref();
+      else setTimeout(destroy, LONGEST_POLL_MS).unref();
     },
   };
 }
@@ -375,11 +374,11 @@ async function unleashFeatures(
 /** Off, and said once, for a flag the code does not declare (only reachable through a cast). */
 function guardUnknown(
   logger: Logger,
-  evaluate: (flag: string, context: FlagContext) => boolean,
+  evaluate: (flag: string, customer: string) => boolean,
 ): Features["isEnabled"] {
   const warned = new Set<string>();
-  return (flag, context) => {
-    if (isKnownFlag(flag)) return evaluate(flag, context);
+  return (flag, customer) => {
+    if (isKnownFlag(flag)) return evaluate(flag, customer);
     if (!warned.has(flag)) {
       warned.add(flag);
       logger.error({ flag }, "asked for a flag the code does not declare; treating it as off");

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import type { Request, Response } from "express";
+import type { Response } from "express";
 import { HttpProblem, type Logger, promClient, z } from "tpi";
 import type { ChillybinClient } from "./chillybin-client";
 import type { Features } from "./features";
@@ -50,14 +50,13 @@ export interface ToastieDeps {
 
 /** Serves one checked order on `res`; shared by POST /toastie and the legacy GET. */
 export type ServeToastie = (
-  req: Request,
   res: Response,
   order: ToastieOrder,
   idempotencyKey: string | undefined,
 ) => Promise<void>;
 
 export function toastieServer(deps: ToastieDeps): ServeToastie {
-  const { logger, features, chillybin, grill } = deps;
+  const { logger, chillybin, grill } = deps;
   const served = new promClient.Counter({
     name: "toasties_total",
     help: "Toasties served, by how their ingredients were picked.",
@@ -117,8 +116,8 @@ export function toastieServer(deps: ToastieDeps): ServeToastie {
       const slot = await grill.reserve(gone.signal);
       try {
         const ingredients = withBread(order.ingredients);
-        // The original's HasFeature(customer, "pick.v2"), per request so a flip applies at once.
-        const pick = features.isEnabled("pick.v2", { userId: order.customer }) ? pickV2 : pickV1;
+        // The arm that picks: the foxtrot's one decision, per request so a flag flip applies at once.
+        const pick = deps.features.isEnabled("pick.v2", order.customer) ? pickV2 : pickV1;
         const picked = await pick(chillybin, {
           customer: order.customer,
           ingredients,
@@ -148,7 +147,7 @@ export function toastieServer(deps: ToastieDeps): ServeToastie {
     }
   }
 
-  return async (_req, res, order, idempotencyKey) => {
+  return async (res, order, idempotencyKey) => {
     const seen: { picked?: Picked } = {};
     try {
       await toast(res, order, idempotencyKey, seen);
@@ -167,8 +166,8 @@ export function withBread(ingredients: string[]): string[] {
 
 // ---------- reading an order (zod; the same rules and words as chillybin's) ----------
 
-export const MAX_INGREDIENTS = 10;
-export const DEFAULT_CUSTOMER = "anonymous";
+const MAX_INGREDIENTS = 10;
+const DEFAULT_CUSTOMER = "anonymous";
 const CHEESES = new Set(["cheese", "sheese"]);
 /** chillybin's stock names: anything it can stock can be ordered. */
 const INGREDIENT_NAME = /^[a-z][a-z0-9_-]{0,31}$/;

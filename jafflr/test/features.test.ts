@@ -64,9 +64,9 @@ describe("flag names", () => {
   it("an undeclared flag is a type error, and off (logged once) if forced through", async () => {
     const { features, lines } = await fileFeatures(DEFAULT_FLAGS_FILE);
     // @ts-expect-error: "pick.v3" is not a FlagName — typecheck fails if this ever compiles.
-    assert.equal(features.isEnabled("pick.v3", { userId: "gita" }), false);
+    assert.equal(features.isEnabled("pick.v3", "gita"), false);
     // @ts-expect-error: same again, to check the log line is not repeated.
-    features.isEnabled("pick.v3", { userId: "gita" });
+    features.isEnabled("pick.v3", "gita");
     const logged = lines().filter((l) => l.flag === "pick.v3");
     assert.equal(logged.length, 1);
     assert.equal(logged[0]?.level, "error");
@@ -79,23 +79,20 @@ describe("flags from the file (no Unleash server)", () => {
     cleanups.push(temp.remove);
     const { features } = await fileFeatures(temp.file);
     assert.equal(features.source, "file");
-    assert.equal(features.isEnabled("pick.v2", { userId: "gita" }), true);
-    assert.equal(features.isEnabled("pick.v2", { userId: "gordon" }), false);
-    assert.equal(features.isEnabled("pick.v2", { userId: "anonymous" }), false);
+    assert.equal(features.isEnabled("pick.v2", "gita"), true);
+    assert.equal(features.isEnabled("pick.v2", "gordon"), false);
+    assert.equal(features.isEnabled("pick.v2", "anonymous"), false);
   });
 
   it("follows an edit of the file without a restart, and keeps the last good flags on a bad edit", async () => {
     const temp = tempFlagFile();
     cleanups.push(temp.remove);
     const { features, lines } = await fileFeatures(temp.file);
-    assert.equal(features.isEnabled("pick.v2", { userId: "gordon" }), false);
+    assert.equal(features.isEnabled("pick.v2", "gordon"), false);
 
     writeFileSync(temp.file, pickV2For(["gita", "gordon"]));
-    await eventually(
-      () => features.isEnabled("pick.v2", { userId: "gordon" }),
-      "gordon moves to v2",
-    );
-    assert.equal(features.isEnabled("pick.v2", { userId: "gita" }), true);
+    await eventually(() => features.isEnabled("pick.v2", "gordon"), "gordon moves to v2");
+    assert.equal(features.isEnabled("pick.v2", "gita"), true);
 
     // An operator's half-written edit: flags stay as they were, one error line per distinct problem.
     writeFileSync(temp.file, '{"features": [');
@@ -103,15 +100,12 @@ describe("flags from the file (no Unleash server)", () => {
       () => lines().some((l) => /flag file unreadable/.test(String(l.msg))),
       "the bad edit is seen",
     );
-    assert.equal(features.isEnabled("pick.v2", { userId: "gordon" }), true);
+    assert.equal(features.isEnabled("pick.v2", "gordon"), true);
 
     // An atomic replace (write + rename), as editors and config tools do.
     writeFileSync(`${temp.file}.new`, pickV2For(["gita"]));
     renameSync(`${temp.file}.new`, temp.file);
-    await eventually(
-      () => !features.isEnabled("pick.v2", { userId: "gordon" }),
-      "gordon back on v1",
-    );
+    await eventually(() => !features.isEnabled("pick.v2", "gordon"), "gordon back on v1");
     assert.equal(lines().filter((l) => /flag file unreadable/.test(String(l.msg))).length, 1);
   });
 
@@ -148,12 +142,8 @@ describe("flags from an Unleash server", { concurrency: true }, () => {
     cleanups.push(() => features.close());
     assert.ok(Date.now() - started < 30_000, "start-up did not hang");
     assert.equal(features.source, "unleash");
-    assert.equal(
-      features.isEnabled("pick.v2", { userId: "gita" }),
-      true,
-      "the file's flags in use",
-    );
-    assert.equal(features.isEnabled("pick.v2", { userId: "gordon" }), false);
+    assert.equal(features.isEnabled("pick.v2", "gita"), true, "the file's flags in use");
+    assert.equal(features.isEnabled("pick.v2", "gordon"), false);
     assert.equal(lines().filter((l) => /did not answer in time/.test(String(l.msg))).length, 1);
 
     // The client's own retries take ~3 s before a poll counts as failed; then one line, no stack trace.

@@ -5,10 +5,10 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import { setTimeout as sleep } from "node:timers/promises";
 import type { Express } from "express";
+import { eventually as waitUntil } from "testkit/eventually";
+import { pickV2FlagFile } from "testkit/flags";
 import { createLogger, createMetrics, Lifecycle, type Logger, type Metrics } from "tpi";
-import { pickV2FlagFile } from "../../scripts/lib/flags";
 import { createApp } from "../src/app";
 import { ChillybinClient } from "../src/chillybin-client";
 import { DEFAULT_FLAGS_FILE } from "../src/config";
@@ -51,17 +51,17 @@ export function pickV2For(customers: string[]): string {
   return JSON.stringify(pickV2FlagFile(customers));
 }
 
-/** Polls `check` until it holds; a bounded wait for something asynchronous, not a timing assertion. */
+/** testkit's `eventually` for a yes/no `check`: a bounded wait, not a timing assertion. */
 export async function eventually(
   check: () => boolean | Promise<boolean>,
   what: string,
   timeoutMs = 10_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
-    await sleep(20);
-  }
+): Promise<void> {
+  await waitUntil(async () => ((await check()) ? true : undefined), {
+    timeoutMs,
+    intervalMs: 20,
+    message: () => `timed out waiting until ${what}`,
+  });
 }
 
 export interface RecordedRequest {

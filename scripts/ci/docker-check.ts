@@ -9,7 +9,7 @@
  *   npm run docker:check                 # every service
  *   npm run docker:check -- jafflr       # one
  *
- * chillybin needs a database: the whole check runs under with-db, which provides a
+ * chillybin needs a database: the whole check runs under with-db (scripts/dev), which provides a
  * fresh one (on DATABASE_URL's server when set, else an embedded PostgreSQL) and drops it after.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -25,8 +25,8 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort } from "../lib/net";
-import { get } from "../lib/service-process";
+import { freePort } from "testkit/net";
+import { get } from "testkit/service-process";
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
 const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
@@ -375,7 +375,12 @@ async function main(): Promise<number> {
     const self = [...process.execArgv, __filename, ...services];
     const child = spawn(
       process.execPath,
-      [...process.execArgv, join(REPO_ROOT, "scripts", "with-db.ts"), process.execPath, ...self],
+      [
+        ...process.execArgv,
+        join(REPO_ROOT, "scripts", "dev", "with-db.ts"),
+        process.execPath,
+        ...self,
+      ],
       { stdio: "inherit", env: { ...process.env, [UNDER_DB]: "1" } },
     );
     for (const signal of ["SIGINT", "SIGTERM"] as const)

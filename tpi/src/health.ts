@@ -27,8 +27,10 @@ export function mountHealth(
     readiness: Record<string, ReadinessCheck>;
   },
 ) {
+  // The same answer every time: serialised once, not per probe.
+  const healthy = JSON.stringify({ status: "ok", service: opts.service, version: opts.version });
   router.get("/health", (_req: Request, res: Response) => {
-    res.json({ status: "ok", service: opts.service, version: opts.version });
+    res.type("json").send(healthy);
   });
   router.get("/ready", async (_req: Request, res: Response) => {
     if (opts.lifecycle.shuttingDown) {

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { context, TraceFlags } from "@opentelemetry/api";
+import { TraceFlags } from "@opentelemetry/api";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import { runWithContext } from "./context";
 import { mountHealth, type ReadinessCheck } from "./health";
@@ -7,7 +7,7 @@ import type { Logger } from "./logger";
 import { type Metrics, methodLabel, routeTemplate, UNMATCHED_ROUTE } from "./metrics";
 import { notFound, problemErrorHandler } from "./problem";
 import type { Lifecycle } from "./shutdown";
-import { endServerSpan, startServerSpan } from "./telemetry";
+import { endServerSpan, startServerSpan, telemetryStarted } from "./telemetry";
 
 const BODY_LIMIT = "16kb";
 
@@ -42,8 +42,7 @@ export function createHttpApp(opts: HttpAppOptions): Express {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "extended");
-  app.use(instrument(opts.logger, opts.lifecycle));
-  app.use(opts.metrics.middleware);
+  app.use(instrument(opts.logger, opts.metrics, opts.lifecycle));
   app.use(express.json({ limit: BODY_LIMIT, type: ["application/json", "application/*+json"] }));
   mountHealth(app, { ...opts, readiness: opts.readiness ?? {} });
   app.get("/metrics", opts.metrics.handler);
@@ -61,9 +60,12 @@ const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
 
 /**
  * Per request: an id (the caller's X-Request-Id when sane), a server span continuing the
- * caller's trace, both active while the handlers run, and one access-log line at the end.
+ * caller's trace, both active while the handlers run; at the end one access-log line and the
+ * RED metrics. One middleware and one "finish" listener for all of it: this runs on every
+ * request, so it is kept cheap.
  */
-function instrument(logger: Logger, lifecycle: Lifecycle) {
+function instrument(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
+  const tracing = telemetryStarted();
   return (req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
     const incoming = req.headers["x-request-id"];
@@ -73,16 +75,19 @@ function instrument(logger: Logger, lifecycle: Lifecycle) {
     // While draining, ask keep-alive clients to reconnect (to a new instance) after this response.
     if (lifecycle.shuttingDown) res.setHeader("Connection", "close");
     const traced = startServerSpan(req);
-    res.once("finish", () => {
+    // on, not once: "finish" fires once per response, and once() wraps the listener each time.
+    res.on("finish", () => {
       const method = methodLabel(req.method);
       const route = routeTemplate(req);
       const status = res.statusCode;
+      const nanos = Number(process.hrtime.bigint() - start);
+      metrics.observe(method, route, status, nanos / 1e9);
       // "finish" fires outside the request's context: the ids are passed explicitly (they win
       // over the logger's mixin). Only sampled spans are exported: another id would lead nowhere.
       const ids = traced?.span.spanContext();
       const sampled = ids && ids.traceFlags & TraceFlags.SAMPLED ? ids : undefined;
       if (traced) {
-        endServerSpan(traced.span, method, route === UNMATCHED_ROUTE ? undefined : route, status);
+        endServerSpan(traced, req, route === UNMATCHED_ROUTE ? undefined : route, status);
       }
       logger[status >= 500 ? "error" : "info"](
         {
@@ -92,13 +97,12 @@ function instrument(logger: Logger, lifecycle: Lifecycle) {
           method,
           route,
           status,
-          duration_ms: Math.round(Number(process.hrtime.bigint() - start) / 1e4) / 100,
+          duration_ms: Math.round(nanos / 1e4) / 100,
           bytes: Number(res.getHeader("content-length") ?? 0),
         },
         "request",
       );
     });
-    if (traced) context.with(traced.context, runWithContext, undefined, { requestId }, next);
-    else runWithContext({ requestId }, next);
+    runWithContext({ requestId }, traced?.context, tracing, next);
   };
 }

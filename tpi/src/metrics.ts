@@ -1,10 +1,11 @@
-import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { Request, RequestHandler, Response } from "express";
 import promClient from "prom-client";
+import { logSinkStats } from "./logger";
 
 export interface Metrics {
   registry: promClient.Registry;
-  /** Records RED metrics for every request; install before the routes. */
-  middleware: RequestHandler;
+  /** Counts one answered request and its duration (createServiceApp calls it for every request). */
+  observe: (method: string, route: string, status: number, seconds: number) => void;
   /** Serves the registry in Prometheus text format. */
   handler: RequestHandler;
 }
@@ -45,6 +46,27 @@ export function createMetrics(opts: { service: string; version: string }): Metri
     registers: [registry],
   });
 
+  // The stdout log sink's health: a stuck log pipe drops lines rather than stopping the service.
+  let droppedReported = 0;
+  new promClient.Counter({
+    name: "log_lines_dropped_total",
+    help: "Log lines dropped because stdout did not take them in time (the buffer was full).",
+    registers: [registry],
+    collect() {
+      const { dropped } = logSinkStats();
+      this.inc(dropped - droppedReported);
+      droppedReported = dropped;
+    },
+  });
+  new promClient.Gauge({
+    name: "log_buffer_bytes",
+    help: "Log output waiting for stdout to take it (bounded; beyond the bound lines are dropped).",
+    registers: [registry],
+    collect() {
+      this.set(logSinkStats().bufferedBytes);
+    },
+  });
+
   // One pair of children per method/route/status, looked up by a string key: prom-client's
   // inc(labels) hashes and validates the labels object on every call.
   const children = new Map<
@@ -62,21 +84,17 @@ export function createMetrics(opts: { service: string; version: string }): Metri
     return child;
   };
 
-  const middleware = (req: Request, res: Response, next: NextFunction) => {
-    const start = process.hrtime.bigint();
-    res.once("finish", () => {
-      const child = series(methodLabel(req.method), routeTemplate(req), res.statusCode);
-      child.count.inc();
-      child.seconds.observe(Number(process.hrtime.bigint() - start) / 1e9);
-    });
-    next();
+  const observe = (method: string, route: string, status: number, seconds: number) => {
+    const child = series(method, route, status);
+    child.count.inc();
+    child.seconds.observe(seconds);
   };
 
   const handler = async (_req: Request, res: Response) => {
     res.set("Content-Type", registry.contentType).send(await registry.metrics());
   };
 
-  return { registry, middleware, handler };
+  return { registry, observe, handler };
 }
 
 export { promClient };

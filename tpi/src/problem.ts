@@ -5,6 +5,30 @@ import type { Logger } from "./logger";
 
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";
 
+export interface ProblemOptions {
+  detail?: string;
+  /** A URI naming the kind of problem; defaults to about:blank as RFC 9457 says. */
+  type?: string;
+  headers?: Record<string, string>;
+  /** Extra members, e.g. `short: [...]` naming the ingredients that ran out. */
+  extensions?: Record<string, unknown>;
+}
+
+/** Throw from any handler to answer with an RFC 9457 problem. */
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly title: string;
+  readonly options: ProblemOptions;
+
+  constructor(status: number, title: string, options: ProblemOptions = {}) {
+    super(options.detail ?? title);
+    this.name = "HttpProblem";
+    this.status = status;
+    this.title = title;
+    this.options = options;
+  }
+}
+
 /**
  * RFC 9110's reason phrases for the statuses tpi answers itself. A problem of type about:blank
  * takes its status's phrase as title (RFC 9457 §4.2.1); written out here because node's table
@@ -29,30 +53,6 @@ function phrase(status: number): string {
 /** A generic HTTP problem: type about:blank, the status phrase as title, a detail saying why. */
 function blankProblem(status: number, detail: string, headers?: Record<string, string>) {
   return new HttpProblem(status, phrase(status), { detail, ...(headers ? { headers } : {}) });
-}
-
-export interface ProblemOptions {
-  detail?: string;
-  /** A URI naming the kind of problem; defaults to about:blank as RFC 9457 says. */
-  type?: string;
-  headers?: Record<string, string>;
-  /** Extra members, e.g. `short: [...]` naming the ingredients that ran out. */
-  extensions?: Record<string, unknown>;
-}
-
-/** Throw from any handler to answer with an RFC 9457 problem. */
-export class HttpProblem extends Error {
-  readonly status: number;
-  readonly title: string;
-  readonly options: ProblemOptions;
-
-  constructor(status: number, title: string, options: ProblemOptions = {}) {
-    super(options.detail ?? title);
-    this.name = "HttpProblem";
-    this.status = status;
-    this.title = title;
-    this.options = options;
-  }
 }
 
 /** The request path, capped: a client's 10 KB path is not echoed back in full. */

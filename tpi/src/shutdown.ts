@@ -1,7 +1,7 @@
 import type { Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
-import type { Logger } from "./logger";
+import { type Logger, stdoutSink } from "./logger";
 import { answerClientError } from "./problem";
 import { shutdownTelemetry, telemetryStarted } from "./telemetry";
 
@@ -43,7 +43,7 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
     );
   }
   const { logger, lifecycle, config } = opts;
-  const exit = opts.exit ?? ((code: number) => exitAfterFlush(logger, code));
+  const exit = opts.exit ?? exitAfterFlush;
   const server = app.listen(config.PORT, config.HOST);
   // Long enough for a burnt toastie queued behind others; shorter than a load balancer's idle timeout.
   server.requestTimeout = 120_000;
@@ -99,6 +99,16 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
 
   if (opts.handleSignals !== false) {
     let signals = 0;
+    const begin = (reason: string) => {
+      // The deadline is absolute: whatever a resource or stdout does, the process is gone by
+      // SHUTDOWN_TIMEOUT_MS + 1 s (the last second is for the final log lines). Not unref'd: a
+      // hang with nothing left on the event loop must still end in exit 1, not a quiet exit 0.
+      setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + 900);
+      shutdown(reason).then(exit, (err) => {
+        logger.error({ err }, "shutdown failed");
+        exit(1);
+      });
+    };
     const onSignal = (signal: NodeJS.Signals) => {
       signals += 1;
       if (signals > 1) {
@@ -106,26 +116,31 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
         exit(130);
         return;
       }
-      shutdown(signal).then(exit, (err) => {
-        logger.error({ err }, "shutdown failed");
-        exit(1);
-      });
+      begin(signal);
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
+    // Spawned with an IPC channel by a supervisor (the stall behind `npm start`, a test
+    // harness): when it dies, even by SIGKILL, the channel closes, and this process must not
+    // live on as an orphan holding its port.
+    if (process.send && process.connected) {
+      process.once("disconnect", () => {
+        signals += 1;
+        if (signals === 1) begin("supervisor gone (IPC channel closed)");
+      });
+    }
   }
   return { server, url, shutdown };
 }
 
-/** pino writes asynchronously: flush the last lines ("shutdown complete") before exiting. */
-function exitAfterFlush(logger: Logger, code: number): void {
-  const done = () => process.exit(code);
-  setTimeout(done, 1000).unref();
-  try {
-    logger.flush(done);
-  } catch {
-    done();
-  }
+/**
+ * Waits up to a second for the last log lines ("shutdown complete") to reach stdout, then
+ * exits — with 1 when they could not all be written (stdout stuck or gone).
+ */
+function exitAfterFlush(code: number): void {
+  stdoutSink()
+    .drain(1000)
+    .then((written) => process.exit(written ? code : code || 1));
 }
 
 /** Counts requests that have started and not yet finished. */
@@ -133,7 +148,7 @@ function trackRequests(server: Server) {
   let count = 0;
   server.on("request", (_req, res) => {
     count += 1;
-    res.once("close", () => {
+    res.on("close", () => {
       count -= 1;
     });
   });

@@ -11,13 +11,8 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { registerInstrumentations } from "@opentelemetry/instrumentation";
-import { PgInstrumentation } from "@opentelemetry/instrumentation-pg";
-import { UndiciInstrumentation } from "@opentelemetry/instrumentation-undici";
-import { resourceFromAttributes } from "@opentelemetry/resources";
-import { BatchSpanProcessor, type SpanProcessor } from "@opentelemetry/sdk-trace-base";
-import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
+import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
+import type { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_HTTP_REQUEST_METHOD,
@@ -56,12 +51,29 @@ export function startTelemetry() {
       `tpi/register must be imported before pg (already loaded: ${early}). Make \`import "tpi/register"\` the first line of the entry point.`,
     );
   }
+  // The SDK loads here, not when tpi is imported: processes that never trace (the migrate
+  // command, tests) skip its ~400 modules.
+  const { OTLPTraceExporter } =
+    require("@opentelemetry/exporter-trace-otlp-http") as typeof import("@opentelemetry/exporter-trace-otlp-http");
+  const { registerInstrumentations } =
+    require("@opentelemetry/instrumentation") as typeof import("@opentelemetry/instrumentation");
+  const { PgInstrumentation } =
+    require("@opentelemetry/instrumentation-pg") as typeof import("@opentelemetry/instrumentation-pg");
+  const { UndiciInstrumentation } =
+    require("@opentelemetry/instrumentation-undici") as typeof import("@opentelemetry/instrumentation-undici");
+  const { resourceFromAttributes } =
+    require("@opentelemetry/resources") as typeof import("@opentelemetry/resources");
+  const { BatchSpanProcessor } =
+    require("@opentelemetry/sdk-trace-base") as typeof import("@opentelemetry/sdk-trace-base");
+  const sdk =
+    require("@opentelemetry/sdk-trace-node") as typeof import("@opentelemetry/sdk-trace-node");
+
   const processors: SpanProcessor[] = [];
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
   }
   const main = mainPackage();
-  provider = new NodeTracerProvider({
+  provider = new sdk.NodeTracerProvider({
     resource: resourceFromAttributes({
       [ATTR_SERVICE_NAME]: process.env.OTEL_SERVICE_NAME ?? main.name,
       // defaultVersion asks git, so only when the image did not set VERSION.
@@ -102,6 +114,13 @@ function mainPackage(): { name: string; dir: string } {
   return { name: "unknown", dir: process.cwd() };
 }
 
+export interface ServerSpan {
+  span: Span;
+  /** The context the request's handlers run in: the span is its active span. */
+  context: Context;
+  path: string;
+}
+
 /** Probe and scrape traffic: traced, it would drown the spans that matter. */
 const UNTRACED_PATHS = new Set(["/health", "/ready", "/metrics"]);
 
@@ -110,39 +129,31 @@ const UNTRACED_PATHS = new Set(["/health", "/ready", "/metrics"]);
  * undefined when tracing is off or the path is a probe. Returns the context the request's
  * handlers run in, so pg and fetch spans become its children and carry its trace out.
  */
-export function startServerSpan(
-  req: IncomingMessage & { path: string },
-): { span: Span; context: Context } | undefined {
+export function startServerSpan(req: IncomingMessage & { path: string }): ServerSpan | undefined {
   if (!provider || UNTRACED_PATHS.has(req.path)) return undefined;
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
-  const span = tracer().startSpan(
-    req.method ?? "HTTP",
-    {
-      kind: SpanKind.SERVER,
-      attributes: {
-        [ATTR_HTTP_REQUEST_METHOD]: req.method,
-        [ATTR_URL_PATH]: req.path,
-        [ATTR_URL_SCHEME]: "http",
-        [ATTR_CLIENT_ADDRESS]: req.socket.remoteAddress,
-      },
-    },
-    parent,
-  );
-  return { span, context: trace.setSpan(parent, span) };
+  // Attributes go on at the end, all at once: given here, the SDK would check them twice.
+  const span = tracer().startSpan(req.method ?? "HTTP", { kind: SpanKind.SERVER }, parent);
+  // The path now: a mounted router rewrites req.url while it handles the request.
+  return { span, context: trace.setSpan(parent, span), path: req.path };
 }
 
 /** Names the span by its route template (`GET /orders/:id`) once express has matched one. */
 export function endServerSpan(
-  span: Span,
-  method: string,
+  { span, path }: ServerSpan,
+  req: IncomingMessage,
   route: string | undefined,
   status: number,
 ) {
-  if (route !== undefined) {
-    span.updateName(`${method} ${route}`);
-    span.setAttribute(ATTR_HTTP_ROUTE, route);
-  }
-  span.setAttribute(ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+  if (route !== undefined) span.updateName(`${req.method} ${route}`);
+  span.setAttributes({
+    [ATTR_HTTP_REQUEST_METHOD]: req.method,
+    [ATTR_URL_PATH]: path,
+    [ATTR_URL_SCHEME]: "http",
+    [ATTR_CLIENT_ADDRESS]: req.socket.remoteAddress,
+    [ATTR_HTTP_ROUTE]: route,
+    [ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
+  });
   // Server spans: a 4xx is the client's mistake, not an error of this service.
   if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
   span.end();

@@ -79,7 +79,7 @@ describe("graceful shutdown (real HTTP server)", () => {
     await until(() => started === 3, "the server has all three requests");
     const shutdown = s.shutdown("test");
     assert.equal(lifecycle.shuttingDown, true, "readiness flips at once");
-    await sleep(50);
+    await until(() => !s.server.listening, "the listener is closed");
     const late = await get(`${s.url}/health`);
     assert.equal(late.error, "ECONNREFUSED", "the listener no longer accepts");
     const results = await Promise.all(inFlight);
@@ -120,14 +120,18 @@ describe("graceful shutdown (real HTTP server)", () => {
     });
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
     assert.equal((await get(`${s.url}/health`, agent)).status, 200);
-    await sleep(30); // the agent parks the socket as free just after the response ends
+    // The agent parks the socket as free just after the response ends.
+    await until(() => Object.values(agent.freeSockets).flat().length > 0, "the socket is idle");
     const sockets = Object.values(agent.freeSockets).flat();
     assert.equal(sockets.length, 1, "one idle keep-alive socket");
     const socketClosed = new Promise((r) => sockets[0]?.once("close", r));
     // The deadline (3 s) is shorter than keepAliveTimeout (5 s): exit code 0 means the idle
     // socket was closed by the server, not waited out.
     assert.equal(await s.shutdown("test"), 0);
+    // The agent unrefs idle sockets: a timer keeps the test alive until the close arrives.
+    const keepAlive = setTimeout(() => assert.fail("the idle socket was not closed"), 5000);
     await socketClosed;
+    clearTimeout(keepAlive);
     agent.destroy();
   });
 
@@ -177,7 +181,7 @@ describe("signals (real process)", () => {
     const stuck = get(`${url}/slow?ms=3000`);
     await until(() => f.output().includes('"slow started"'), "the request started");
     f.child.kill("SIGTERM");
-    await sleep(100);
+    await until(() => f.output().includes('"msg":"shutting down"'), "the first signal is handled");
     f.child.kill("SIGINT");
     assert.equal(await f.exited, 130);
     assert.match(f.output(), /second signal/);

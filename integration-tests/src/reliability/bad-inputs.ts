@@ -528,7 +528,9 @@ export const CORPUS: BadInput[] = [
     ),
     expect: 400,
   },
-  jafflr("toastie: GET", get("/toastie?i=cheese"), 405),
+  // GET is the original's (deprecated) order form: a bad order there is refused as by POST.
+  jafflr("toastie: GET without cheese", get("/toastie?i=ham"), 400),
+  jafflr("toastie: PATCH", method("PATCH", "/toastie?i=cheese"), 405),
   jafflr("toastie: PUT", { ...json("/toastie", toastie({})), method: "PUT" }, 405),
   // ── …orders the cold store cannot fill: refused before anything is taken ──
   jafflr(

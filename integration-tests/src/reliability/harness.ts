@@ -12,16 +12,17 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import pg from "pg";
-import { userIdStrategy } from "../../../scripts/lib/flags";
+import { eventually } from "testkit/eventually";
+import { userIdStrategy } from "testkit/flags";
 import {
   REPO_ROOT,
   type ServiceName,
   type ServiceProcess,
   type StartServiceOptions,
   startService,
-} from "../../../scripts/lib/processes";
-import { createTestDatabase, type TestDatabase } from "../../../scripts/lib/test-db";
-import { type Env, eventually, serviceEnv, tail } from "../stall";
+} from "testkit/service-process";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
+import { type Env, serviceEnv, tail } from "../stall";
 
 const REPO_FLAGS = path.join(REPO_ROOT, "jafflr", "flags", "features.json");
 

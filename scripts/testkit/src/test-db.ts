@@ -1,6 +1,6 @@
 /**
  * A fresh, uniquely named database per test (file), created on the server `npm test` provides
- * (scripts/with-db.ts sets TEST_ADMIN_DATABASE_URL) and dropped again afterwards.
+ * (with-db, in scripts/dev, sets TEST_ADMIN_DATABASE_URL) and dropped again afterwards.
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
@@ -27,7 +27,7 @@ export async function createTestDatabase(
 ): Promise<TestDatabase> {
   if (!adminUrl) {
     throw new Error(
-      "No PostgreSQL server for tests: run them with `npm test` (scripts/with-db.ts provides one) " +
+      "No PostgreSQL server for tests: run them with `npm test` (with-db provides one) " +
         "or set DATABASE_URL / TEST_ADMIN_DATABASE_URL.",
     );
   }

@@ -6,9 +6,11 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import pg from "pg";
-import { EmbeddedDb, startThrowawayDb } from "../lib/embedded-db";
-import { freePort, isPortFree } from "../lib/net";
+import { eventually } from "testkit/eventually";
+import { freePort, isPortFree } from "testkit/net";
+import { isAlive } from "testkit/pids";
 
 const PASSWORD = "s3cret";
 let root: string;
@@ -51,7 +53,7 @@ function postgresProcesses(dir: string): string {
 /** Another node process that starts the same data directory and keeps it, as `npm start` would. */
 async function startInAnotherProcess(): Promise<{ child: ChildProcess; postmasterPid: number }> {
   const script = `
-    const { EmbeddedDb } = require(${JSON.stringify(path.join(__dirname, "..", "lib", "embedded-db.ts"))});
+    const { EmbeddedDb } = require(${JSON.stringify(path.join(__dirname, "..", "embedded-db.ts"))});
     const db = new EmbeddedDb({ dataDir: ${JSON.stringify(dataDir)}, port: ${port}, password: ${JSON.stringify(PASSWORD)}, fast: true, log: () => {} });
     db.start().then(() => console.log("started"), (e) => { console.error(e); process.exit(1); });
     setInterval(() => {}, 1000);`;
@@ -69,6 +71,17 @@ async function startInAnotherProcess(): Promise<{ child: ChildProcess; postmaste
     (await fs.readFile(path.join(dataDir, "postmaster.pid"), "utf8")).split("\n")[0],
   );
   return { child, postmasterPid };
+}
+
+/** SIGKILL the reaper `parent` started (reaper.ts), as if it had been killed too. */
+function killReaperOf(parent: number): void {
+  const ps = execFileSync("ps", ["-A", "-o", "pid=,ppid=,args="], { encoding: "utf8" });
+  for (const line of ps.split("\n")) {
+    const [pid, ppid, ...args] = line.trim().split(/\s+/);
+    if (Number(ppid) === parent && args.join(" ").includes("reaper-process.cjs")) {
+      process.kill(Number(pid), "SIGKILL");
+    }
+  }
 }
 
 before(async () => {
@@ -129,12 +142,29 @@ test("refuses a data directory another live process is running", async () => {
     );
   } finally {
     other.child.kill("SIGKILL");
+    // Its reaper stops its server: wait, so the next test starts from a stopped data directory.
+    await eventually(() => (isAlive(other.postmasterPid) ? undefined : true), {
+      timeoutMs: 30_000,
+      message: () => `postmaster ${other.postmasterPid} outlived its run`,
+    });
   }
+});
+
+test("a killed run's postmaster is stopped by its reaper: no process, no port left", async () => {
+  const other = await startInAnotherProcess();
+  other.child.kill("SIGKILL"); // kill -9 of `npm start`: no clean-up code of its own runs
+  await new Promise((resolve) => other.child.once("exit", resolve));
+  await eventually(
+    async () => (!isAlive(other.postmasterPid) && (await isPortFree(port)) ? true : undefined),
+    { timeoutMs: 30_000, message: () => `postmaster ${other.postmasterPid} outlived its run` },
+  );
 });
 
 test("recovers from a stale postmaster.pid left by a killed run (orphan postmaster on the port)", async () => {
   const other = await startInAnotherProcess();
-  other.child.kill("SIGKILL"); // like kill -9 of `npm start`: its postmaster lives on, holding the port
+  // Its reaper killed first, then the run (kill -9 of both): the postmaster lives on, holding the port.
+  killReaperOf(other.child.pid ?? 0);
+  other.child.kill("SIGKILL");
   await new Promise((resolve) => other.child.once("exit", resolve));
   assert.equal(await isPortFree(port), false, "the orphan still holds the port");
 

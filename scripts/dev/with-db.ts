@@ -1,19 +1,20 @@
+#!/usr/bin/env tsx
 /**
  * Runs a command (a workspace's test suite) with a PostgreSQL to test against:
  *
- *   tsx ../scripts/with-db.ts node --import tsx --test test/*.test.ts
+ *   with-db node --import tsx --test test/*.test.ts
  *
  * The server is DATABASE_URL's when set (CI's real PostgreSQL), otherwise an embedded one on a free
  * port with a throwaway data directory. The command gets DATABASE_URL = a fresh database for this
- * run and TEST_ADMIN_DATABASE_URL = where tests create their own (scripts/lib/test-db.ts). Every
+ * run and TEST_ADMIN_DATABASE_URL = where tests create their own (testkit/test-db). Every
  * database created here or by the tests is dropped afterwards, whatever happens.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants } from "node:os";
-import { maskPassword } from "./lib/db-url";
-import { type EmbeddedDb, startThrowawayDb } from "./lib/embedded-db";
-import { createTestDatabase, dropDatabasesWithPrefix } from "./lib/test-db";
+import { maskPassword } from "testkit/db-url";
+import { createTestDatabase, dropDatabasesWithPrefix } from "testkit/test-db";
+import { type EmbeddedDb, startThrowawayDb } from "./embedded-db";
 
 const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
 let cleanUpFailed = false;
@@ -21,7 +22,7 @@ let cleanUpFailed = false;
 async function main(): Promise<number> {
   const [command, ...args] = process.argv.slice(2);
   if (!command) {
-    console.error("usage: tsx scripts/with-db.ts <command> [args...]");
+    console.error("usage: with-db <command> [args...]");
     return 2;
   }
 

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { type EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import pg from "pg";
-import { withDatabase } from "../lib/db-url";
-import { type EmbeddedDb, startThrowawayDb } from "../lib/embedded-db";
-import { createTestDatabase, dropDatabasesWithPrefix, ensureDatabase } from "../lib/test-db";
+import { withDatabase } from "testkit/db-url";
+import { createTestDatabase, dropDatabasesWithPrefix, ensureDatabase } from "testkit/test-db";
 
 // The server `npm test` runs against when one is given (CI's real PostgreSQL), else our own.
 let server: EmbeddedDb | undefined;

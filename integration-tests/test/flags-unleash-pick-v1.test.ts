@@ -1,15 +1,18 @@
 /**
  * pick.v2 from a real Unleash server that this suite starts itself (unleash-server, installed on
- * first use into .cache/ — see scripts/unleash-server.ts) on a database of its own: jafflr follows
+ * first use into .cache/ — see scripts/dev/unleash-server.ts) on a database of its own: jafflr follows
  * a flip made through the admin API without a restart, and keeps its last known flags when
  * Unleash goes away.
+ * What it watches is the v1/v2 choice, so the foxtrot's step 3 deletes it with the flag
+ * (jafflr/test/features.test.ts keeps testing the flag client itself).
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { createTestDatabase, type TestDatabase } from "../../scripts/lib/test-db";
-import { startUnleashServer, type UnleashServer } from "../../scripts/unleash-server";
-import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { startUnleashServer, type UnleashServer } from "local-dev/unleash-server";
+import { eventually } from "testkit/eventually";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
+import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 const REFRESH_MS = 500;
 const PLENTY = { cheese: 1000, vegemite: 1000, bread: 1000 };

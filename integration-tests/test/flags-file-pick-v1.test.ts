@@ -1,14 +1,17 @@
 /**
  * pick.v2 with no Unleash server: jafflr evaluates the flag file (Unleash client-features format),
  * gita on, everyone else off — and an edit to that file changes who gets v2 without a restart.
+ * What it watches is the v1/v2 choice, so the foxtrot's step 3 deletes it with the flag
+ * (jafflr/test/features.test.ts keeps testing the flag client itself).
  */
 import assert from "node:assert/strict";
 import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
-import { REPO_ROOT } from "../../scripts/lib/processes";
-import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { eventually } from "testkit/eventually";
+import { REPO_ROOT } from "testkit/service-process";
+import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 const REPO_FLAGS = path.join(REPO_ROOT, "jafflr", "flags", "features.json");
 const PLENTY = { cheese: 1000, vegemite: 1000, bread: 1000 };

@@ -2,16 +2,16 @@
  * Creates or drops the database a URL names, through the server's `postgres` maintenance database.
  * .ci/run uses it for the per-run database on the machine's real PostgreSQL.
  *
- *   tsx scripts/ci-database.ts create postgres://postgres@127.0.0.1:5432/ci_20250101_1234
- *   tsx scripts/ci-database.ts drop   postgres://postgres@127.0.0.1:5432/ci_20250101_1234
+ *   tsx scripts/ci/ci-database.ts create postgres://postgres@127.0.0.1:5432/ci_20250101_1234
+ *   tsx scripts/ci/ci-database.ts drop   postgres://postgres@127.0.0.1:5432/ci_20250101_1234
  */
-import { databaseName, maskPassword, withDatabase } from "./lib/db-url";
-import { dropDatabase, ensureDatabase } from "./lib/test-db";
+import { databaseName, maskPassword, withDatabase } from "testkit/db-url";
+import { dropDatabase, ensureDatabase } from "testkit/test-db";
 
 async function main(): Promise<void> {
   const [action, url] = process.argv.slice(2);
   if ((action !== "create" && action !== "drop") || !url) {
-    throw new Error("usage: tsx scripts/ci-database.ts create|drop <database-url>");
+    throw new Error("usage: tsx scripts/ci/ci-database.ts create|drop <database-url>");
   }
   const name = databaseName(url);
   const adminUrl = withDatabase(url, "postgres");

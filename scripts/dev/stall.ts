@@ -8,9 +8,8 @@
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { maskPassword, withDatabase } from "./lib/db-url";
-import { EmbeddedDb } from "./lib/embedded-db";
-import { commandLine, isAlive, terminate } from "./lib/pids";
+import { maskPassword, withDatabase } from "testkit/db-url";
+import { commandLine, isAlive, terminate } from "testkit/pids";
 import {
   describeExit,
   type LaunchedService,
@@ -18,8 +17,11 @@ import {
   REPO_ROOT,
   type ServiceName,
   serviceEntry,
-} from "./lib/service-process";
-import { ensureDatabase } from "./lib/test-db";
+} from "testkit/service-process";
+import { ensureDatabase } from "testkit/test-db";
+import { EmbeddedDb } from "./embedded-db";
+import { reachableDataDir } from "./postgres-files";
+import { reaper } from "./reaper";
 
 const DATABASE = "toasties";
 const READY_TIMEOUT_MS = 60_000; // the first start runs chillybin's migrations
@@ -28,14 +30,20 @@ const tty = process.stdout.isTTY === true;
 
 const config = {
   embeddedPort: portFromEnv("EMBEDDED_PG_PORT", 5433),
-  dataDir: path.resolve(REPO_ROOT, process.env.EMBEDDED_PG_DATA ?? path.join(".data", "pg")),
+  /** Set explicitly, it is used as given; the default moves if PostgreSQL could not reach it. */
+  dataDir: process.env.EMBEDDED_PG_DATA
+    ? path.resolve(REPO_ROOT, process.env.EMBEDDED_PG_DATA)
+    : undefined,
   chillybinPort: portFromEnv("CHILLYBIN_PORT", 7001),
   jafflrPort: portFromEnv("JAFFLR_PORT", 7000),
 };
+const DEFAULT_DATA_DIR = path.join(REPO_ROOT, ".data", "pg");
 
-/** Which processes this run owns, so a run after a `kill -9` can clean up the orphans. */
-// Beside the data folder (.data/stall.json by default), so a stall on another data folder is another stall.
-const STATE_FILE = path.join(path.dirname(config.dataDir), "stall.json");
+/**
+ * Which processes this run owns, so a run after a `kill -9` can clean up the orphans. Beside the
+ * data folder (.data/stall.json by default), so a stall on another data folder is another stall.
+ */
+let STATE_FILE = path.join(path.dirname(config.dataDir ?? DEFAULT_DATA_DIR), "stall.json");
 
 const stopping = new AbortController();
 const services: LaunchedService[] = [];
@@ -61,18 +69,27 @@ async function main(): Promise<number> {
   let db: EmbeddedDb | undefined;
   let exitCode = 0;
   try {
+    // Run by root in a checkout the postgres user cannot enter (under /root, a mktemp -d folder),
+    // the default data folder moves to the staging folder (see postgres-files.ts). A failure
+    // here is reported, in one line, by the start of PostgreSQL below.
+    const dataDir =
+      config.dataDir ??
+      (process.env.DATABASE_URL
+        ? DEFAULT_DATA_DIR
+        : await reachableDataDir(DEFAULT_DATA_DIR, REPO_ROOT).catch(() => DEFAULT_DATA_DIR));
+    STATE_FILE = path.join(path.dirname(dataDir), "stall.json");
     await clearLeftovers();
     let databaseUrl = process.env.DATABASE_URL;
     if (databaseUrl) {
       say(`using the PostgreSQL at DATABASE_URL ${maskPassword(databaseUrl)}`);
     } else {
       db = new EmbeddedDb({
-        dataDir: config.dataDir,
+        dataDir,
         port: config.embeddedPort,
         log: (message) => say(`postgres: ${message}`),
       });
       say(
-        `starting the embedded PostgreSQL on 127.0.0.1:${config.embeddedPort} (data in ${path.relative(process.cwd(), config.dataDir) || "."})`,
+        `starting the embedded PostgreSQL on 127.0.0.1:${config.embeddedPort} (data in ${displayPath(dataDir)})`,
       );
       const adminUrl = await db.start();
       if (await ensureDatabase(adminUrl, DATABASE)) say(`created database ${DATABASE}`);
@@ -127,6 +144,13 @@ async function start(name: ServiceName, env: Record<string, string>): Promise<La
   });
   services.push(service);
   saveState();
+  // Killed without a chance to clean up, the stall leaves this to the reaper: the service gets a
+  // few seconds to notice (its IPC channel closes) and drain, then SIGTERM, SIGKILL at last.
+  const pid = service.child.pid;
+  if (pid) {
+    reaper().watch({ pid, name, waitMs: 10_000, graceMs: STOP_TIMEOUT_MS });
+    void service.exited.then(() => reaper().forget(pid));
+  }
   say(`${name} is ready at ${service.url}`);
   return service;
 }
@@ -272,6 +296,12 @@ function readable(line: string): string {
   } catch {
     return line;
   }
+}
+
+/** Relative to where `npm start` ran when inside it, else absolute (e.g. the staging folder). */
+function displayPath(dir: string): string {
+  const relative = path.relative(process.cwd(), dir);
+  return relative.startsWith("..") || path.isAbsolute(relative) ? dir : relative || ".";
 }
 
 function portFromEnv(name: string, fallback: number): number {

@@ -2,7 +2,7 @@
  * A real Unleash server on demand: for the integration tests' flag flip, and for trying flags
  * locally.
  *
- *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/unleash tsx scripts/unleash-server.ts [--port 4242]
+ *   DATABASE_URL=postgres://postgres@127.0.0.1:5432/unleash tsx scripts/dev/unleash-server.ts [--port 4242]
  *
  * `unleash-server` is ~190 MB, so it is no dependency of any workspace (every forker's `npm ci`
  * would pay for it): the first use installs it into <repo>/.cache/unleash-server with npm, later
@@ -16,8 +16,8 @@ import { existsSync, readFileSync } from "node:fs";
 import fs from "node:fs/promises";
 import path from "node:path";
 import { createInterface } from "node:readline";
-import { userIdStrategy } from "./lib/flags";
-import { REPO_ROOT } from "./lib/service-process";
+import { userIdStrategy } from "testkit/flags";
+import { REPO_ROOT } from "testkit/service-process";
 
 export const UNLEASH_SERVER_VERSION = "7.5.1";
 export const UNLEASH_CACHE_DIR = path.join(REPO_ROOT, ".cache", "unleash-server");
@@ -197,7 +197,7 @@ export interface StartUnleashOptions {
  * It prints one JSON line with the port once Unleash listens, and exits when its parent goes away
  * (stdin closes), so a crashed test run leaves no Unleash behind.
  */
-const STARTER_SOURCE = `// Written by scripts/unleash-server.ts; options come from UNLEASH_STARTER_OPTIONS.
+const STARTER_SOURCE = `// Written by scripts/dev/unleash-server.ts; options come from UNLEASH_STARTER_OPTIONS.
 import { start } from "unleash-server";
 
 const options = JSON.parse(process.env.UNLEASH_STARTER_OPTIONS);
@@ -402,7 +402,7 @@ export class UnleashAdmin {
       await this.call("POST", `/api/admin/projects/${PROJECT}/features`, {
         name,
         type: "release",
-        description: "Created by scripts/unleash-server.ts",
+        description: "Created by scripts/dev/unleash-server.ts",
       });
     }
     await this.setUserIds(name, userIds);
@@ -475,7 +475,7 @@ async function main() {
   const databaseUrl = process.env.DATABASE_URL;
   if (!databaseUrl) {
     console.error(
-      "usage: DATABASE_URL=postgres://…/unleash tsx scripts/unleash-server.ts [--port 4242]\n" +
+      "usage: DATABASE_URL=postgres://…/unleash tsx scripts/dev/unleash-server.ts [--port 4242]\n" +
         "(a database of its own: Unleash creates its tables in it)",
     );
     process.exit(2);

@@ -2,10 +2,10 @@ import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import path from "node:path";
 import { after, before, test } from "node:test";
+import { type EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import pg from "pg";
-import { databaseName } from "../lib/db-url";
-import { type EmbeddedDb, startThrowawayDb } from "../lib/embedded-db";
-import { isPortFree } from "../lib/net";
+import { databaseName } from "testkit/db-url";
+import { isPortFree } from "testkit/net";
 
 const scripts = path.resolve(__dirname, "..");
 const withDb = path.join(scripts, "with-db.ts");
@@ -42,7 +42,7 @@ function runWithDb(
 /** The child reports what it was given and what it sees in the database. */
 const reportScript = `
   const pg = require("pg");
-  const { createTestDatabase } = require("./lib/test-db.ts");
+  const { createTestDatabase } = require("testkit/test-db");
   (async () => {
     const client = new pg.Client(process.env.DATABASE_URL);
     await client.connect();
