@@ -37,7 +37,7 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 
 /** Folders whose `*pick-v1*` files step 3 deletes. */
-const V1_FOLDERS = ["chillybin", "jafflr", "integration-tests", "bench"];
+const V1_FOLDERS = ["chillybin", "jafflr", "integration-tests", "bench", "scripts/delivery"];
 /** Files that must be among them: each service's v1 code. */
 const EXPECTED_V1_FILES = ["chillybin/src/pick-v1.ts", "jafflr/src/pick-v1.ts"];
 const GUIDE = "docs/foxtrot.md";
