@@ -3,9 +3,9 @@
  * beside /v2/pick until its traffic (chillybin_v1_pick_calls_total) reaches zero. Foxtrot step 3
  * deletes this file and the one line in app.ts that mounts it; nothing else imports it.
  */
-import type { Express, NextFunction, Request, Response } from "express";
+import type { Express } from "express";
 import type pg from "pg";
-import { HttpProblem, type Metrics, methodNotAllowed, promClient, z } from "tpi";
+import { deprecated, HttpProblem, type Metrics, methodNotAllowed, z } from "tpi";
 import {
   header,
   ingredientNameSchema,
@@ -34,7 +34,15 @@ export interface PickV1Deps {
 
 export function mountPickV1(app: Express, { pool, metrics, feed, openapi }: PickV1Deps): void {
   openapi.add(describePickV1());
-  const deprecation = v1Deprecation(metrics);
+  const deprecation = deprecated({
+    metrics,
+    counter: "chillybin_v1_pick_calls_total",
+    help: "Calls to the deprecated GET /pick, by caller (User-Agent product token). Zero for long enough means v1 can be deleted.",
+    deprecatedAt: V1_DEPRECATED_AT,
+    sunsetAt: V1_SUNSET_AT,
+    successor: "/v2/pick",
+    knownCallers: KNOWN_CALLERS,
+  });
   app.head("/pick", deprecation, methodNotAllowed(["GET"])); // HEAD must never pick
   app.get("/pick", deprecation, async (req, res) => {
     const item = parsePickQuery(req.query);
@@ -127,10 +135,10 @@ function gone(short: Shortage): HttpProblem {
   });
 }
 
-// ---------- deprecation headers and the traffic counter ----------
+// ---------- who still calls it ----------
 
-/** Callers we name in metrics; anything else is "other", so the label set stays small. */
-const KNOWN_CALLERS = new Set([
+/** Callers named in chillybin_v1_pick_calls_total; any other is "other". */
+export const KNOWN_CALLERS = [
   "jafflr",
   "curl",
   "wget",
@@ -140,35 +148,7 @@ const KNOWN_CALLERS = new Set([
   "undici",
   "autocannon",
   "k6",
-]);
-
-/** The product token of a User-Agent (`jafflr/1.2.3 (+…)` → `jafflr`), bounded to a known set. */
-export function callerOf(userAgent: string | undefined): string {
-  const token = /^[^\s/]+/.exec(userAgent ?? "")?.[0].toLowerCase();
-  if (!token) return "unknown";
-  return KNOWN_CALLERS.has(token) ? token : "other";
-}
-
-function v1Deprecation(metrics: Metrics) {
-  const calls = new promClient.Counter({
-    name: "chillybin_v1_pick_calls_total",
-    help: "Calls to the deprecated GET /pick, by caller (User-Agent product token). Zero for long enough means v1 can be deleted.",
-    labelNames: ["caller"] as const,
-    registers: [metrics.registry],
-  });
-  const headers = {
-    Deprecation: `@${Math.floor(V1_DEPRECATED_AT.getTime() / 1000)}`,
-    Sunset: V1_SUNSET_AT.toUTCString(),
-    Link: '</v2/pick>; rel="successor-version"',
-    // A GET that changes state: no cache may answer it or replay it.
-    "Cache-Control": "no-store",
-  };
-  return (req: Request, res: Response, next: NextFunction) => {
-    res.set(headers);
-    calls.inc({ caller: callerOf(req.get("User-Agent")) });
-    next();
-  };
-}
+];
 
 // ---------- its part of GET /openapi.json ----------
 

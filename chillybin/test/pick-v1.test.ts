@@ -8,7 +8,11 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { freePort } from "testkit/net";
 import { TcpProxy } from "testkit/tcp-proxy";
-import { callerOf, V1_SUNSET_AT } from "../src/pick-v1";
+import { callerOf as callerIn } from "tpi";
+import { KNOWN_CALLERS, V1_SUNSET_AT } from "../src/pick-v1";
+
+const callerOf = (ua: string | undefined) => callerIn(ua, new Set(KNOWN_CALLERS));
+
 import {
   act,
   arrange,

@@ -6,8 +6,8 @@
  * calls by caller so its traffic can be watched down to zero. HEAD never toasts: it answers the
  * legacy form's headers only, without reading the order.
  */
-import type { Express, NextFunction, Request, Response } from "express";
-import { type Metrics, promClient } from "tpi";
+import type { Express } from "express";
+import { deprecated, type Metrics } from "tpi";
 import { parseIdempotencyKey, parseQueryOrder, type ServeToastie } from "./toastie";
 
 /** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when), as chillybin's v1. */
@@ -15,7 +15,15 @@ export const LEGACY_DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
 export const LEGACY_SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
 
 export function mountLegacyToastie(app: Express, serveToastie: ServeToastie, metrics: Metrics) {
-  const legacy = deprecation(metrics);
+  const legacy = deprecated({
+    metrics,
+    counter: "jafflr_legacy_toastie_calls_total",
+    help: "Calls to the deprecated GET/HEAD /toastie, by caller (User-Agent product token). Zero for long enough means it can go.",
+    deprecatedAt: LEGACY_DEPRECATED_AT,
+    sunsetAt: LEGACY_SUNSET_AT,
+    successor: "/toastie",
+    knownCallers: KNOWN_CALLERS,
+  });
   app.head("/toastie", legacy, (_req, res) => {
     res.status(200).type("application/json").end();
   });
@@ -26,8 +34,8 @@ export function mountLegacyToastie(app: Express, serveToastie: ServeToastie, met
   });
 }
 
-/** Callers named in the metric; anything else is "other", so the label set stays small. */
-const KNOWN_CALLERS = new Set([
+/** Callers named in jafflr_legacy_toastie_calls_total; any other is "other". */
+export const KNOWN_CALLERS = [
   "curl",
   "wget",
   "go-http-client",
@@ -36,32 +44,4 @@ const KNOWN_CALLERS = new Set([
   "undici",
   "mozilla",
   "k6",
-]);
-
-/** The product token of a User-Agent (`curl/8.5.0` → `curl`), bounded to a known set. */
-export function callerOf(userAgent: string | undefined): string {
-  const token = /^[^\s/]+/.exec(userAgent ?? "")?.[0].toLowerCase();
-  if (!token) return "unknown";
-  return KNOWN_CALLERS.has(token) ? token : "other";
-}
-
-function deprecation(metrics: Metrics) {
-  const calls = new promClient.Counter({
-    name: "jafflr_legacy_toastie_calls_total",
-    help: "Calls to the deprecated GET/HEAD /toastie, by caller (User-Agent product token). Zero for long enough means it can go.",
-    labelNames: ["caller"] as const,
-    registers: [metrics.registry],
-  });
-  const headers = {
-    Deprecation: `@${Math.floor(LEGACY_DEPRECATED_AT.getTime() / 1000)}`,
-    Sunset: LEGACY_SUNSET_AT.toUTCString(),
-    Link: '</toastie>; rel="successor-version"',
-    // A GET that changes state: no cache may answer it or replay it.
-    "Cache-Control": "no-store",
-  };
-  return (req: Request, res: Response, next: NextFunction) => {
-    res.set(headers);
-    calls.inc({ caller: callerOf(req.get("User-Agent")) });
-    next();
-  };
-}
+];

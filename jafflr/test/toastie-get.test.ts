@@ -5,8 +5,12 @@
 import assert from "node:assert/strict";
 import { after, before, beforeEach, describe, it } from "node:test";
 import request from "supertest";
+import { callerOf as callerIn } from "tpi";
 import type { ToastieOutcome } from "../src/toastie";
-import { callerOf } from "../src/toastie-get";
+import { KNOWN_CALLERS } from "../src/toastie-get";
+
+const callerOf = (ua: string | undefined) => callerIn(ua, new Set(KNOWN_CALLERS));
+
 import {
   buildJafflr,
   metricValue,

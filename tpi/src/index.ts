@@ -1,6 +1,7 @@
 // What chillybin and jafflr use, and nothing else: every name here is a promise to both services.
 export { z } from "zod";
 export { baseEnv, envBool, envInt, envNumber, envUrl, loadConfigOrExit } from "./config";
+export { callerOf, deprecated } from "./deprecation";
 export { createServiceApp } from "./http";
 export { createLogger, type Logger } from "./logger";
 export { createMetrics, type Metrics, promClient } from "./metrics";
