@@ -158,13 +158,13 @@ export class ChillybinClient {
         { route: "/health", method: "GET", path: "/health", retry: "unsent-only" },
         timeoutMs,
       );
-      // As with calls, only a connection that cannot be made says chillybin is gone: a check
-      // that times out under load is chillybin being slow, and refusing every toastie for that
-      // would turn a busy cold store into a closed stall.
+      // As with calls, only a connection that cannot be made says chillybin is gone. A check
+      // that times out under load is chillybin being slow, and any answer — even a 503 from a
+      // draining instance or a proxy mid-rollout — is something there answering: refusing every
+      // toastie for that would turn a busy cold store into a closed stall.
       if (!reply.answered) {
         if (reply.failure.notSent) this.learn(false, reply.failure.reason);
-      } else if (reply.answer.status === 200) this.learn(true);
-      else this.learn(false, `/health answered ${reply.answer.status}`);
+      } else this.learn(true);
       return this.reachability;
     } finally {
       this.checking = false;

@@ -6,6 +6,7 @@ import "tpi/register"; // first, as in index.ts: the undici instrumentation adds
  * chillybin being reachable. What the answers mean is in pick-v2.test.ts and pick-v1.test.ts.
  */
 import assert from "node:assert/strict";
+import http from "node:http";
 import { after, describe, it } from "node:test";
 import { createMetrics } from "tpi";
 import { type Call, ChillybinClient, type Reply } from "../src/chillybin-client";
@@ -208,19 +209,30 @@ describe("reachability", () => {
   });
 
   it("is checked on /health with a deadline, and recovers by itself once started", async () => {
-    let healthy = false;
-    const cold = await server((_req, res) => {
-      res.statusCode = healthy ? 200 : 500;
+    // Nothing listens: unreachable. Then chillybin comes up on that port: the periodic check sees it.
+    const port = await closedPort();
+    const { c, metrics } = client(`http://127.0.0.1:${port}`);
+    assert.equal((await c.check()).reachable, false);
+    assert.equal(c.reachability.reason, "ECONNREFUSED");
+    c.start();
+    const paths: string[] = [];
+    const cold = http.createServer((req, res) => {
+      paths.push(req.url ?? "");
       res.end();
     });
-    const { c, metrics } = client(cold.url);
-    assert.equal((await c.check()).reachable, false);
-    assert.equal(c.reachability.reason, "/health answered 500");
-    c.start();
-    healthy = true;
+    await new Promise<void>((resolve) => cold.listen(port, "127.0.0.1", resolve));
+    servers.push({ close: () => new Promise<void>((resolve) => cold.close(() => resolve())) });
     await eventually(() => c.reachability.reachable, "the periodic check sees chillybin back");
     assert.equal(await metricValue(metrics, "jafflr_chillybin_up", {}), 1);
-    assert.ok(cold.requests.every((r) => r.url === "/health"));
+    assert.ok(paths.length > 0 && paths.every((p) => p === "/health"));
+
+    // Any answer, even a 500, is a chillybin that answers: its own problems reach customers as
+    // they are. A 503 from a proxy or a draining instance must not close the whole stall.
+    const failing = await server((_req, res) => {
+      res.statusCode = 500;
+      res.end();
+    });
+    assert.equal((await client(failing.url).c.check()).reachable, true);
 
     // A check that times out (chillybin busy) is no verdict: slow is not gone.
     const silent = await server(() => {});
