@@ -1,4 +1,4 @@
-import "tpi/register"; // first: tracing must hook express and pg before they load
+import "tpi/register"; // first: tracing must hook pg before it loads
 
 import { createLogger, createMetrics, Lifecycle, loadConfigOrExit, serve } from "tpi";
 import { createApp } from "./app";

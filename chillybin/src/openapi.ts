@@ -453,7 +453,8 @@ export class OpenApi {
         ? (Object.values(deprecated.responses as Record<string, { headers?: Json }>)[0]?.headers ??
           {})
         : {};
-      for (const method of METHODS) {
+      // tpi's probes answer other methods with a plain 404 (no route), not a 405.
+      for (const method of PROBES.has(path) ? [] : METHODS) {
         operations[method] ??= {
           operationId: `${method}${path.replace(/[^A-Za-z0-9]+/g, "_")}NotAllowed`,
           summary: "Not allowed here.",
@@ -499,4 +500,6 @@ export class OpenApi {
   }
 }
 
+/** Mounted by tpi for GET only; any other method falls through to its 404. */
+const PROBES = new Set(["/health", "/ready", "/metrics"]);
 const METHODS = ["get", "put", "post", "delete", "patch"] as const;

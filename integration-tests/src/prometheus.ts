@@ -40,3 +40,20 @@ export function find(samples: Sample[], name: string, labels: Record<string, str
     (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
   );
 }
+
+/** Both services' `/metrics`, parsed. */
+export async function scrapeStall(stall: {
+  jafflrArrange: { get(path: string): Promise<{ text: string }> };
+  chillybinArrange: { get(path: string): Promise<{ text: string }> };
+}): Promise<Record<"jafflr" | "chillybin", Sample[]>> {
+  const [jafflr, chillybin] = await Promise.all([
+    stall.jafflrArrange.get("/metrics"),
+    stall.chillybinArrange.get("/metrics"),
+  ]);
+  return { jafflr: parsePrometheus(jafflr.text), chillybin: parsePrometheus(chillybin.text) };
+}
+
+/** How many requests `http_requests_total` counted with these labels (summed over the rest). */
+export function requestCount(samples: Sample[], labels: Record<string, string>): number {
+  return find(samples, "http_requests_total", labels).reduce((sum, s) => sum + s.value, 0);
+}

@@ -1,11 +1,11 @@
 /**
- * The response check every integration test relies on (src/openapi.ts), on a small description
+ * The response check every integration test relies on (testkit/openapi), on a small description
  * written here: it must catch each kind of drift — an undeclared status, content type or body
  * shape — and accept what is declared, so a green suite means the services' descriptions hold.
  */
 import assert from "node:assert/strict";
 import { describe as suite, test } from "node:test";
-import { describe, mismatch, type Received } from "../src/openapi";
+import { describe, mismatch, type Received } from "testkit/openapi";
 
 const doc = {
   openapi: "3.1.0",

@@ -1,201 +1,27 @@
 /**
- * Reliability 1 — no overselling, ever: 500 requests at once, mixing chillybin's v1 picks and v2
- * multi-item orders with jafflr toasties (v1 and v2 customers), against 100 cheeses. Every
- * request takes exactly one cheese and nothing else runs short, so exactly 100 succeed whatever
- * the interleaving; the rest are clean "out of stock" answers, and the books (read with SQL)
- * match the successes to the unit.
+ * Reliability 1 — no overselling (src/reliability/overselling.ts) with v2 traffic: half v2
+ * multi-item orders at chillybin (some with an Idempotency-Key), half toasties for gita, whom the
+ * flag puts on v2 (and the foxtrot's step 3, everyone) — shuffled, seeded.
  */
-import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
-import { after, before, describe, test } from "node:test";
-import type pg from "pg";
-import { arrangeClient } from "testkit/http-client";
-import type { ServiceProcess } from "testkit/service-process";
-import { Harness } from "../src/reliability/harness";
-import { minus, type Quantities, readBooks, total } from "../src/reliability/ledger";
-import { census, describe as describeOutcome, type Outcome } from "../src/reliability/load";
-import { send } from "../src/reliability/raw-http";
-import { pickV1, pickV2, toastie } from "../src/reliability/requests";
-import { shuffled } from "../src/reliability/seeded";
-import { needsOwnProcesses } from "../src/stall";
+import { describeOverselling } from "../src/reliability/overselling";
+import { pickV2, toastie } from "../src/reliability/requests";
 
-const REQUESTS = 500;
-const CHEESE = 100;
-const PLENTY = 10_000;
-/** pick.v2 is on for these customers only (a private copy of the flag file). */
-const V2_CUSTOMERS = ["gita", "hamish"];
-
-describe(
-  "no overselling: 500 concurrent picks, orders and toasties against 100 cheeses",
-  needsOwnProcesses,
-  () => {
-    const h = new Harness();
-    let chillybin: ServiceProcess;
-    let jafflr: ServiceProcess;
-    let pool: pg.Pool;
-
-    before(async () => {
-      const db = await h.database();
-      pool = h.pool(db.url);
-      const flags = await h.flagFile(V2_CUSTOMERS);
-      // Generous timeouts: on a busy shared box a request queued behind 250 others must wait for a
-      // pool connection rather than be turned away — this test is about correctness, not latency.
-      chillybin = await h.start("chillybin", {
-        DATABASE_URL: db.url,
-        PG_CONNECT_TIMEOUT_MS: "30000",
-        PG_STATEMENT_TIMEOUT_MS: "30000",
-      });
-      jafflr = await h.start("jafflr", {
-        CHILLYBIN_URL: chillybin.url,
-        CHILLYBIN_TIMEOUT_MS: "30000",
-        COOK_TIME_SCALE: "0",
-        GRILL_SLOTS: "32",
-        GRILL_QUEUE: String(REQUESTS),
-        FLAGS_FILE: flags,
-      });
-    });
-
-    after(() => h.cleanup());
-
-    test(
-      "exactly as many succeed as the stock allows, the rest are clean 409/410s, and the books match to the unit",
-      h.withLogs(async () => {
-        const initial: Quantities = {
-          cheese: CHEESE,
-          bread: PLENTY,
-          ham: PLENTY,
-          tomato: PLENTY,
-          vegemite: PLENTY,
-        };
-        await arrangeClient(chillybin.url).post("/restock", { json: initial });
-        const start = await readBooks(pool);
-        assert.equal(start.orders, 0);
-
-        // A quarter each: v1 picks, v2 multi-item orders (some with an Idempotency-Key), v1
-        // toasties (some in the original's query form) and v2 toasties — shuffled, seeded.
-        const requests = shuffled(
-          Array.from({ length: REQUESTS }, (_, i) => {
-            switch (i % 4) {
-              case 0:
-                return pickV1(chillybin.url, "cheese", 1);
-              case 1:
-                return pickV2(
-                  chillybin.url,
-                  `order-${i}`,
-                  [
-                    { ingredient: "cheese", quantity: 1 },
-                    { ingredient: "ham", quantity: 1 + (i % 3) },
-                    { ingredient: "bread", quantity: 2 },
-                  ],
-                  i % 8 === 1 ? randomUUID() : undefined,
-                );
-              case 2:
-                return toastie(jafflr.url, "gordon", ["cheese", "tomato"], {
-                  kind: "toastie-v1",
-                  queryForm: i % 8 === 2,
-                });
-              default:
-                return toastie(jafflr.url, V2_CUSTOMERS[i % 2] as string, ["cheese", "vegemite"], {
-                  kind: "toastie-v2",
-                });
-            }
-          }),
-          20251125,
-        );
-
-        // Watch the stock from outside while the storm runs: it never goes below zero.
-        let watching = true;
-        const seenNegative: string[] = [];
-        const watcher = (async () => {
-          while (watching) {
-            const reply = await send(chillybin.url, { path: "/" });
-            if (reply.status === 200) {
-              for (const [name, n] of Object.entries(reply.json as Quantities)) {
-                if (n < 0) seenNegative.push(`${name}=${n}`);
-              }
-            }
-            await new Promise((r) => setTimeout(r, 25));
-          }
-        })();
-
-        const outcomes: Outcome[] = await Promise.all(
-          requests.map(async (request) => ({ ...(await send(request.target, request)), request })),
-        );
-        watching = false;
-        await watcher;
-
-        const unexpected = outcomes.filter((o) => !isSuccess(o) && !isOutOfStock(o));
-        assert.deepEqual(
-          unexpected.map(describeOutcome),
-          [],
-          `every answer is a success or a clean "out of stock" (${census(outcomes)})`,
-        );
-        const serverErrors = outcomes.filter((o) => o.status >= 500 || o.status === 0);
-        assert.equal(serverErrors.length, 0, "no 5xx and no dropped connections");
-
-        const successes = outcomes.filter(isSuccess);
-        assert.equal(
-          successes.length,
-          CHEESE,
-          `every request takes one cheese and nothing else runs short, so exactly ${CHEESE} succeed (${census(outcomes)})`,
-        );
-        for (const o of successes.filter((s) => s.request.kind.startsWith("toastie"))) {
-          assert.equal(o.json.pickedVia, o.request.kind === "toastie-v2" ? "v2" : "v1", o.text);
-        }
-
-        const books = await readBooks(pool);
-        assert.deepEqual(
-          books.stock,
-          minus(start.stock, total(successes.map((o) => o.request.takes))),
-          "the stock is exactly the restocked levels minus what the successful requests took",
-        );
-        assert.equal(books.stock.cheese, 0, "every cheese was sold");
-        assert.deepEqual(
-          Object.entries(books.stock).filter(([, n]) => n < 0),
-          [],
-          "no quantity below zero",
-        );
-        assert.deepEqual(seenNegative, [], "GET / never showed a quantity below zero");
-
-        const v2Successes = successes.filter(
-          (o) => o.request.kind === "pick-v2" || o.request.kind === "toastie-v2",
-        );
-        assert.equal(books.orders, v2Successes.length, "one order per v2 success, no more");
-        assert.deepEqual(
-          books.orderIds,
-          new Set(v2Successes.map((o) => String(o.json.id ?? o.json.orderId))),
-          "the orders are exactly the ones the v2 successes were told about",
-        );
-        assert.deepEqual(
-          books.orderedItems,
-          total(v2Successes.map((o) => o.request.takes)),
-          "order items add up to what the v2 successes took",
-        );
-      }),
-    );
-  },
-);
-
-function isSuccess(o: Outcome): boolean {
-  if (o.status !== 200) return false;
-  switch (o.request.kind) {
-    case "pick-v1":
-      return o.text === "ok";
-    case "pick-v2":
-      return typeof o.json?.id === "string";
-    default:
-      return o.json?.status === "done";
-  }
-}
-
-/** The only acceptable failure: short of cheese, as a problem naming it, nothing taken. */
-function isOutOfStock(o: Outcome): boolean {
-  const expected = o.request.kind === "pick-v1" ? 410 : 409;
-  if (o.status !== expected || !o.headers["content-type"]?.startsWith("application/problem+json"))
-    return false;
-  const short = o.json?.short as { ingredient: string }[] | undefined;
-  const onlyCheese = short?.length === 1 && short[0]?.ingredient === "cheese";
-  // v1 toasties pick cheese first, so when it is short nothing has been taken yet.
-  const takenNothing = o.json?.taken === undefined || o.json.taken.length === 0;
-  return onlyCheese && takenNothing;
-}
+describeOverselling("no overselling: 500 concurrent v2 orders and toasties against 100 cheeses", {
+  request: (i, { chillybin, jafflr }) =>
+    i % 2 === 0
+      ? pickV2(
+          chillybin.url,
+          `order-${i}`,
+          [
+            { ingredient: "cheese", quantity: 1 },
+            { ingredient: "ham", quantity: 1 + (i % 3) },
+            { ingredient: "bread", quantity: 2 },
+          ],
+          i % 4 === 0 ? randomUUID() : undefined,
+        )
+      : toastie(jafflr.url, "gita", ["cheese", "vegemite"], {
+          kind: "toastie-v2",
+          queryForm: i % 4 === 1,
+        }),
+});

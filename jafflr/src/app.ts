@@ -13,6 +13,7 @@ import type { Config } from "./config";
 import type { Features } from "./features";
 import type { Grill } from "./grill";
 import { openApiDocument } from "./openapi";
+import { stallPage } from "./page";
 import {
   parseIdempotencyKey,
   parseToastieOrder,
@@ -37,7 +38,12 @@ export interface AppDeps {
 export function createApp(deps: AppDeps): Express {
   const { config, logger, metrics, lifecycle, chillybin, grill } = deps;
   grillGauges(metrics.registry, grill);
-  const serveToastie = toastieServer({ ...deps, registry: metrics.registry });
+  const page = stallPage(deps); // Gita's stall page: hears every toastie; mounted before GET /
+  const serveToastie = toastieServer({
+    ...deps,
+    onToastie: page.onToastie,
+    registry: metrics.registry,
+  });
 
   return createServiceApp({
     service: "jafflr",
@@ -49,6 +55,7 @@ export function createApp(deps: AppDeps): Express {
     // exists, and chillybin being down must not take every jafflr out of its Service at once —
     // toasties answer a quick 503 problem instead (issue 10.3).
     routes(app) {
+      page.mount(app);
       app.get("/", (_req, res) => {
         res.json({
           toasting: grill.toasting,

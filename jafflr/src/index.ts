@@ -1,4 +1,4 @@
-import "tpi/register"; // first: starts OpenTelemetry before express and undici load
+import "tpi/register"; // first: starts OpenTelemetry before undici (the arm's HTTP client) loads
 
 import { createLogger, createMetrics, Lifecycle, loadConfigOrExit, serve } from "tpi";
 import { createApp } from "./app";

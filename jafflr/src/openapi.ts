@@ -1,4 +1,5 @@
 import { DONENESS } from "./grill";
+import { stallPageHtmlContent, stallPagePaths, stallPageRootHeaders } from "./page/openapi";
 import { PROBLEM_TYPES } from "./problems";
 import { LEGACY_DEPRECATED_AT, LEGACY_SUNSET_AT } from "./toastie-get";
 
@@ -160,14 +161,21 @@ export const openApiDocument = {
     "/": {
       get: {
         summary: "The stall's status: the grill, and whether chillybin is reachable.",
+        description:
+          "A browser (an Accept that prefers text/html) gets Gita's stall page instead; curl's `*/*`, `application/json` and no Accept get the JSON status.",
         responses: {
           "200": {
-            description: "Status.",
-            content: { "application/json": { schema: { $ref: "#/components/schemas/Status" } } },
+            description: "Status, or the stall page.",
+            headers: stallPageRootHeaders,
+            content: {
+              "application/json": { schema: { $ref: "#/components/schemas/Status" } },
+              ...stallPageHtmlContent,
+            },
           },
         },
       },
     },
+    ...stallPagePaths,
     "/toastie": {
       post: {
         summary: "Order a toastie.",

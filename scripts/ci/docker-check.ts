@@ -9,7 +9,7 @@
  *   npm run docker:check                 # every service
  *   npm run docker:check -- jafflr       # one
  *
- * chillybin needs a database: the whole check runs under with-db (scripts/dev), which provides a
+ * chillybin needs a database: the whole check runs under with-db, which provides a
  * fresh one (on DATABASE_URL's server when set, else an embedded PostgreSQL) and drops it after.
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
@@ -23,10 +23,9 @@ import {
   rmSync,
   statSync,
 } from "node:fs";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { freePort } from "testkit/net";
-import { get } from "testkit/service-process";
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
 const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
@@ -197,6 +196,23 @@ function runtimeProblems(runtime: string, service: string, prunedLock: Lockfile)
     }
   }
   return problems;
+}
+
+/** A port nothing listens on right now (the kernel's pick). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function get(url: URL, timeoutMs: number): Promise<{ status: number; body: string }> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+  return { status: response.status, body: await response.text() };
 }
 
 interface Started {

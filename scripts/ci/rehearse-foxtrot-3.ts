@@ -19,6 +19,7 @@
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import {
+  chmodSync,
   copyFileSync,
   existsSync,
   linkSync,
@@ -71,6 +72,9 @@ main().catch((error) => {
 
 async function main() {
   const copy = mkdtempSync(path.join(tmpdir(), "foxtrot-3-"));
+  // mkdtemp makes it private (700); the embedded PostgreSQL runs as another OS user when we are
+  // root and must reach its binaries and data below it, as in a checkout anyone may enter.
+  chmodSync(copy, 0o755);
   try {
     console.log(`Copying the working tree to ${copy}`);
     copyWorkingTree(copy);

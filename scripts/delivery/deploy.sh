@@ -1,23 +1,36 @@
 #!/usr/bin/env bash
-# Deploys to Kubernetes every service whose deployed version differs from its last relevant
-# commit, one service at a time, waiting for each rollout.
+# Rolls out to Kubernetes every service whose version differs from the one running, one at a time;
+# proves the rollout; undoes it when the proof fails.
 #
-#   scripts/delivery/deploy.sh [--dry-run] [--kind <cluster>] [--build] [--with-postgres] [--with-unleash]
-#                     [--namespace <ns>] [--timeout <duration>] [service...]
+#   scripts/delivery/deploy.sh [--dry-run] [--namespace <ns>] [--timeout <d>] [--verify <command>]
+#       [--kind <cluster> [--build] [--baseline <file>]] [--with-postgres] [--with-unleash]
+#       [service...]
 #
-# The cluster is kubectl's current context (KUBECONFIG). A Deployment records the version of its
-# last *completed* rollout in the annotation toasties-galore/deployed-version, so a failed rollout
-# (rolled back here) is retried by the next deploy, and an unchanged service is left alone.
-#   --dry-run         print what would be deployed and the commands, change nothing
-#   --kind <cluster>  a kind cluster: images are loaded into its nodes (kind load docker-image)
-#                     instead of pulled by them; implies --with-postgres
-#   --build           build the images locally (docker build) instead of pulling them
-#   --with-postgres   also run the throwaway PostgreSQL of deploy/k8s/postgres.yaml
-#   --with-unleash    also run the Unleash server of deploy/k8s/unleash.yaml for jafflr's flags
-#   --namespace <ns>  default toasties
-#   --timeout <d>     how long one rollout may take, default 300s
-#   service...        consider only these (default: every service)
-# Environment: IMAGE_REPOSITORY, DOCKER, KUBECTL, KIND (see scripts/delivery/lib/delivery.sh).
+# What is running: the version each Deployment records in its annotation
+# toasties-galore/deployed-version, written only once a rollout has been proven. A throwaway kind
+# cluster starts empty, so there --baseline <file> ("<service> <version>" lines: the last
+# successful deploy, from deployments.sh last) says what production ran: those versions are
+# brought up first, then the changed services roll out while a load generator sends toasties
+# through the Services, and any failed request fails the deploy. An empty file (a fork's first
+# deploy) brings up nothing, and there is no load to send.
+# After the rollouts, --verify <command> runs (NAMESPACE exported), e.g. "verify.sh smoke".
+# When a rollout, the load or the check fails, every service this run changed is rolled back
+# (kubectl rollout undo), diagnostics are printed, and the exit status is 1.
+#
+#   --dry-run          print the plan and the commands, change nothing
+#   --namespace <ns>   default toasties; created when absent
+#   --timeout <d>      how long one rollout may take, default 300s
+#   --verify <cmd>     the post-deploy check (see verify.sh)
+#   --kind <cluster>   images are loaded into the kind cluster's nodes instead of pulled by them;
+#                      implies --with-postgres
+#   --build            build this commit's images locally (docker build) instead of pulling them
+#   --baseline <file>  kind only: the versions to bring up before rolling out (see above)
+#   --with-postgres    also run the throwaway PostgreSQL of deploy/k8s/postgres.yaml
+#   --with-unleash     also run the Unleash server of deploy/k8s/unleash.yaml for jafflr's flags
+#   service...         consider only these (default: every service)
+# Environment: IMAGE_REPOSITORY, DOCKER, KUBECTL, KIND (see lib/delivery.sh), and for a real
+# cluster, each optional: CHILLYBIN_DATABASE_URL (written to the Secret chillybin-db),
+# REGISTRY_PULL_TOKEN with REGISTRY_PULL_USER (written to the pull Secret registry-pull).
 set -euo pipefail
 # shellcheck source=scripts/delivery/lib/delivery.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"
@@ -25,39 +38,37 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"
 namespace=toasties
 kind_cluster=""
 build=false
+baseline_file=""
 with_postgres=false
 with_unleash=false
 timeout=300s
+verify=""
 only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --kind)
-      [[ $# -ge 2 ]] || die "--kind needs a cluster name"
-      kind_cluster="$2"
-      with_postgres=true
+    --kind | --namespace | --timeout | --verify | --baseline)
+      [[ $# -ge 2 ]] || die "$1 needs a value (see --help)"
+      case "$1" in
+        --kind) kind_cluster="$2" with_postgres=true ;;
+        --namespace) namespace="$2" ;;
+        --timeout) timeout="$2" ;;
+        --verify) verify="$2" ;;
+        --baseline) baseline_file="$2" ;;
+      esac
       shift
       ;;
     --build) build=true ;;
     --with-postgres) with_postgres=true ;;
     --with-unleash) with_unleash=true ;;
-    --namespace)
-      [[ $# -ge 2 ]] || die "--namespace needs a name"
-      namespace="$2"
-      shift
-      ;;
-    --timeout)
-      [[ $# -ge 2 ]] || die "--timeout needs a duration (e.g. 300s)"
-      timeout="$2"
-      shift
-      ;;
     *) common_arg "$1" ;;
   esac
   shift
 done
-
-if [[ "$build" == true && -z "$kind_cluster" ]]; then
-  die "--build needs --kind: a real cluster pulls the images scripts/delivery/publish.sh pushed"
+if [[ -z "$kind_cluster" ]]; then
+  [[ "$build" == false ]] || die "--build needs --kind: a real cluster pulls the published images"
+  [[ -z "$baseline_file" ]] || die "--baseline needs --kind: a real cluster says itself what runs"
 fi
+[[ -z "$baseline_file" || -r "$baseline_file" ]] || die "cannot read --baseline $baseline_file"
 
 manifests="$REPO/deploy/k8s"
 repository="$(image_repository)"
@@ -68,6 +79,15 @@ if [[ ${#only[@]} -gt 0 ]]; then
 fi
 KCTL=("$KUBECTL" --namespace "$namespace")
 ANNOTATION=toasties-galore/deployed-version
+
+# A kubeconfig whose user logs in through a cloud plugin (gke-gcloud-auth-plugin, aws, kubelogin…)
+# works on a laptop and fails on a runner without that plugin: say so instead of a cryptic error.
+if [[ -z "$kind_cluster" ]] && have "$KUBECTL"; then
+  plugin="$("$KUBECTL" config view --minify -o 'jsonpath={.users[0].user.exec.command}' 2>/dev/null || true)"
+  if [[ -n "$plugin" ]] && ! have "$plugin"; then
+    die "the kubeconfig logs in through the exec plugin '$plugin', which is not installed here; give the deploy a kubeconfig with a ServiceAccount token (docs/delivery.md)"
+  fi
+fi
 
 reachable=true
 if ! have "$KUBECTL" || ! "$KUBECTL" version --request-timeout=10s >/dev/null 2>&1; then
@@ -82,20 +102,32 @@ fi
 echo "deploy to namespace $namespace, $target$([[ "$DRY_RUN" == true ]] && echo ' (dry run)')"
 [[ -n "$kind_cluster" ]] && echo "kind cluster $kind_cluster: images are loaded into its nodes"
 
-deployed_version() {
-  [[ "$reachable" == true ]] || return 0
-  "${KCTL[@]}" get deployment "$1" -o "jsonpath={.metadata.annotations.$ANNOTATION}" 2>/dev/null || true
+# What runs now, "<service> <version>" per line: the baseline to bring up, or the cluster's word.
+baseline() { grep -E '^[a-z0-9-]+ [0-9a-f]{40}$' "$baseline_file" || true; }
+running_version() {
+  if [[ -n "$baseline_file" ]]; then
+    baseline | awk -v s="$1" '$1 == s { print $2 }'
+  elif [[ "$reachable" == true ]]; then
+    "${KCTL[@]}" get deployment "$1" -o "jsonpath={.metadata.annotations.$ANNOTATION}" 2>/dev/null || true
+  fi
 }
 
 # Decide first, then act: the plan is the output of a dry run.
 plan=()
+rehearse=false
+if [[ -n "$baseline_file" ]]; then
+  rehearse=$([[ ${#only[@]} -eq 0 ]] && echo true || echo false) # the load needs every service
+  listed="$(baseline | tr '\n' ' ' | sed 's/ *$//')"
+  echo "baseline (the last successful deploy): ${listed:-nothing (first deploy)}"
+fi
 while read -r service version <&3; do
   [[ -z "$service" ]] && continue
-  current="$(deployed_version "$service")"
+  current="$(running_version "$service")"
+  [[ -z "$current" ]] && rehearse=false # it did not run: there is no service to keep up
   if [[ "$current" == "$version" ]]; then
     echo "$service: $version is deployed, nothing to do"
   else
-    echo "$service: deployed ${current:-nothing}, last relevant commit $version -> deploy"
+    echo "$service: deployed ${current:-nothing}, version $version -> deploy"
     plan+=("$service $version")
   fi
 done 3<<<"$versions"
@@ -103,49 +135,175 @@ if [[ ${#plan[@]} -eq 0 ]]; then
   echo "nothing to deploy"
   exit 0
 fi
+if [[ -n "$baseline_file" && "$rehearse" == false ]]; then
+  echo "no rehearsal under load: the baseline does not run every service"
+fi
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# The manifest with its placeholders filled in; refuses to apply one that still has any.
+# deploy/k8s/<name>.yaml (as committed at <rev>, or the working tree's) with the placeholders
+# filled in; refuses one that still has any.
 render() {
-  local file="$1" version="$2" out
-  out="$work/$(basename "$1")"
-  sed -e "s|__IMAGE_REPOSITORY__|$repository|g" -e "s|__VERSION__|$version|g" "$file" >"$out"
-  if grep -n '__[A-Z_]*__' "$out" >&2; then die "unfilled placeholder in $file"; fi
+  local name="$1" version="$2" rev="${3:-}" out="$work/$1-$2.yaml"
+  if [[ -n "$rev" ]] && git -C "$REPO" show "$rev:deploy/k8s/$name.yaml" >"$out.in" 2>/dev/null; then
+    :
+  else
+    cp "$manifests/$name.yaml" "$out.in"
+  fi
+  sed -e "s|__IMAGE_REPOSITORY__|$repository|g" -e "s|__VERSION__|$version|g" "$out.in" >"$out"
+  if grep -n '__[A-Z_]*__' "$out" >&2; then die "unfilled placeholder in deploy/k8s/$name.yaml"; fi
   echo "$out"
 }
 
-# Applies deploy/k8s/<name>.yaml with the placeholders filled in.
 apply_manifest() {
-  local name="$1" version="$2" rendered
-  rendered="$(render "$manifests/$name.yaml" "$version")"
+  local name="$1" version="$2" rev="${3:-}" rendered
+  rendered="$(render "$name" "$version" "$rev")" || return 1
   echo "  apply deploy/k8s/$name.yaml$([[ "$version" != - ]] && echo " at $version")"
   run "${KCTL[@]}" apply -f "$rendered"
   sed -n 's/^ *image: /    image /p' "$rendered" | sort -u
 }
 
-# A random admin token for chillybin's restock endpoint, created once and never printed.
-ensure_admin_token() {
-  if [[ "$reachable" == true ]] && "${KCTL[@]}" get secret chillybin-admin >/dev/null 2>&1; then
+# Creates or updates a Secret from files (never from literals: argv is visible to other processes).
+apply_secret() {
+  local name="$1" type="$2"
+  shift 2
+  if [[ "$DRY_RUN" == true ]]; then
+    echo "  would apply Secret $name"
     return
   fi
-  echo "  create Secret chillybin-admin with a random CHILLYBIN_ADMIN_TOKEN (absent so far)"
-  local token_file="$work/CHILLYBIN_ADMIN_TOKEN"
-  od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$token_file"
-  run "${KCTL[@]}" create secret generic chillybin-admin --from-file="CHILLYBIN_ADMIN_TOKEN=$token_file"
+  "${KCTL[@]}" create secret "$type" "$name" "$@" --dry-run=client -o yaml >"$work/secret-$name.yaml"
+  run "${KCTL[@]}" apply -f "$work/secret-$name.yaml"
 }
 
-require_secret() {
-  local name="$1" hint="$2"
-  if [[ "$with_postgres" == true ]]; then return; fi # postgres.yaml provides it
-  if [[ "$reachable" == true ]] && ! "${KCTL[@]}" get secret "$name" >/dev/null 2>&1; then
-    die "Secret $name is missing in namespace $namespace; create it first: $hint"
+ensure_namespace() {
+  # Every namespace has the ServiceAccount "default"; reading it needs no cluster-wide rights.
+  if [[ "$reachable" == true ]] && "${KCTL[@]}" get serviceaccount default >/dev/null 2>&1; then
+    return
   fi
+  run "$KUBECTL" create namespace "$namespace"
+}
+
+ensure_secrets() {
+  if [[ -n "${REGISTRY_PULL_TOKEN:-}" ]]; then
+    echo "  Secret registry-pull: pull credentials for ${repository%%/*} (REGISTRY_PULL_TOKEN)"
+    (umask 077 && printf '{"auths":{"%s":{"auth":"%s"}}}' "${repository%%/*}" \
+      "$(printf '%s:%s' "${REGISTRY_PULL_USER:-token}" "$REGISTRY_PULL_TOKEN" | base64 | tr -d '\n')" \
+      >"$work/dockerconfig.json")
+    apply_secret registry-pull generic --type=kubernetes.io/dockerconfigjson \
+      --from-file=.dockerconfigjson="$work/dockerconfig.json"
+  fi
+  if [[ -n "${CHILLYBIN_DATABASE_URL:-}" ]]; then
+    echo "  Secret chillybin-db: DATABASE_URL from CHILLYBIN_DATABASE_URL"
+    (umask 077 && printf '%s' "$CHILLYBIN_DATABASE_URL" >"$work/DATABASE_URL")
+    apply_secret chillybin-db generic --from-file=DATABASE_URL="$work/DATABASE_URL"
+  elif [[ "$with_postgres" == false && "$reachable" == true ]] &&
+    ! "${KCTL[@]}" get secret chillybin-db >/dev/null 2>&1; then
+    die "Secret chillybin-db is missing in namespace $namespace: set CHILLYBIN_DATABASE_URL (a repository secret of the same name in CI) or create it (docs/delivery.md)"
+  fi
+  # A random admin token for chillybin's restock endpoint, created once and never printed.
+  if [[ "$reachable" == false ]] || ! "${KCTL[@]}" get secret chillybin-admin >/dev/null 2>&1; then
+    echo "  Secret chillybin-admin: a random CHILLYBIN_ADMIN_TOKEN (absent so far)"
+    (umask 077 && od -An -N24 -tx1 /dev/urandom | tr -d ' \n' >"$work/CHILLYBIN_ADMIN_TOKEN")
+    apply_secret chillybin-admin generic --from-file=CHILLYBIN_ADMIN_TOKEN="$work/CHILLYBIN_ADMIN_TOKEN"
+  fi
+}
+
+# On kind, the nodes cannot pull from a registry that needs the runner's login: load the image.
+load_image() {
+  local service="$1" version="$2" image="$repository/$1:$2"
+  [[ -n "$kind_cluster" ]] || return 0
+  # --build builds this commit's versions; any other (a baseline) comes from the registry.
+  if [[ "$build" == true ]] && grep -qx "$service $version" <<<"$versions"; then
+    build_image "$service" "$version" "$image" || return 1
+  else
+    run "$DOCKER" pull "$image" || return 1
+  fi
+  run "$KIND" load docker-image "$image" --name "$kind_cluster"
+}
+
+rollout() {
+  local service="$1" version="$2" rev="${3:-}"
+  [[ -f "$manifests/$service.yaml" ]] || die "no manifest for $service at deploy/k8s/$service.yaml"
+  load_image "$service" "$version" || return 1
+  apply_manifest "$service" "$version" "$rev" || return 1
+  run "${KCTL[@]}" rollout status "deployment/$service" --timeout="$timeout"
+}
+
+diagnostics() {
+  echo "--- diagnostics: namespace $namespace" >&2
+  "${KCTL[@]}" get deployments,replicasets,pods,services,endpoints -o wide >&2 || true
+  "${KCTL[@]}" get events --sort-by=.lastTimestamp >&2 || true
+  "${KCTL[@]}" describe pods -l app.kubernetes.io/part-of=toasties-galore >&2 || true
+  "${KCTL[@]}" logs -l app.kubernetes.io/part-of=toasties-galore --all-containers --prefix --tail=60 >&2 || true
+}
+
+changed=()
+# Rolls back what this run changed, newest first, and fails with the reason.
+fail() {
+  echo "deploy failed: $*" >&2
+  [[ "$DRY_RUN" == true ]] && exit 1
+  diagnostics
+  local i service
+  for ((i = ${#changed[@]} - 1; i >= 0; i--)); do
+    service="${changed[$i]}"
+    echo "rollback $service: kubectl rollout undo deployment/$service" >&2
+    if run "${KCTL[@]}" rollout undo "deployment/$service" >&2; then
+      run "${KCTL[@]}" rollout status "deployment/$service" --timeout="$timeout" >&2 ||
+        echo "rollback $service: the previous version did not become ready either" >&2
+    else
+      echo "rollback $service: no previous revision (first deploy of it here)" >&2
+    fi
+  done
+  exit 1
+}
+
+LOAD_POD=rehearsal-load
+start_load() {
+  local image="$1"
+  echo "rehearsal: load generator $LOAD_POD sends toasties through the Services"
+  if [[ "$DRY_RUN" == true ]]; then
+    echo "  would start pod/$LOAD_POD ($image) and wait for its first toastie"
+    return
+  fi
+  # A pod's image cannot change in place: a leftover from an earlier run goes first.
+  run "${KCTL[@]}" delete pod "$LOAD_POD" --ignore-not-found --wait=true
+  "${KCTL[@]}" create configmap "$LOAD_POD" --from-file=load.mjs="$DELIVERY/load/load.mjs" \
+    --dry-run=client -o yaml >"$work/load-configmap.yaml"
+  run "${KCTL[@]}" apply -f "$work/load-configmap.yaml"
+  sed "s|__IMAGE__|$image|" "$DELIVERY/load/load.yaml" >"$work/load.yaml"
+  run "${KCTL[@]}" apply -f "$work/load.yaml"
+  run "${KCTL[@]}" wait --for=condition=Ready "pod/$LOAD_POD" --timeout=120s ||
+    fail "the load generator did not start"
+  # The rollout starts only once toasties are being served, so the load spans all of it.
+  local tries=0
+  until "${KCTL[@]}" logs "pod/$LOAD_POD" 2>/dev/null | grep -q '^load: first toastie ok'; do
+    tries=$((tries + 1))
+    [[ $tries -le 60 ]] || fail "the baseline served no toastie within 60 s: $("${KCTL[@]}" logs "pod/$LOAD_POD" 2>&1 | tail -5)"
+    sleep 1
+  done
+}
+
+# Stops the load generator (SIGTERM: it finishes the requests in flight) and judges its count.
+stop_load() {
+  [[ "$DRY_RUN" == true ]] && { echo "  would stop the load generator and fail on any failed request"; return 0; }
+  run "${KCTL[@]}" exec "$LOAD_POD" -- node -e 'process.kill(1, "SIGTERM")' || true
+  run "${KCTL[@]}" wait --for=jsonpath='{.status.phase}'=Succeeded "pod/$LOAD_POD" --timeout=60s ||
+    fail "the load generator did not finish"
+  local log done_line failed
+  log="$("${KCTL[@]}" logs "pod/$LOAD_POD")"
+  grep '^load: FAILED' <<<"$log" >&2 || true
+  done_line="$(grep '^load: done ' <<<"$log" | tail -1)"
+  echo "rehearsal: ${done_line#load: }"
+  failed="$(sed -n 's/.* failed=\([0-9][0-9]*\).*/\1/p' <<<"$done_line")"
+  [[ -n "$failed" ]] || fail "the load generator reported no count"
+  [[ "$failed" -eq 0 ]] || fail "$failed request(s) failed during the rollout"
+  run "${KCTL[@]}" delete pod "$LOAD_POD" --wait=false
 }
 
 echo "shared resources"
-run "$KUBECTL" apply -f "$manifests/namespace.yaml"
+ensure_namespace
+ensure_secrets
 if [[ "$with_postgres" == true ]]; then
   apply_manifest postgres -
   run "${KCTL[@]}" rollout status deployment/postgres --timeout="$timeout"
@@ -155,41 +313,42 @@ if [[ "$with_unleash" == true ]]; then
   run "${KCTL[@]}" rollout status deployment/unleash --timeout="$timeout"
 fi
 
+if [[ -n "$baseline_file" ]]; then
+  # What production ran, each with the manifest of its own version.
+  while read -r service version; do
+    [[ -z "$service" ]] && continue
+    echo "$service: bring up the baseline $version"
+    rollout "$service" "$version" "$version" || die "could not bring up the baseline $service $version"
+  done < <(baseline | grep -E "^($(echo "$versions" | cut -d' ' -f1 | paste -sd'|' -)) ")
+  if [[ "$rehearse" == true ]]; then
+    start_load "$repository/jafflr:$(running_version jafflr)"
+  fi
+fi
+
 # Name order puts chillybin (the provider) before jafflr (its caller).
 for entry in "${plan[@]}"; do
   service="${entry%% *}"
   version="${entry#* }"
-  image="$repository/$service:$version"
-  manifest="$manifests/$service.yaml"
-  [[ -f "$manifest" ]] || die "no manifest for $service at ${manifest#"$REPO"/}"
-  echo "$service: deploy $image"
-
-  if [[ -n "$kind_cluster" ]]; then
-    if [[ "$build" == true ]]; then
-      build_image "$service" "$version" "$image"
-    else
-      run "$DOCKER" pull "$image"
-    fi
-    run "$KIND" load docker-image "$image" --name "$kind_cluster"
-  fi
-
-  if [[ "$service" == chillybin ]]; then
-    require_secret chillybin-db \
-      "kubectl -n $namespace create secret generic chillybin-db --from-literal=DATABASE_URL=postgres://USER:PASSWORD@HOST:5432/DB"
-    ensure_admin_token
-  fi
-
-  apply_manifest "$service" "$version"
-  if ! run "${KCTL[@]}" rollout status "deployment/$service" --timeout="$timeout"; then
-    echo "$service: rollout failed; pods and recent logs:" >&2
-    "${KCTL[@]}" get pods -l "app.kubernetes.io/name=$service" -o wide >&2 || true
-    "${KCTL[@]}" logs -l "app.kubernetes.io/name=$service" --all-containers --prefix --tail=40 >&2 || true
-    "${KCTL[@]}" rollout undo "deployment/$service" >&2 || true
-    die "$service $version did not become ready within $timeout; rolled back"
-  fi
-  run "${KCTL[@]}" annotate "deployment/$service" "$ANNOTATION=$version" --overwrite
+  echo "$service: deploy $repository/$service:$version"
+  changed+=("$service")
+  rollout "$service" "$version" || fail "$service $version did not become ready within $timeout"
 done
 
+[[ "$rehearse" == true ]] && stop_load
+
+if [[ -n "$verify" ]]; then
+  echo "verify: $verify"
+  if [[ "$DRY_RUN" == true ]]; then
+    echo "  would run: $verify (NAMESPACE=$namespace)"
+  else
+    NAMESPACE="$namespace" bash -c "$verify" || fail "the post-deploy check failed: $verify"
+  fi
+fi
+
+# Recorded only now: a version that failed its proof is retried by the next deploy.
+for entry in "${plan[@]}"; do
+  run "${KCTL[@]}" annotate "deployment/${entry%% *}" "$ANNOTATION=${entry#* }" --overwrite
+done
 names="$(for entry in "${plan[@]}"; do printf '%s ' "${entry%% *}"; done | sed 's/ $//')"
 if [[ "$DRY_RUN" == true ]]; then
   echo "would deploy: $names (dry run: nothing changed)"

@@ -242,6 +242,7 @@ function banner(jafflr: string, chillybin: string, database: string | undefined)
     `  jafflr     ${jafflr}   the grill: takes toastie orders`,
     `  chillybin  ${chillybin}   the cold store: stock and orders`,
     `  postgres   ${database ?? "the server at DATABASE_URL"}`,
+    `  stall page ${jafflr}/   Gita's page: open it in a browser (live grill, cold store, meter)`,
     "",
     "Try:",
     ...examples.map(([command, note]) =>

@@ -11,16 +11,13 @@ import { endServerSpan, startServerSpan, telemetryStarted } from "./telemetry";
 
 const BODY_LIMIT = "16kb";
 
-export interface HttpAppOptions {
+export interface ServiceAppOptions {
   service: string;
   version: string;
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;
   readiness?: Record<string, ReadinessCheck>;
-}
-
-export interface ServiceAppOptions extends HttpAppOptions {
   /** Adds the service's routes: called after tpi's middleware and before the 404 and problem handlers. */
   routes: (app: Express) => void;
 }
@@ -31,13 +28,6 @@ export interface ServiceAppOptions extends HttpAppOptions {
  * service's routes — then unknown routes as 404 problems and every error as problem+json.
  */
 export function createServiceApp(opts: ServiceAppOptions): Express {
-  const app = createHttpApp(opts);
-  opts.routes(app);
-  return finishHttpApp(app, opts);
-}
-
-/** The first half of createServiceApp; goes once chillybin and jafflr use createServiceApp. */
-export function createHttpApp(opts: HttpAppOptions): Express {
   const app = express();
   app.disable("x-powered-by");
   app.set("etag", false);
@@ -46,11 +36,7 @@ export function createHttpApp(opts: HttpAppOptions): Express {
   app.use(express.json({ limit: BODY_LIMIT, type: ["application/json", "application/*+json"] }));
   mountHealth(app, { ...opts, readiness: opts.readiness ?? {} });
   app.get("/metrics", opts.metrics.handler);
-  return app;
-}
-
-/** The second half of createServiceApp; goes once chillybin and jafflr use createServiceApp. */
-export function finishHttpApp(app: Express, opts: { logger: Logger }): Express {
+  opts.routes(app);
   app.use(notFound);
   app.use(problemErrorHandler(opts.logger));
   return app;

@@ -2,11 +2,14 @@
  * HTTP as the wire sees it, for the reliability suite: `send` (node:http, one connection per
  * request unless an agent is given) and `sendRaw` (bytes written to a TCP socket, for what
  * node:http refuses to send: NUL bytes, bare CR, Latin-1 in headers, broken framing). Neither
- * throws: no answer is `status: 0` with the socket error's code, so a test asserts on what
- * happened instead of crashing.
+ * throws for what happened on the wire: no answer is `status: 0` with the socket error's code, so
+ * a test asserts on what happened instead of crashing. `send` checks every answer against the
+ * service's `GET /openapi.json` (testkit/openapi) and throws when the answer breaks it; `sendRaw`
+ * does not, since a request it sends need not be one HTTP can describe.
  */
 import http from "node:http";
 import net from "node:net";
+import { checkAgainstOpenApi } from "testkit/openapi";
 
 export interface RawReply {
   /** 0 when no HTTP answer arrived (see `error`). */
@@ -39,7 +42,20 @@ export interface SendOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-export function send(baseUrl: string, options: SendOptions): Promise<RawReply> {
+export async function send(baseUrl: string, options: SendOptions): Promise<RawReply> {
+  const reply = await sendUnchecked(baseUrl, options);
+  await checkAgainstOpenApi(baseUrl, {
+    method: options.method ?? "GET",
+    path: options.path,
+    status: reply.status,
+    contentType: reply.headers["content-type"] ?? "",
+    text: reply.text,
+    json: reply.json,
+  });
+  return reply;
+}
+
+function sendUnchecked(baseUrl: string, options: SendOptions): Promise<RawReply> {
   const startedAt = performance.now();
   const url = new URL(baseUrl);
   return new Promise<RawReply>((resolve) => {

@@ -1,6 +1,7 @@
 /**
- * The stall's three ways to take stock, as load requests: chillybin's v1 `GET /pick`, its v2
- * `POST /v2/pick` order, and jafflr's `POST /toastie` (JSON body or the original's query form).
+ * The stall's ways to take stock, as load requests: chillybin's v2 `POST /v2/pick` order and
+ * jafflr's `POST /toastie` (JSON body or the original's query form). v1's `GET /pick` is in
+ * requests-pick-v1.ts, deleted with v1.
  */
 import { itemsTake, toastieTakes } from "./ledger";
 import type { LoadRequest } from "./load";
@@ -8,16 +9,6 @@ import type { LoadRequest } from "./load";
 export interface Item {
   ingredient: string;
   quantity: number;
-}
-
-export function pickV1(target: string, ingredient: string, quantity = 1): LoadRequest {
-  return {
-    kind: "pick-v1",
-    target,
-    method: "GET",
-    path: `/pick?name=${encodeURIComponent(ingredient)}&quantity=${quantity}`,
-    takes: { [ingredient]: quantity },
-  };
 }
 
 export function pickV2(

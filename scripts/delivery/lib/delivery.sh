@@ -98,11 +98,13 @@ check_services() {
   done
 }
 
-# The exact build of one image: the top-level Dockerfile with SERVICE and VERSION.
+# The exact build of one image: the top-level Dockerfile with SERVICE and VERSION. No provenance
+# attestation: with Docker 29's containerd image store it makes the image an index whose extra
+# manifest `kind load docker-image` cannot export ("content digest not found", kind #3795).
 build_image() {
   local service="$1" version="$2" image="$3" source
   source="$(source_url)"
-  run "$DOCKER" build --file "$REPO/Dockerfile" \
+  run "$DOCKER" build --provenance=false --file "$REPO/Dockerfile" \
     --build-arg "SERVICE=$service" \
     --build-arg "VERSION=$version" \
     ${source:+--build-arg "SOURCE=$source"} \

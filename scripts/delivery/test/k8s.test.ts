@@ -1,5 +1,6 @@
-// The Kubernetes manifests agree with the services' real configuration: ports from their config
-// schemas, probe paths from tpi's health routes, the grace period from tpi's shutdown deadline.
+// The Kubernetes manifests are valid against the Kubernetes API schemas (kubernetes-models), and
+// agree with the services' real configuration: ports from their config schemas, probe paths from
+// tpi's health routes, the grace period from tpi's shutdown deadline, the heap from the limit.
 import assert from "node:assert/strict";
 import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -13,8 +14,8 @@ type Obj = any;
 const K8S = join(REPO_ROOT, "deploy", "k8s");
 const read = (path: string) => readFileSync(join(REPO_ROOT, path), "utf8");
 
-function load(file: string): Obj[] {
-  const docs = parseAllDocuments(readFileSync(join(K8S, file), "utf8"));
+function load(file: string, dir = K8S): Obj[] {
+  const docs = parseAllDocuments(readFileSync(join(dir, file), "utf8"));
   for (const doc of docs) assert.deepEqual(doc.errors, [], `${file}: ${doc.errors.join("; ")}`);
   return docs.map((doc) => doc.toJS()).filter((obj) => obj !== null);
 }
@@ -63,14 +64,64 @@ function resolvePort(container: Obj, port: number | string): number {
   return named.containerPort;
 }
 
+/** The model class of an object's apiVersion and kind, e.g. kubernetes-models/apps/v1/Deployment. */
+function validate(obj: Obj): void {
+  const [group, version] = obj.apiVersion.includes("/")
+    ? obj.apiVersion.split("/")
+    : [undefined, obj.apiVersion];
+  const module = require(`kubernetes-models/${group ? `${group}/` : ""}${version}/${obj.kind}`);
+  new module[obj.kind](obj).validate();
+}
+
+/** An object as deploy.sh applies it: placeholders filled with a registry and a version. */
+const rendered = (obj: Obj): Obj =>
+  JSON.parse(
+    JSON.stringify(obj)
+      .replaceAll("__IMAGE_REPOSITORY__", "ghcr.io/octo-cat/toasties-galore")
+      .replaceAll("__VERSION__", "0123456789abcdef0123456789abcdef01234567")
+      .replaceAll("__IMAGE__", "ghcr.io/octo-cat/toasties-galore/jafflr:0123456789abcdef"),
+  );
+
+/** The MiB in a memory quantity like 256Mi or 1Gi. */
+function mebibytes(quantity: string): number {
+  const match = /^(\d+)(Mi|Gi)$/.exec(quantity);
+  assert.ok(match, `memory ${quantity}: write it in Mi or Gi`);
+  return Number(match[1]) * (match[2] === "Gi" ? 1024 : 1);
+}
+
 describe("Kubernetes manifests", () => {
-  test("every file parses and names its objects; none pins a namespace but the Namespace", () => {
+  test("every file parses and names its objects; none pins a namespace (deploy.sh -n does)", () => {
     assert.ok(all.length > 0);
     for (const { file, obj } of all) {
       assert.ok(obj.apiVersion && obj.kind && obj.metadata?.name, `${file}: incomplete object`);
-      if (obj.kind !== "Namespace") assert.equal(obj.metadata.namespace, undefined, `${file}`);
+      assert.notEqual(
+        obj.kind,
+        "Namespace",
+        `${file}: deploy.sh creates the namespace it is given`,
+      );
+      assert.equal(obj.metadata.namespace, undefined, `${file}`);
     }
     assert.deepEqual(services.sort(), ["chillybin", "jafflr"]);
+  });
+
+  test("every object, and the rehearsal's load generator, is valid for the Kubernetes API", () => {
+    const load_ = load("load.yaml", join(REPO_ROOT, "scripts", "delivery", "load"));
+    for (const { file, obj } of [...all, ...load_.map((obj) => ({ file: "load.yaml", obj }))]) {
+      assert.doesNotThrow(
+        () => validate(rendered(obj)),
+        `${file}: ${obj.kind} ${obj.metadata.name}`,
+      );
+    }
+  });
+
+  test("schema validation catches a broken manifest (so the check above can fail)", () => {
+    const broken = rendered(find("Deployment", "jafflr"));
+    broken.spec.replicas = "two";
+    broken.spec.template.spec.containers[0].ports[0].containerPort = "http";
+    assert.throws(
+      () => validate(broken),
+      /replicas must be integer.*containerPort must be integer/,
+    );
   });
 
   test("tpi serves the probe paths the manifests use", () => {
@@ -131,6 +182,24 @@ describe("Kubernetes manifests", () => {
         assert.ok(deployment.spec.replicas >= 2, "one pod cannot roll without a gap");
         const pdb = find("PodDisruptionBudget", service);
         assert.deepEqual(pdb.spec.selector.matchLabels, deployment.spec.selector.matchLabels);
+      });
+
+      test("the V8 heap is sized well inside each container's memory limit", () => {
+        for (const c of [...(pod.initContainers ?? []), ...pod.containers]) {
+          const limit = mebibytes(c.resources.limits.memory);
+          const options = c.env?.find((e: Obj) => e.name === "NODE_OPTIONS")?.value ?? "";
+          const match = /--max-old-space-size=(\d+)\b/.exec(options);
+          assert.ok(match, `${c.name}: NODE_OPTIONS sets no --max-old-space-size`);
+          const heap = Number(match[1]);
+          // Room for the young generation, code and native buffers above the old space, but a
+          // heap large enough to be the limit that matters (not one that starves the service).
+          assert.ok(heap <= limit * 0.65, `${c.name}: heap ${heap} MiB of a ${limit} MiB limit`);
+          assert.ok(heap >= limit * 0.4, `${c.name}: heap ${heap} MiB wastes a ${limit} MiB limit`);
+        }
+      });
+
+      test("pulls with the Secret deploy.sh writes for private packages", () => {
+        assert.deepEqual(pod.imagePullSecrets, [{ name: "registry-pull" }]);
       });
 
       test("images by version tag, placeholders deploy.sh fills; limits on every container", () => {

@@ -4,7 +4,10 @@
  *   answer came at all (refused, reset, timed out), so the test asserts on what happened.
  * - `arrange`: setting the scene (restock, read stock). Throws on anything but 2xx, with the
  *   answer in the message, so a broken precondition never looks like a failing assertion.
+ * Both check every answer against the service's own `GET /openapi.json` (./openapi.ts) and throw
+ * when it is not what the description declares: drift fails whichever test saw it.
  */
+import { checkAgainstOpenApi, prefetchOpenApi } from "./openapi";
 
 /** A parsed JSON answer: its shape is what the test asserts, so it is not typed up front. */
 // biome-ignore lint/suspicious/noExplicitAny: a test reads any field of an answer and asserts on it
@@ -38,8 +41,12 @@ export interface Client {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** A client whose requests never throw. `defaultHeaders` go on every request (e.g. Authorization). */
+/**
+ * A client whose requests never throw for what the service answers, only when the answer breaks
+ * the service's description. `defaultHeaders` go on every request (e.g. Authorization).
+ */
 export function actClient(baseUrl: string, defaultHeaders: Record<string, string> = {}): Client {
+  prefetchOpenApi(baseUrl);
   const request = async <T>(method: string, path: string, options: RequestOptions = {}) => {
     const headers: Record<string, string> = {
       accept: "application/json, application/problem+json;q=0.9, */*;q=0.1",
@@ -74,6 +81,15 @@ export function actClient(baseUrl: string, defaultHeaders: Record<string, string
         // keep the text: the test sees the malformed body in its message
       }
     }
+    const url = new URL(path, baseUrl);
+    await checkAgainstOpenApi(url.href, {
+      method,
+      path: `${url.pathname}${url.search}`,
+      status: response.status,
+      contentType,
+      text,
+      json: body === text ? undefined : body,
+    });
     return {
       status: response.status,
       headers: response.headers,
