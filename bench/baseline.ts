@@ -56,6 +56,15 @@ export async function baselineChillybin(opts: {
   const shared = path.join(opts.repoRoot, "node_modules");
   for (const name of readdirSync(shared)) {
     if (OWN.includes(name)) continue;
+    if (name.startsWith("@")) {
+      // A real scope folder, so a package installed for the baseline below lands in it and
+      // not, through a linked scope, in this checkout's node_modules.
+      mkdirSync(path.join(modules, name));
+      for (const pkg of readdirSync(path.join(shared, name))) {
+        symlinkSync(path.join(shared, name, pkg), path.join(modules, name, pkg));
+      }
+      continue;
+    }
     symlinkSync(path.join(shared, name), path.join(modules, name));
   }
   for (const name of OWN) symlinkSync(path.join("..", name), path.join(modules, name));
