@@ -5,29 +5,9 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import type request from "supertest";
-import {
-  act,
-  arrange,
-  type BadInputCase,
-  describeBadInput,
-  type Snapshot,
-  snapshot,
-  useTestApp,
-} from "./helpers";
+import { act, type BadInputCase, describeBadInput, useBadInputApp } from "./helpers";
 
-let baseline: Snapshot;
-const app = useTestApp({
-  resetBeforeEach: false,
-  // Something to lose: an order on record and stock that is not all defaults.
-  setUp: async (app) => {
-    await arrange(app.url).order({
-      customer: "gita",
-      items: [{ ingredient: "cheese", quantity: 1 }],
-    });
-    await arrange(app.url).setStock({ bread: 6 });
-    baseline = await snapshot(app.pool);
-  },
-});
+const app = useBadInputApp();
 
 const TEN_KB = "a".repeat(10 * 1024);
 // node sends an array header value as one header line per element; superagent's types say string.
@@ -368,7 +348,7 @@ const cases: Record<string, BadInputCase[]> = {
 };
 
 for (const [endpoint, table] of Object.entries(cases)) {
-  describeBadInput(endpoint, table, () => ({ url: app.url, pool: app.pool, baseline }));
+  describeBadInput(endpoint, table, app);
 }
 
 test("a 400 says what is wrong, field by field", async () => {

@@ -265,6 +265,44 @@ export interface BadInputCase {
   send: (agent: request.Agent) => request.Test;
 }
 
+/** What a bad-input table runs against: the shared app, and the state no case may change. */
+export interface BadInputTarget {
+  url: string;
+  pool: pg.Pool;
+  baseline: Snapshot;
+}
+
+/**
+ * For a file of bad-input tables: the app with something to lose (an order on record, stock that
+ * is not all defaults), never reset between cases, and its snapshot taken before the first one.
+ */
+export function useBadInputApp(): BadInputTarget {
+  let baseline: Snapshot | undefined;
+  const app = useTestApp({
+    resetBeforeEach: false,
+    setUp: async (app) => {
+      await arrange(app.url).order({
+        customer: "gita",
+        items: [{ ingredient: "cheese", quantity: 1 }],
+      });
+      await arrange(app.url).setStock({ bread: 6 });
+      baseline = await snapshot(app.pool);
+    },
+  });
+  return {
+    get url() {
+      return app.url;
+    },
+    get pool() {
+      return app.pool;
+    },
+    get baseline() {
+      if (!baseline) throw new Error("useBadInputApp: not set up yet; use it in a test");
+      return baseline;
+    },
+  };
+}
+
 /**
  * One test per bad input: the right 4xx, as problem+json, no stack trace, no huge echo of the
  * input, and the database exactly as `baseline` (taken in the file's setUp) says.
@@ -272,12 +310,12 @@ export interface BadInputCase {
 export function describeBadInput(
   endpoint: string,
   table: BadInputCase[],
-  target: () => { url: string; pool: pg.Pool; baseline: Snapshot },
+  target: BadInputTarget,
 ): void {
   describe(`bad input: ${endpoint}`, () => {
     for (const c of table) {
       test(`${c.name} → ${c.status}, problem+json, nothing changed`, async () => {
-        const { url, pool, baseline } = target();
+        const { url, pool, baseline } = target;
         const reply = await act(url).send(c.send);
         assert.equal(reply.status, c.status, reply.text.slice(0, 500));
         assert.ok(

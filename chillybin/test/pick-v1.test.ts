@@ -22,11 +22,11 @@ import {
   migratedDatabase,
   openEvents,
   type Reply,
-  type Snapshot,
   snapshot,
   startApp,
   stockEvent,
   type TestApp,
+  useBadInputApp,
   useTestApp,
 } from "./helpers";
 
@@ -173,19 +173,7 @@ describe("GET /pick (v1)", () => {
 });
 
 describe("GET /pick (v1): bad input", () => {
-  let baseline: Snapshot;
-  const app = useTestApp({
-    resetBeforeEach: false,
-    // Something to lose: an order on record and stock that is not all defaults.
-    setUp: async (app) => {
-      await arrange(app.url).order({
-        customer: "gita",
-        items: [{ ingredient: "cheese", quantity: 1 }],
-      });
-      await arrange(app.url).setStock({ bread: 6 });
-      baseline = await snapshot(app.pool);
-    },
-  });
+  const app = useBadInputApp();
   const TEN_KB = "a".repeat(10 * 1024);
   const SQL = "cheese'; DROP TABLE ingredients; --";
   const cases: BadInputCase[] = [
@@ -254,7 +242,7 @@ describe("GET /pick (v1): bad input", () => {
     { name: "more than there is", status: 410, send: (a) => a.get("/pick?name=bread&quantity=7") },
     { name: "POST", status: 405, send: (a) => a.post("/pick?name=cheese&quantity=1") },
   ];
-  describeBadInput("GET /pick", cases, () => ({ url: app.url, pool: app.pool, baseline }));
+  describeBadInput("GET /pick", cases, app);
 });
 
 describe("GET /pick (v1): concurrency", () => {
