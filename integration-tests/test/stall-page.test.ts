@@ -1,7 +1,7 @@
 /**
  * The stall page's server side between real processes, without a browser: jafflr's
  * GET /stall/events carries chillybin's stock and picks (from chillybin's GET /events, watched
- * once per jafflr through a relay that counts the streams), survives a dropped upstream
+ * once per jafflr, counted by a TCP proxy in front of chillybin), survives a dropped upstream
  * connection, and ends cleanly when jafflr drains on SIGTERM. The page itself is tested in
  * integration-tests/browser/ (real Chromium, its own npm script).
  */
@@ -13,18 +13,21 @@ import { after, before, describe, it } from "node:test";
 import { pickV2FlagFile } from "testkit/flags";
 import { actClient, arrangeClient } from "testkit/http-client";
 import { type ServiceProcess, startService } from "testkit/service-process";
+import { TcpProxy } from "testkit/tcp-proxy";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import type { Snapshot } from "../../jafflr/src/page/hub";
 import type { MeterPoint } from "../../jafflr/src/page/meter";
 import type { Stock } from "../../jafflr/src/page/upstream";
 import { openStallStream } from "../../jafflr/test/stall-stream";
-import { type EventsRelay, startEventsRelay } from "../src/events-relay";
 import { eventually, needsOwnProcesses, serviceEnv } from "../src/stall";
+
+const EVENTS = "GET /events";
 
 describe("the stall page's event stream, jafflr beside a real chillybin", needsOwnProcesses, () => {
   let db: TestDatabase;
   let chillybin: ServiceProcess;
-  let relay: EventsRelay;
+  // In front of chillybin: counts and cuts jafflr's GET /events connections.
+  let relay: TcpProxy;
   let jafflr: ServiceProcess;
   let dir: string;
 
@@ -34,7 +37,9 @@ describe("the stall page's event stream, jafflr beside a real chillybin", needsO
     const flagsFile = path.join(dir, "features.json");
     await writeFile(flagsFile, JSON.stringify(pickV2FlagFile(["gita"])));
     chillybin = await startService("chillybin", serviceEnv({ DATABASE_URL: db.url }));
-    relay = await startEventsRelay(chillybin.url);
+    const target = new URL(chillybin.url);
+    relay = new TcpProxy({ host: target.hostname, port: Number(target.port) });
+    await relay.open();
     jafflr = await startService(
       "jafflr",
       serviceEnv({
@@ -87,14 +92,14 @@ describe("the stall page's event stream, jafflr beside a real chillybin", needsO
           (m) => m.event === "stock" || (m.event === "snapshot" && JSON.parse(m.data).stock),
         );
       }
-      assert.equal(relay.openStreams(), 1, "one GET /events to chillybin for three pages");
+      assert.equal(relay.connections(EVENTS), 1, "one GET /events to chillybin for three pages");
       assert.equal(await metric("stall_chillybin_watching"), 1);
     } finally {
       for (const page of pages) page.close();
     }
-    await eventually(() => (relay.openStreams() === 0 ? true : undefined), {
+    await eventually(() => (relay.connections(EVENTS) === 0 ? true : undefined), {
       timeoutMs: 10_000,
-      message: () => `${relay.openStreams()} event streams still open to chillybin`,
+      message: () => `${relay.connections(EVENTS)} event streams still open to chillybin`,
     });
     assert.equal(await metric("stall_chillybin_watching"), 0);
   });
@@ -129,14 +134,14 @@ describe("the stall page's event stream, jafflr beside a real chillybin", needsO
     const page = await openStallStream(jafflr.url);
     try {
       await page.nextEvent("stock");
-      const before = relay.streamsSeen();
-      relay.cutStreams();
+      const before = relay.connections(EVENTS, "seen");
+      relay.cut(EVENTS);
       const lost = await page.nextEvent<{ connected: boolean }>("cold");
       assert.equal(lost.connected, false);
       const back = await page.nextEvent<{ connected: boolean }>("cold", 15_000);
       assert.equal(back.connected, true);
       await page.nextEvent("stock");
-      assert.equal(relay.streamsSeen(), before + 1);
+      assert.equal(relay.connections(EVENTS, "seen"), before + 1);
       await cold().post("/restock", { json: { ham: 4 } });
       await page.next((m) => m.event === "stock" && JSON.parse(m.data).ham === 4);
     } finally {
