@@ -1,11 +1,17 @@
 import "tpi/register"; // first: starts OpenTelemetry before undici (the arm's HTTP client) loads
 
+import { setFlagsFromString } from "node:v8";
 import { createLogger, createMetrics, Lifecycle, loadConfigOrExit, serve } from "tpi";
 import { createApp } from "./app";
 import { ChillybinClient } from "./chillybin-client";
 import { configSchema } from "./config";
 import { startFeatures } from "./features";
 import { Grill } from "./grill";
+
+// undici parses HTTP with llhttp compiled to WebAssembly, and V8's optimising compile of it is a
+// ~35 MB spike in resident memory at the first call to chillybin. Baseline (Liftoff) code parses
+// chillybin's short answers just as well. Set before anything compiles WebAssembly.
+setFlagsFromString("--liftoff-only");
 
 async function main() {
   // config

@@ -14,6 +14,25 @@ function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
+export interface HealthAnswer {
+  headers: Record<string, string>;
+  body: Buffer;
+}
+
+/** /health's answer, the same every time: serialised once, not per probe. */
+export function healthAnswer(opts: { service: string; version: string }): HealthAnswer {
+  const body = Buffer.from(
+    JSON.stringify({ status: "ok", service: opts.service, version: opts.version }),
+  );
+  return {
+    headers: {
+      "Content-Type": "application/json; charset=utf-8",
+      "Content-Length": String(body.length),
+    },
+    body,
+  };
+}
+
 /**
  * /health is liveness (the process serves; never touches dependencies, so a database outage
  * does not get the pod restarted); /ready is readiness (dependencies answer, not draining).
@@ -27,10 +46,10 @@ export function mountHealth(
     readiness: Record<string, ReadinessCheck>;
   },
 ) {
-  // The same answer every time: serialised once, not per probe.
-  const healthy = JSON.stringify({ status: "ok", service: opts.service, version: opts.version });
+  // GET /health is answered by createServiceApp's first middleware; this route serves HEAD.
+  const healthy = healthAnswer(opts);
   router.get("/health", (_req: Request, res: Response) => {
-    res.type("json").send(healthy);
+    res.set(healthy.headers).send(healthy.body);
   });
   router.get("/ready", async (_req: Request, res: Response) => {
     if (opts.lifecycle.shuttingDown) {

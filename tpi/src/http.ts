@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import { TraceFlags } from "@opentelemetry/api";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import { runWithContext } from "./context";
-import { mountHealth, type ReadinessCheck } from "./health";
+import { type HealthAnswer, healthAnswer, mountHealth, type ReadinessCheck } from "./health";
 import type { Logger } from "./logger";
 import { type Metrics, methodLabel, routeTemplate, UNMATCHED_ROUTE } from "./metrics";
 import { notFound, problemErrorHandler } from "./problem";
@@ -32,7 +32,7 @@ export function createServiceApp(opts: ServiceAppOptions): Express {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.set("query parser", "extended");
-  app.use(instrument(opts.logger, opts.metrics, opts.lifecycle));
+  app.use(instrument(opts.logger, opts.metrics, opts.lifecycle, healthAnswer(opts)));
   app.use(express.json({ limit: BODY_LIMIT, type: ["application/json", "application/*+json"] }));
   mountHealth(app, { ...opts, readiness: opts.readiness ?? {} });
   app.get("/metrics", opts.metrics.handler);
@@ -50,7 +50,7 @@ const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
  * RED metrics. One middleware and one "finish" listener for all of it: this runs on every
  * request, so it is kept cheap.
  */
-function instrument(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
+function instrument(logger: Logger, metrics: Metrics, lifecycle: Lifecycle, health: HealthAnswer) {
   const tracing = telemetryStarted();
   return (req: Request, res: Response, next: NextFunction) => {
     const start = process.hrtime.bigint();
@@ -60,11 +60,14 @@ function instrument(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
     res.setHeader("X-Request-Id", requestId);
     // While draining, ask keep-alive clients to reconnect (to a new instance) after this response.
     if (lifecycle.shuttingDown) res.setHeader("Connection", "close");
-    const traced = startServerSpan(req);
+    // Liveness probes, answered here: the kubelet asks every few seconds and the router and
+    // express's send() would be most of the cost. Still logged and counted like any request.
+    const probe = req.method === "GET" && req.url === "/health";
+    const traced = probe ? undefined : startServerSpan(req);
     // on, not once: "finish" fires once per response, and once() wraps the listener each time.
     res.on("finish", () => {
       const method = methodLabel(req.method);
-      const route = routeTemplate(req);
+      const route = probe ? "/health" : routeTemplate(req);
       const status = res.statusCode;
       const nanos = Number(process.hrtime.bigint() - start);
       metrics.observe(method, route, status, nanos / 1e9);
@@ -89,6 +92,7 @@ function instrument(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
         "request",
       );
     });
-    runWithContext({ requestId }, traced?.context, tracing, next);
+    if (probe) res.writeHead(200, health.headers).end(health.body);
+    else runWithContext({ requestId }, traced?.context, tracing, next);
   };
 }

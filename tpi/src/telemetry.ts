@@ -53,8 +53,6 @@ export function startTelemetry() {
   }
   // The SDK loads here, not when tpi is imported: processes that never trace (the migrate
   // command, tests) skip its ~400 modules.
-  const { OTLPTraceExporter } =
-    require("@opentelemetry/exporter-trace-otlp-http") as typeof import("@opentelemetry/exporter-trace-otlp-http");
   const { registerInstrumentations } =
     require("@opentelemetry/instrumentation") as typeof import("@opentelemetry/instrumentation");
   const { PgInstrumentation } =
@@ -70,6 +68,9 @@ export function startTelemetry() {
 
   const processors: SpanProcessor[] = [];
   if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
+    // Only then: the exporter and its protobuf encoders are ~8 MB of a 120 MB budget.
+    const { OTLPTraceExporter } =
+      require("@opentelemetry/exporter-trace-otlp-http") as typeof import("@opentelemetry/exporter-trace-otlp-http");
     processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
   }
   const main = mainPackage();
