@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import request from "supertest";
 import { createMetrics, createServiceApp, Lifecycle } from "../src/index";
-import { silentLogger } from "./helpers";
+import { capturingLogger, silentLogger } from "./helpers";
 
 function app(readiness: Record<string, () => Promise<unknown>>, lifecycle = new Lifecycle()) {
   return createServiceApp({
@@ -63,5 +63,35 @@ describe("health and readiness", () => {
     assert.equal(res.status, 503);
     assert.equal(res.body.checks.shutdown, "shutting down");
     await request(a).get("/health").expect(200);
+  });
+
+  it("GET /health, answered before the router, is still logged and counted; HEAD still works", async () => {
+    const { logger, lines } = capturingLogger();
+    const metrics = createMetrics({ service: "svc", version: "7.0.0" });
+    const a = createServiceApp({
+      service: "svc",
+      version: "7.0.0",
+      logger,
+      metrics,
+      lifecycle: new Lifecycle(),
+      routes: () => {},
+    });
+    const res = await request(a).get("/health").set("X-Request-Id", "probe-1").expect(200);
+    assert.equal(res.headers["content-type"], "application/json; charset=utf-8");
+    assert.equal(res.headers["x-request-id"], "probe-1");
+    assert.deepEqual(res.body, { status: "ok", service: "svc", version: "7.0.0" });
+    await request(a).head("/health").expect(200);
+    const access = lines().filter((l) => l.msg === "request");
+    assert.deepEqual(
+      access.map((l) => [l.method, l.route, l.status, l.request_id === "probe-1" || l.method]),
+      [
+        ["GET", "/health", 200, true],
+        ["HEAD", "/health", 200, "HEAD"],
+      ],
+    );
+    assert.equal(access[0]?.bytes, Buffer.byteLength(JSON.stringify(res.body)));
+    const text = await metrics.registry.metrics();
+    assert.match(text, /http_requests_total\{method="GET",route="\/health",status_code="200"[^}]*\} 1/);
+    assert.match(text, /http_requests_total\{method="HEAD",route="\/health",status_code="200"[^}]*\} 1/);
   });
 });
