@@ -10,10 +10,11 @@
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
+import { compileApps } from "../compile-apps";
 import { measuredRow, ratioTarget } from "../figures";
-import { type BenchCase, type Context, conns } from "../harness";
+import { type BenchCase, conns } from "../harness";
 import { type Launched, launch, sleep } from "../launch";
-import { httpLoad, run } from "../load";
+import { httpLoad } from "../load";
 import type { Row } from "../report";
 
 const CONNECTIONS = 10;
@@ -158,18 +159,4 @@ async function observed(app: Launched, results: import("../harness").Results): P
     .some((l) => l.includes(PROBE_TRACE_ID) && l.includes('"route":"/hello"'));
   parts.push(`traceparent continued into the log line: ${traced ? "yes" : "NO"}`);
   return parts.join("; ");
-}
-
-/**
- * The apps compiled to plain JavaScript, so they run under bare `node` like the services
- * (tsx's loader thread would add its own memory and CPU to the measurement).
- */
-async function compileApps(ctx: Context): Promise<string> {
-  const tsc = path.join(ctx.repoRoot, "node_modules", ".bin", "tsc");
-  const { code, stdout, stderr } = await run(tsc, [
-    "-p",
-    path.join(ctx.repoRoot, "bench", "apps", "tsconfig.json"),
-  ]);
-  if (code !== 0) throw new Error(`compiling bench/apps failed:\n${stdout}${stderr}`);
-  return path.join(ctx.repoRoot, "bench", ".cache", "apps");
 }
