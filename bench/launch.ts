@@ -34,7 +34,7 @@ export interface Launched {
 
 export interface LaunchOptions {
   name: string;
-  /** Arguments to node, e.g. [".../dist/index.js"]. */
+  /** Arguments to node (the one given to useNode), e.g. [".../dist/index.js"]. */
   args: string[];
   env: NodeJS.ProcessEnv;
   logFile: string;
@@ -45,6 +45,13 @@ export interface LaunchOptions {
 
 const running = new Set<ChildProcess>();
 const POLL_MS = 5;
+/** The node binary every server is spawned with (bench/node-runtime.ts; set once by run.ts). */
+let nodeBinary = process.execPath;
+
+/** Runs every server launched from now on with this node executable. */
+export function useNode(executable: string): void {
+  nodeBinary = executable;
+}
 
 export async function launch(opts: LaunchOptions): Promise<Launched> {
   const { name, logFile, readyPath = "/ready", timeoutMs = 30_000 } = opts;
@@ -55,7 +62,7 @@ export async function launch(opts: LaunchOptions): Promise<Launched> {
   }
   const out = openSync(logFile, "a");
   const start = performance.now();
-  const child = spawn(process.execPath, opts.args, {
+  const child = spawn(nodeBinary, opts.args, {
     env: opts.env,
     stdio: ["ignore", out, out],
   });

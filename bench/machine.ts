@@ -2,6 +2,7 @@
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import pg from "pg";
+import type { ServiceNode } from "./node-runtime";
 
 export interface Machine {
   date: string;
@@ -53,13 +54,18 @@ function cpuModel(): string {
   }
 }
 
-export function machineLines(m: Machine): string[] {
+/** `serviceNode`: what the services ran on (--node); the bench and its load generator run on m.node. */
+export function machineLines(m: Machine, serviceNode: ServiceNode): string[] {
+  const node =
+    serviceNode.path === process.execPath
+      ? `services, bench and load generator ${m.node} (${serviceNode.source})`
+      : `services ${serviceNode.version} (${serviceNode.source}); bench and load generator ${m.node}`;
   return [
     `- Date: ${m.date}`,
     `- CPU: ${m.cpus} × ${m.cpuModel} (nproc ${m.cpus}); load average (1/5/15 min) at start ${m.loadAverage}, at end ${loadAverage()}`,
     `- Memory: ${m.memoryGiB} GiB`,
     `- OS: ${m.kernel}`,
-    `- Node: ${m.node}`,
+    `- Node: ${node}`,
     `- PostgreSQL: ${m.postgres} (the machine's server on 127.0.0.1:5432, shared)`,
   ];
 }

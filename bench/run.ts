@@ -6,11 +6,18 @@
  *
  *   npm run bench                      # full run: 3 rounds, ~10 min on a busy 2-core machine
  *   npm run bench -- --quick           # smoke test: 1 round of 1 s runs (< 2 min), results.md untouched
+ *   npm run bench -- --node current    # the services on this machine's node, not the image's
  *   npx tsx bench/run.ts --cases pick-v1,instrumentation --runs 1 --profile
  *
  * Options:
  *   --quick              1 round of 1 s runs (toasties 2 s), no warm-up, 100 000 orders instead
- *                        of 1 million; results.md is left alone unless --write
+ *                        of 1 million; results.md is left alone unless --write or --out
+ *   --node WHICH         the node every server runs on (bench/node-runtime.ts): image (default:
+ *                        the Dockerfile's FROM node:<major>, fetched once from the npm registry
+ *                        into bench/.cache/node/), current (this machine's node), a major or
+ *                        version (24, 24.22.3), or an absolute path to a node executable; the
+ *                        bench and its load generator always run on this machine's node
+ *   --out FILE           where the report is written (default bench/results.md); implies --write
  *   --runs N             rounds (default 3); every run of every case once per round, interleaved
  *   --duration S         seconds per load run (default 3, toasties 5; warm-up 2)
  *   --cases a,b          which cases (files in bench/cases/, by name); default every case that
@@ -22,7 +29,7 @@
  *   --node-arg FLAG      a node option for the main services, e.g. --node-arg=--trace-gc
  *   --profile            node --cpu-prof for the main services and case apps; keeps the temp dir
  *                        (summarise with bench/profile-summary.ts)
- *   --write, --no-write  whether to write bench/results.md (default: only full runs)
+ *   --write, --no-write  whether to write the report (default: full runs, or --out given)
  *   BENCH_DATABASE_URL   the server to create the bench databases on (default: the local one)
  *
  * Absolute numbers on a shared 2-core machine are noise; the ratios measured in the same run,
@@ -45,14 +52,14 @@ import {
   V2_CUSTOMER,
 } from "./harness";
 import { imageHeapSizing } from "./heap";
-import { killAll, type Launched, launch, sleep } from "./launch";
+import { killAll, type Launched, launch, sleep, useNode } from "./launch";
 import { cpuSeconds, type Sample } from "./load";
 import { describeMachine, loadAverage, type Machine, machineLines } from "./machine";
+import { resolveServiceNode, type ServiceNode } from "./node-runtime";
 import { markdownTable, num, type Row, targetsTable } from "./report";
 import { createTestDatabase, pickV2FlagFile, type TestDatabase } from "./testkit";
 
 const REPO_ROOT = path.resolve(__dirname, "..");
-const RESULTS_FILE = path.join(__dirname, "results.md");
 const CASES_DIR = path.join(__dirname, "cases");
 // bench/ runs outside turbo, so no cached task depends on this.
 const { BENCH_DATABASE_URL } = process.env;
@@ -72,6 +79,8 @@ const { values: flags } = parseArgs({
     env: { type: "string", multiple: true, default: [] },
     profile: { type: "boolean", default: false },
     "node-arg": { type: "string", multiple: true, default: [] },
+    node: { type: "string", default: "image" },
+    out: { type: "string" },
     write: { type: "boolean" },
     "no-write": { type: "boolean", default: false },
   },
@@ -101,7 +110,8 @@ const EXTRA_ENV = Object.fromEntries(
     return [pair.slice(0, eq), pair.slice(eq + 1)];
   }),
 );
-const WRITE = flags["no-write"] ? false : (flags.write ?? !quick);
+const RESULTS_FILE = path.resolve(flags.out ?? path.join(__dirname, "results.md"));
+const WRITE = flags["no-write"] ? false : (flags.write ?? (flags.out !== undefined || !quick));
 /** Minutes the whole run may take (checked before each round). */
 const BUDGET_S = positive("budget", flags.budget, quick ? 2 : 12) * 60;
 const ORDERS =
@@ -118,9 +128,15 @@ const databases = new Map<string, Promise<TestDatabase>>();
 const pools = new Map<string, pg.Pool>();
 const services = new Map<string, Promise<Launched>>();
 let mainTrio: ReturnType<Context["main"]> | undefined;
+let serviceNode: ServiceNode | undefined;
 
 async function main(): Promise<void> {
   const started = performance.now();
+  serviceNode = resolveServiceNode(flags.node, REPO_ROOT);
+  useNode(serviceNode.path);
+  log(
+    `node: services on ${serviceNode.version} (${serviceNode.source}; ${serviceNode.path}); bench and load generator on ${process.version}`,
+  );
   workDir = mkdtempSync(path.join(os.tmpdir(), "toasties-bench-"));
   const profileDir = path.join(workDir, "profiles");
   if (flags.profile) mkdirSync(profileDir);
@@ -212,7 +228,10 @@ async function main(): Promise<void> {
     `\n## Targets\n\n${targetTable}\n\n${heading(roundsRun)}\n\n${table}\n\n${allNotes.join("\n")}\n`,
   );
   if (WRITE) {
-    writeFileSync(RESULTS_FILE, resultsMarkdown(machine, targetTable, table, allNotes, roundsRun));
+    writeFileSync(
+      RESULTS_FILE,
+      resultsMarkdown(machine, serviceNode, targetTable, table, allNotes, roundsRun),
+    );
     log(`\nwrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
   }
   log(`bench took ${num(elapsed)} s`);
@@ -463,7 +482,7 @@ function commonNotes(ctx: Context, elapsedS: number): string[] {
     "- CPU µs/op: user+system CPU of the serving processes (/proc/<pid>/stat) during the run divided by its 2xx answers — jafflr plus chillybin for a toastie, not the load generator or PostgreSQL; on a ratio row, the ratio of those. Much steadier than throughput on a shared machine.",
     "- Throughput counts 2xx answers only; Failed = non-2xx answers + socket errors + timeouts, summed over the runs (pgbench: failed transactions).",
     `- Ratios are median ÷ median from the same run; every run of every case was interleaved round by round (order reversed every other round) ${DURATIONS.warmup > 0 ? "after one unrecorded warm-up round" : "without a warm-up round (--quick)"}, so drift on this shared machine hits both sides of a ratio.`,
-    `- Services: the built dist/ of this tree, NODE_ENV=production, LOG_LEVEL=info into a file, default settings${flags.env.length ? ` except ${flags.env.join(" ")}` : ""}; chillybin ${ctx.heap.chillybin ? `NODE_OPTIONS=${ctx.heap.chillybin}` : "no NODE_OPTIONS"}, jafflr ${ctx.heap.jafflr ? `NODE_OPTIONS=${ctx.heap.jafflr}` : "no NODE_OPTIONS"} (from ${ctx.heap.source}); jafflr with COOK_TIME_SCALE=0, GRILL_SLOTS=1000, GRILL_QUEUE=10000 and a flag file turning pick.v2 on for customer ${V2_CUSTOMER} only.`,
+    `- Services: the built dist/ of this tree on node ${serviceNode?.version ?? process.version}, NODE_ENV=production, LOG_LEVEL=info into a file, default settings${flags.env.length ? ` except ${flags.env.join(" ")}` : ""}; chillybin ${ctx.heap.chillybin ? `NODE_OPTIONS=${ctx.heap.chillybin}` : "no NODE_OPTIONS"}, jafflr ${ctx.heap.jafflr ? `NODE_OPTIONS=${ctx.heap.jafflr}` : "no NODE_OPTIONS"} (from ${ctx.heap.source}); jafflr with COOK_TIME_SCALE=0, GRILL_SLOTS=1000, GRILL_QUEUE=10000 and a flag file turning pick.v2 on for customer ${V2_CUSTOMER} only.`,
   ];
 }
 
@@ -481,19 +500,24 @@ function failureNotes(results: Results): string[] {
 
 function resultsMarkdown(
   machine: Machine,
+  node: ServiceNode,
   targetTable: string,
   table: string,
   notes: string[],
   rounds: number,
 ): string {
+  const docsLink = path
+    .relative(path.dirname(RESULTS_FILE), path.join(REPO_ROOT, "docs", "performance.md"))
+    .split(path.sep)
+    .join("/");
   return [
     "# Benchmark results",
     "",
-    "Produced by `npm run bench` (bench/run.ts). Absolute numbers on a shared 2-core machine are noise; the ratios measured in the same run, and the server CPU per request, are the result. What the figures mean and what the profiles show: [docs/performance.md](../docs/performance.md).",
+    `Produced by \`npm run bench\` (bench/run.ts). Absolute numbers on a shared 2-core machine are noise; the ratios measured in the same run, and the server CPU per request, are the result. What the figures mean and what the profiles show: [docs/performance.md](${docsLink}).`,
     "",
     "## Machine",
     "",
-    ...machineLines(machine),
+    ...machineLines(machine, node),
     "",
     "## Targets",
     "",

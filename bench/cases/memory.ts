@@ -133,7 +133,7 @@ const memory: BenchCase = {
       rows,
       targets,
       notes: [
-        `- memory: VmHWM (the kernel's high-water mark of the resident set) of the main instances, reset once the service is ready (clear_refs 5) and read after every case's load, i.e. the peak across all of them under load; start-up's own peak is given beside it. jafflr sets V8's --liftoff-only as it starts: without it, V8's optimising compile of undici's llhttp WebAssembly parser at the first call to chillybin adds ~35 MB for a moment (130 MB peak). It includes file-backed pages (mostly the node binary, shared by every node process on a host; a container's memory limit counts them too). Heap sizing from ${ctx.heap.source}; container limits ${
+        `- memory: VmHWM (the kernel's high-water mark of the resident set) of the main instances, reset once the service is ready (clear_refs 5) and read after every case's load, i.e. the peak across all of them under load; start-up's own peak is given beside it. jafflr sets V8's --liftoff-only as it starts: without it, V8's optimising compile of undici's llhttp WebAssembly parser at the first call to chillybin adds ~35 MB for a moment (130 MB peak, measured on Node 20.20). It includes file-backed pages (mostly the node binary, shared by every node process on a host; a container's memory limit counts them too). Heap sizing from ${ctx.heap.source}; container limits ${
           Object.entries(ctx.heap.limits)
             .map(([s, l]) => `${s} ${l}`)
             .join(", ") || "not found"
