@@ -91,7 +91,13 @@ describe("health and readiness", () => {
     );
     assert.equal(access[0]?.bytes, Buffer.byteLength(JSON.stringify(res.body)));
     const text = await metrics.registry.metrics();
-    assert.match(text, /http_requests_total\{method="GET",route="\/health",status_code="200"[^}]*\} 1/);
-    assert.match(text, /http_requests_total\{method="HEAD",route="\/health",status_code="200"[^}]*\} 1/);
+    assert.match(
+      text,
+      /http_requests_total\{method="GET",route="\/health",status_code="200"[^}]*\} 1/,
+    );
+    assert.match(
+      text,
+      /http_requests_total\{method="HEAD",route="\/health",status_code="200"[^}]*\} 1/,
+    );
   });
 });
