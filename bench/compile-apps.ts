@@ -5,6 +5,7 @@
  */
 import path from "node:path";
 import type { Context } from "./harness";
+import { type Launched, launch } from "./launch";
 import { run } from "./load";
 
 let compiled: Promise<string> | undefined;
@@ -21,4 +22,45 @@ export function compileApps(ctx: Context): Promise<string> {
     return path.join(ctx.repoRoot, "bench", ".cache", "apps");
   })();
   return compiled;
+}
+
+/**
+ * One of bench/apps/ (e.g. "bare-pick-v1"), compiled, started once per bench run as a shared
+ * service named `name`, and CPU-profiled with --profile like the main services.
+ */
+export function startApp(
+  ctx: Context,
+  opts: {
+    name: string;
+    app: string;
+    args?: string[];
+    env?: Record<string, string>;
+    readyPath: string;
+  },
+): Promise<Launched> {
+  return ctx.service(opts.name, async () => {
+    const dir = await compileApps(ctx);
+    return launch({
+      name: opts.name,
+      args: [
+        ...(ctx.profiled
+          ? [
+              "--cpu-prof",
+              `--cpu-prof-dir=${path.join(ctx.workDir, "profiles")}`,
+              `--cpu-prof-name=${opts.name}.${Date.now()}.cpuprofile`,
+            ]
+          : []),
+        path.join(dir, `${opts.app}.js`),
+        ...(opts.args ?? []),
+      ],
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? "",
+        NODE_ENV: "production",
+        ...opts.env,
+      },
+      logFile: path.join(ctx.workDir, `${opts.name}.log`),
+      readyPath: opts.readyPath,
+    });
+  });
 }

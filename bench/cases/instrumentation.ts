@@ -9,11 +9,10 @@
  * a request sent with a traceparent must log that trace id.
  */
 import { readFileSync } from "node:fs";
-import path from "node:path";
-import { compileApps } from "../compile-apps";
+import { startApp } from "../compile-apps";
 import { measuredRow, ratioTarget } from "../figures";
 import { type BenchCase, conns } from "../harness";
-import { type Launched, launch, sleep } from "../launch";
+import { type Launched, sleep } from "../launch";
 import { httpLoad } from "../load";
 import type { Row } from "../report";
 
@@ -30,31 +29,13 @@ const instrumentation: BenchCase = {
   name: "instrumentation",
   byDefault: true,
   async setup(ctx) {
-    const dir = await compileApps(ctx);
     for (const key of ["tpi", "bare"] as const) {
-      const server = await ctx.service(`app-${key}`, () =>
-        launch({
-          name: `app-${key}`,
-          args: [
-            ...(ctx.profiled
-              ? [
-                  "--cpu-prof",
-                  `--cpu-prof-dir=${path.join(ctx.workDir, "profiles")}`,
-                  `--cpu-prof-name=app-${key}.${Date.now()}.cpuprofile`,
-                ]
-              : []),
-            path.join(dir, key === "bare" ? "bare.js" : "instrumented.js"),
-          ],
-          env: {
-            PATH: process.env.PATH ?? "",
-            HOME: process.env.HOME ?? "",
-            NODE_ENV: "production",
-            LOG_LEVEL: "info",
-          },
-          logFile: path.join(ctx.workDir, `app-${key}.log`),
-          readyPath: "/health",
-        }),
-      );
+      const server = await startApp(ctx, {
+        name: `app-${key}`,
+        app: key === "bare" ? "bare" : "instrumented",
+        env: { LOG_LEVEL: "info" },
+        readyPath: "/health",
+      });
       apps.set(key, server);
     }
   },

@@ -9,7 +9,7 @@
  */
 import { readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
-import { compileApps } from "../compile-apps";
+import { startApp } from "../compile-apps";
 import { measuredRow, ratio, ratioRow, ratioTarget } from "../figures";
 import {
   type BenchCase,
@@ -21,7 +21,7 @@ import {
   V1_CUSTOMER,
   V2_CUSTOMER,
 } from "../harness";
-import { type Launched, launch } from "../launch";
+import type { Launched } from "../launch";
 import { httpLoad, pgbench } from "../load";
 import { num } from "../report";
 import { PICK_CONNECTIONS } from "./pick-v2";
@@ -303,32 +303,14 @@ function floorNote(results: Results, name: string, a: string, b: string): { note
 }
 
 async function startBare(ctx: Context, statement: string): Promise<Launched> {
-  const dir = await compileApps(ctx);
   const { db } = await ctx.main();
-  return ctx.service("bare-pick-v1", () =>
-    launch({
-      name: "bare-pick-v1",
-      args: [
-        ...(ctx.profiled
-          ? [
-              "--cpu-prof",
-              `--cpu-prof-dir=${path.join(ctx.workDir, "profiles")}`,
-              `--cpu-prof-name=bare-pick-v1.${Date.now()}.cpuprofile`,
-            ]
-          : []),
-        path.join(dir, "bare-pick-v1.js"),
-        statement,
-      ],
-      env: {
-        PATH: process.env.PATH ?? "",
-        HOME: process.env.HOME ?? "",
-        NODE_ENV: "production",
-        DATABASE_URL: db.url,
-      },
-      logFile: path.join(ctx.workDir, "bare-pick-v1.log"),
-      readyPath: "/ready",
-    }),
-  );
+  return startApp(ctx, {
+    name: "bare-pick-v1",
+    app: "bare-pick-v1",
+    args: [statement],
+    env: { DATABASE_URL: db.url },
+    readyPath: "/ready",
+  });
 }
 
 /** What chillybin's v1 binds for `GET /pick?name=cheese&quantity=1` ($1, $2, $3). */
