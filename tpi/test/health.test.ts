@@ -4,12 +4,16 @@ import request from "supertest";
 import { createMetrics, createServiceApp, Lifecycle } from "../src/index";
 import { capturingLogger, silentLogger } from "./helpers";
 
-function app(readiness: Record<string, () => Promise<unknown>>, lifecycle = new Lifecycle()) {
+function app(
+  readiness: Record<string, () => Promise<unknown>>,
+  lifecycle = new Lifecycle(),
+  { logger = silentLogger(), metrics = createMetrics({ service: "svc", version: "7.0.0" }) } = {},
+) {
   return createServiceApp({
     service: "svc",
     version: "7.0.0",
-    logger: silentLogger(),
-    metrics: createMetrics({ service: "svc", version: "7.0.0" }),
+    logger,
+    metrics,
     lifecycle,
     readiness,
     routes: () => {},
@@ -68,14 +72,7 @@ describe("health and readiness", () => {
   it("GET /health, answered before the router, is still logged and counted; HEAD still works", async () => {
     const { logger, lines } = capturingLogger();
     const metrics = createMetrics({ service: "svc", version: "7.0.0" });
-    const a = createServiceApp({
-      service: "svc",
-      version: "7.0.0",
-      logger,
-      metrics,
-      lifecycle: new Lifecycle(),
-      routes: () => {},
-    });
+    const a = app({}, new Lifecycle(), { logger, metrics });
     const res = await request(a).get("/health").set("X-Request-Id", "probe-1").expect(200);
     assert.equal(res.headers["content-type"], "application/json; charset=utf-8");
     assert.equal(res.headers["x-request-id"], "probe-1");
