@@ -8,7 +8,6 @@
  */
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
-import { setTimeout as sleep } from "node:timers/promises";
 import { startUnleashServer, type UnleashServer } from "local-dev/unleash-server";
 import { eventually } from "testkit/eventually";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
@@ -85,9 +84,15 @@ describe("pick.v2 from a real Unleash server", needsOwnProcesses, () => {
 
   test("with Unleash stopped, jafflr keeps serving with the last known flags", async () => {
     assert.ok(unleash);
+    const pollErrors = () => stall.jafflr.logs().match(/flag source error/g)?.length ?? 0;
+    const pollErrorsBefore = pollErrors();
     await unleash.stop();
-    // Let several polls fail against the dead server.
-    await sleep(4 * REFRESH_MS);
+    // Until a poll has failed against the stopped server (jafflr logs the first failure).
+    await eventually(async () => (pollErrors() > pollErrorsBefore ? true : undefined), {
+      timeoutMs: 20 * REFRESH_MS,
+      intervalMs: 100,
+      message: () => `no failed poll of the stopped Unleash was logged\n${stall.logs()}`,
+    });
     assert.equal(await pickedVia("gordon"), "v2", "gordon keeps the flag Unleash last gave him");
     assert.equal(await pickedVia("ursula"), "v2");
     assert.equal(await pickedVia("anna"), "v1");

@@ -4,10 +4,11 @@
  * one, since the tests stop it — and jafflr in front.
  */
 import assert from "node:assert/strict";
+import { type AddressInfo, createServer } from "node:net";
 import { type EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import type pg from "pg";
 import { actClient, arrangeClient, type Client, type Reply } from "testkit/http-client";
-import { freePort, type ServiceProcess } from "testkit/service-process";
+import type { ServiceProcess } from "testkit/service-process";
 import type { Env } from "../stall";
 import type { Harness } from "./harness";
 
@@ -55,24 +56,33 @@ export async function startFaultyStall(h: Harness, v2Customers?: string[]): Prom
 }
 
 /**
- * A second jafflr pointed at an Unleash that is not there (nothing listens on its port): it must
- * start within its bounded wait, on the flag file's flags.
+ * A second jafflr pointed at an Unleash that is not there — every connection to its address is
+ * reset at once — which must start within its bounded wait, on the flag file's flags. `polls()`
+ * counts the attempts, so a test can wait for several failed polls instead of for a time.
  */
 export async function startUnleashlessJafflr(h: Harness, stall: FaultyStall) {
-  const nobody = await freePort();
-  return h.start(
+  let polls = 0;
+  const nobody = createServer((socket) => {
+    polls++;
+    socket.resetAndDestroy();
+  });
+  await new Promise<void>((resolve) => nobody.listen(0, "127.0.0.1", resolve));
+  h.defer("close the unreachable Unleash", () => new Promise((r) => nobody.close(r)));
+  const { port } = nobody.address() as AddressInfo;
+  const jafflr = await h.start(
     "jafflr",
     {
       CHILLYBIN_URL: stall.chillybin.url,
       COOK_TIME_SCALE: "0",
       ...stall.flagsEnv,
-      UNLEASH_URL: `http://127.0.0.1:${nobody}/api`,
+      UNLEASH_URL: `http://127.0.0.1:${port}/api`,
       UNLEASH_API_TOKEN: "default:development.reliability-test",
       UNLEASH_REFRESH_MS: "200",
       FLAGS_WAIT_MS: "1000",
     },
     { timeoutMs: 20_000 }, // it must not wait for Unleash forever
   );
+  return Object.assign(jafflr, { polls: () => polls });
 }
 
 /** 503 problem+json with a Retry-After in seconds, and no stack trace. */

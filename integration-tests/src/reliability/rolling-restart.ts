@@ -15,7 +15,7 @@ import type pg from "pg";
 import { arrangeClient } from "testkit/http-client";
 import type { Exit, ServiceName, ServiceProcess } from "testkit/service-process";
 import { type Env, needsOwnProcesses } from "../stall";
-import { Harness, sleep } from "./harness";
+import { Harness, waitFor } from "./harness";
 import { minus, readBooks, total } from "./ledger";
 import type { LoadRequest } from "./load";
 import { census, describe as describeOutcome, startLoad } from "./load";
@@ -113,6 +113,25 @@ export function describeRollingRestart(title: string, load: RollingLoad) {
       return exit;
     }
 
+    /** Until every instance in rotation has served requests since this call: the load reaches each. */
+    async function everyInstanceServed() {
+      const proxies = [chillybinProxy, jafflrProxy];
+      const servedBy = () =>
+        new Map(proxies.flatMap((p) => p.backends()).map((b) => [b.url, b.served]));
+      const before = servedBy();
+      await waitFor(
+        () => {
+          const now = [...servedBy()];
+          return now.every(([url, served]) => served > (before.get(url) ?? 0)) ? true : undefined;
+        },
+        {
+          timeoutMs: 30_000,
+          message: () =>
+            `the load did not reach every instance: ${JSON.stringify([...servedBy()])}`,
+        },
+      );
+    }
+
     test(
       "each instance is replaced in turn: zero failed requests, clean exits, exact stock accounting",
       h.withLogs(async (t: TestContext) => {
@@ -125,12 +144,12 @@ export function describeRollingRestart(title: string, load: RollingLoad) {
         const exits: string[] = [];
         const order: ServiceName[] = ["chillybin", "jafflr"];
         for (const instance of order.flatMap((name) => instances.filter((i) => i.name === name))) {
-          await sleep(300); // traffic on both instances before the next one goes
+          await everyInstanceServed(); // traffic on all four before the next one goes
           const oldUrl = instance.process.url;
           const exit = await replace(instance);
           exits.push(`${instance.name} ${oldUrl}: ${exit.signal ?? `exit code ${exit.code}`}`);
         }
-        await sleep(300);
+        await everyInstanceServed();
         const outcomes = await stream.stop();
 
         t.diagnostic(
