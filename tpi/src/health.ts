@@ -46,7 +46,8 @@ export function mountHealth(
     readiness: Record<string, ReadinessCheck>;
   },
 ) {
-  // GET /health is answered by createServiceApp's first middleware; this route serves HEAD.
+  // A served app's GET /health is answered before express (http.ts, requestListener); this
+  // route serves HEAD, and GET when the app is called directly (supertest).
   const healthy = healthAnswer(opts);
   router.get("/health", (_req: Request, res: Response) => {
     res.set(healthy.headers).send(healthy.body);

@@ -1,6 +1,7 @@
-import type { Server } from "node:http";
+import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
+import { requestListener } from "./http";
 import { type Logger, stdoutSink } from "./logger";
 import { answerClientError } from "./problem";
 import { shutdownTelemetry, telemetryStarted } from "./telemetry";
@@ -44,7 +45,7 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
   }
   const { logger, lifecycle, config } = opts;
   const exit = opts.exit ?? exitAfterFlush;
-  const server = app.listen(config.PORT, config.HOST);
+  const server = createServer(requestListener(app)).listen(config.PORT, config.HOST);
   // Long enough for a burnt toastie queued behind others; shorter than a load balancer's idle timeout.
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 5_000;

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import request from "supertest";
+import { requestListener } from "../src/http";
 import { createMetrics, createServiceApp, Lifecycle } from "../src/index";
 import { capturingLogger, silentLogger } from "./helpers";
 
@@ -69,10 +70,11 @@ describe("health and readiness", () => {
     await request(a).get("/health").expect(200);
   });
 
-  it("GET /health, answered before the router, is still logged and counted; HEAD still works", async () => {
+  it("GET /health, answered before express, is still logged and counted; HEAD still works", async () => {
     const { logger, lines } = capturingLogger();
     const metrics = createMetrics({ service: "svc", version: "7.0.0" });
-    const a = app({}, new Lifecycle(), { logger, metrics });
+    // The listener serve() gives the HTTP server, rather than the express app itself.
+    const a = requestListener(app({}, new Lifecycle(), { logger, metrics }));
     const res = await request(a).get("/health").set("X-Request-Id", "probe-1").expect(200);
     assert.equal(res.headers["content-type"], "application/json; charset=utf-8");
     assert.equal(res.headers["x-request-id"], "probe-1");
@@ -96,5 +98,14 @@ describe("health and readiness", () => {
       text,
       /http_requests_total\{method="HEAD",route="\/health",status_code="200"[^}]*\} 1/,
     );
+  });
+
+  it("GET /health answered before express asks keep-alive clients to reconnect while draining", async () => {
+    const lifecycle = new Lifecycle();
+    const a = requestListener(app({}, lifecycle));
+    const probe = () => request(a).get("/health").set("Connection", "keep-alive").expect(200);
+    assert.equal((await probe()).headers.connection, "keep-alive");
+    lifecycle.shuttingDown = true;
+    assert.equal((await probe()).headers.connection, "close");
   });
 });
