@@ -200,7 +200,7 @@ describe("signals (real process)", () => {
     child.stderr.on("data", (c) => {
       err += c;
     });
-    const code = await new Promise((r) => child.once("exit", r));
+    const code = await new Promise((r) => child.once("close", r)); // stderr read to the end
     assert.notEqual(code, 0);
     assert.match(err, /tpi\/register must be imported before pg/);
   });
