@@ -94,8 +94,9 @@ describe("graceful shutdown (real HTTP server)", () => {
   it("answers /ready with 503 during the pre-stop delay while still serving", async () => {
     const lifecycle = new Lifecycle();
     const { logger } = capturingLogger();
+    // Both requests below must land inside the delay: 2 s leaves room for a loaded machine.
     const s = await serve(slowApp(lifecycle, logger), {
-      config: config(5000, 300),
+      config: config(5000, 2000),
       logger,
       lifecycle,
       handleSignals: false,
