@@ -166,7 +166,7 @@ function runMigrateCommand(
       output += d;
     });
     child.once("error", reject);
-    child.once("exit", (code) => resolve({ code, output }));
+    child.once("close", (code) => resolve({ code, output })); // "exit" may precede the last output
   });
 }
 

@@ -95,7 +95,7 @@ describe("when the cold store is short or gone", needsOwnProcesses, () => {
     await eventually(
       async () => ((await stall.jafflrAct.get("/")).body.chillybin.reachable ? true : undefined),
       {
-        timeoutMs: 10_000,
+        timeoutMs: 30_000,
         message: () => `jafflr did not see chillybin back\n${stall.logs()}`,
       },
     );

@@ -171,7 +171,7 @@ describe("jafflr with a real chillybin (v2)", needsOwnProcesses, () => {
           .filter((l) => l.startsWith("{") && l.includes('"toastie done"'))
           .some((l) => JSON.parse(l).trace_id === traceId) || undefined,
       {
-        timeoutMs: 5_000,
+        timeoutMs: 20_000,
         message: () => `no "toastie done" line with trace ${traceId}\n${s.jafflr.logs()}`,
       },
     );

@@ -44,6 +44,8 @@ describe("npm start (scripts/dev/stall.ts) on the embedded PostgreSQL", () => {
       output += c;
     });
     const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    // "close" comes once the output pipes are drained too: then output() holds the last lines.
+    const closed = new Promise<void>((r) => child.once("close", () => r()));
     after(async () => {
       // A failed test must not leave its stall running (nor hang the run waiting for it).
       if (child.exitCode !== null || child.signalCode !== null) return;
@@ -71,6 +73,7 @@ describe("npm start (scripts/dev/stall.ts) on the embedded PostgreSQL", () => {
     return {
       child,
       exited,
+      closed,
       chillybin,
       jafflr,
       ports: { postgres: pgPort, chillybin: chillybinPort, jafflr: jafflrPort },
@@ -87,6 +90,7 @@ describe("npm start (scripts/dev/stall.ts) on the embedded PostgreSQL", () => {
       stall.child.kill("SIGINT");
     }
     assert.equal(await stall.exited, 0, stall.output());
+    await stall.closed;
     assert.match(stall.output(), /stopped/);
     const gone = await stall.jafflr.get("/health");
     assert.equal(gone.status, 0, "nothing is left listening");

@@ -63,7 +63,8 @@ export function startFixture(env: Record<string, string> = {}) {
   child.stderr.on("data", (c) => {
     out += c;
   });
-  const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+  // "close", not "exit": by then the output pipes are drained, so output() is complete.
+  const exited = new Promise<number | null>((r) => child.once("close", (code) => r(code)));
   const url = new Promise<string>((resolve, reject) => {
     const timer = setInterval(() => {
       const m = out.match(/"url":"(http:[^"]+)","msg":"listening"/);

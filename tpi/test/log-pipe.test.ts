@@ -143,8 +143,11 @@ describe("logging into a stdout pipe nobody reads (real process)", () => {
       assert.ok(line.dropped_lines >= dropped, `${line.dropped_lines} ≥ ${dropped}`);
       assert.equal(await metric(f.url, "log_lines_dropped_total"), line.dropped_lines);
 
+      // "close" (stdout read to its end), not "exit", which may come before the last lines.
+      const closed = new Promise((r) => f.child.once("close", r));
       f.child.kill("SIGTERM");
       assert.equal(await f.exited, 0, "a clean shutdown once stdout is read again");
+      await closed;
       assert.match(f.output(), /"msg":"shutdown complete"/);
     } finally {
       f.child.kill("SIGKILL");

@@ -94,8 +94,9 @@ describe("graceful shutdown (real HTTP server)", () => {
   it("answers /ready with 503 during the pre-stop delay while still serving", async () => {
     const lifecycle = new Lifecycle();
     const { logger } = capturingLogger();
+    // Both requests below must land inside the delay: 2 s leaves room for a loaded machine.
     const s = await serve(slowApp(lifecycle, logger), {
-      config: config(5000, 300),
+      config: config(5000, 2000),
       logger,
       lifecycle,
       handleSignals: false,
@@ -200,7 +201,7 @@ describe("signals (real process)", () => {
     child.stderr.on("data", (c) => {
       err += c;
     });
-    const code = await new Promise((r) => child.once("exit", r));
+    const code = await new Promise((r) => child.once("close", r)); // stderr read to the end
     assert.notEqual(code, 0);
     assert.match(err, /tpi\/register must be imported before pg/);
   });

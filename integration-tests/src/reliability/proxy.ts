@@ -71,8 +71,10 @@ export async function startReadyProxy(
   const poll = (backend: Backend) => {
     if (backend.polling) return;
     backend.polling = true;
+    // A generous timeout: a /ready slowed by a loaded machine must not take a healthy instance
+    // out of rotation (then the proxy answers 503 itself). Refusals and 503s still count at once.
     const request = http.get(
-      { host: backend.host, port: backend.port, path: "/ready", agent: false, timeout: 1_000 },
+      { host: backend.host, port: backend.port, path: "/ready", agent: false, timeout: 10_000 },
       (response) => {
         response.resume();
         response.once("end", () => {

@@ -73,8 +73,9 @@ export async function launchService(options: LaunchOptions): Promise<LaunchedSer
     detached: options.detached ?? false,
   });
   child.channel?.unref();
+  // "close", not "exit": by then stdout and stderr are drained, so logs() holds the last lines.
   const exited = new Promise<Exit>((resolve) => {
-    child.once("exit", (code, signal) => resolve({ code, signal }));
+    child.once("close", (code, signal) => resolve({ code, signal }));
   });
   let listeningUrl: ((url: string) => void) | undefined;
   const listening = new Promise<string>((resolve) => {
