@@ -11,6 +11,7 @@ import {
 import type { ChillybinClient } from "./chillybin-client";
 import type { Config } from "./config";
 import type { Features } from "./features";
+import type { FlagName } from "./flags";
 import type { Grill } from "./grill";
 import { openApiDocument } from "./openapi";
 import { stallPage } from "./page";
@@ -28,7 +29,7 @@ export interface AppDeps {
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;
-  features: Features;
+  features: Features<FlagName>;
   chillybin: ChillybinClient;
   grill: Grill;
   /** Called once per toastie that passed validation, after its answer is decided (done or failed). */

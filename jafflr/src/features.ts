@@ -15,23 +15,23 @@ import { type ClientFeaturesResponse, InMemStorageProvider, Unleash } from "unle
  * known flags stay in use while it is unreachable.
  */
 
-/**
- * Every flag the code may ask about. Asking for any other name is a compile error (the original
- * panicked at runtime), and a unit test checks each one the source asks for is in the flag file.
- */
-export const FLAGS = ["pick.v2"] as const;
-export type FlagName = (typeof FLAGS)[number];
-
-export interface Features {
+/** The flag client for callers that may ask about the flags in `Flag` (jafflr: src/flags.ts). */
+export interface Features<Flag extends string> {
   /** "file": the flag file evaluated locally; "unleash": a polled Unleash server. */
   readonly source: "file" | "unleash";
   /** Whether `flag` is on for this customer (Unleash's `userId`). */
-  isEnabled(flag: FlagName, customer: string): boolean;
+  isEnabled(flag: Flag, customer: string): boolean;
   /** Stops polling/watching; safe to call while a fetch is in flight, and twice. */
   close(): Promise<void>;
 }
 
-export interface FeaturesOptions {
+export interface FeaturesOptions<Flags extends readonly string[]> {
+  /**
+   * Every flag the caller may ask about: the only names `isEnabled` accepts, and the ones the
+   * flag source is checked for at start. A parameter, not an import, so the client does not
+   * depend on which flags the product declares today (tests give it their own).
+   */
+  flags: Flags;
   logger: Logger;
   /** The flags in Unleash client-features format: the whole truth without Unleash, its fallback with it. */
   flagsFile: string;
@@ -47,10 +47,6 @@ type Feature = ClientFeaturesResponse["features"][number];
 
 /** A poll's worst case: the client's request timeout (at most 10 s here) on each of its 3 tries. */
 const LONGEST_POLL_MS = 3 * 10_000 + 1_000;
-
-function isKnownFlag(name: string): name is FlagName {
-  return (FLAGS as readonly string[]).includes(name);
-}
 
 /** Parses and checks a client-features document; throws with a message naming what is wrong. */
 export function parseFlagFile(text: string, file: string): ClientFeaturesResponse {
@@ -222,13 +218,20 @@ export function rateLimitedErrorLog(
   };
 }
 
-/** Starts the flag client; with Unleash, waits at most `waitMs` for it and never throws because it is down. */
-export async function startFeatures(opts: FeaturesOptions): Promise<Features> {
+/**
+ * Starts the flag client; with Unleash, waits at most `waitMs` for it and never throws because it
+ * is down. `const`: a literal list of flags is taken as its names, not widened to `string`.
+ */
+export async function startFeatures<const Flags extends readonly string[]>(
+  opts: FeaturesOptions<Flags>,
+): Promise<Features<Flags[number]>> {
   if (!opts.unleash) return fileFeatures(opts);
   return unleashFeatures(opts, opts.unleash);
 }
 
-async function fileFeatures(opts: FeaturesOptions): Promise<Features> {
+async function fileFeatures<Flags extends readonly string[]>(
+  opts: FeaturesOptions<Flags>,
+): Promise<Features<Flags[number]>> {
   const file = await WatchedFlagFile.open({
     file: opts.flagsFile,
     appName: opts.appName,
@@ -239,11 +242,13 @@ async function fileFeatures(opts: FeaturesOptions): Promise<Features> {
     { flagsFile: opts.flagsFile },
     "feature flags from the flag file (no Unleash server)",
   );
-  warnMissingFlags((flag) => file.has(flag), opts.logger);
+  warnMissingFlags(opts.flags, (flag) => file.has(flag), opts.logger);
   let closed = false;
   return {
     source: "file",
-    isEnabled: guardUnknown(opts.logger, (flag, customer) => file.isEnabled(flag, customer)),
+    isEnabled: guardUnknown(opts.flags, opts.logger, (flag, customer) =>
+      file.isEnabled(flag, customer),
+    ),
     async close() {
       if (closed) return;
       closed = true;
@@ -252,10 +257,10 @@ async function fileFeatures(opts: FeaturesOptions): Promise<Features> {
   };
 }
 
-async function unleashFeatures(
-  opts: FeaturesOptions,
-  server: NonNullable<FeaturesOptions["unleash"]>,
-): Promise<Features> {
+async function unleashFeatures<Flags extends readonly string[]>(
+  opts: FeaturesOptions<Flags>,
+  server: NonNullable<FeaturesOptions<Flags>["unleash"]>,
+): Promise<Features<Flags[number]>> {
   const { logger } = opts;
   const onError = rateLimitedErrorLog(logger);
   if (!server.token) {
@@ -349,11 +354,16 @@ async function unleashFeatures(
   }
 
   const current = () => (fromServer ? unleash : fallback);
-  warnMissingFlags((flag) => current()?.getFeatureToggleDefinition(flag) !== undefined, logger);
+  warnMissingFlags(
+    opts.flags,
+    (flag) => current()?.getFeatureToggleDefinition(flag) !== undefined,
+    logger,
+  );
 
   return {
     source: "unleash",
     isEnabled: guardUnknown(
+      opts.flags,
       logger,
       (flag, customer) => current()?.isEnabled(flag, { userId: customer }, false) ?? false,
     ),
@@ -372,13 +382,15 @@ async function unleashFeatures(
 }
 
 /** Off, and said once, for a flag the code does not declare (only reachable through a cast). */
-function guardUnknown(
+function guardUnknown<Flag extends string>(
+  flags: readonly Flag[],
   logger: Logger,
-  evaluate: (flag: string, customer: string) => boolean,
-): Features["isEnabled"] {
+  evaluate: (flag: Flag, customer: string) => boolean,
+): Features<Flag>["isEnabled"] {
+  const declared = new Set<string>(flags);
   const warned = new Set<string>();
   return (flag, customer) => {
-    if (isKnownFlag(flag)) return evaluate(flag, customer);
+    if (declared.has(flag)) return evaluate(flag, customer);
     if (!warned.has(flag)) {
       warned.add(flag);
       logger.error({ flag }, "asked for a flag the code does not declare; treating it as off");
@@ -387,8 +399,12 @@ function guardUnknown(
   };
 }
 
-function warnMissingFlags(defined: (flag: string) => boolean, logger: Logger) {
-  const missing = FLAGS.filter((name) => !defined(name));
+function warnMissingFlags(
+  flags: readonly string[],
+  defined: (flag: string) => boolean,
+  logger: Logger,
+) {
+  const missing = flags.filter((name) => !defined(name));
   if (missing.length > 0) {
     logger.warn(
       { missing },

@@ -6,6 +6,7 @@ import { createApp } from "./app";
 import { ChillybinClient } from "./chillybin-client";
 import { configSchema } from "./config";
 import { startFeatures } from "./features";
+import { FLAGS } from "./flags";
 import { Grill } from "./grill";
 
 // undici parses HTTP with llhttp compiled to WebAssembly, and V8's optimising compile of it is a
@@ -28,6 +29,7 @@ async function main() {
 
   // wiring: flags first (a bounded wait when Unleash is configured), then the arm and the grill
   const features = await startFeatures({
+    flags: FLAGS,
     logger,
     flagsFile: config.FLAGS_FILE,
     appName: config.UNLEASH_APP_NAME,

@@ -3,6 +3,7 @@ import type { Response } from "express";
 import { HttpProblem, type Logger, promClient, z } from "tpi";
 import type { ChillybinClient } from "./chillybin-client";
 import type { Features } from "./features";
+import type { FlagName } from "./flags";
 import { DONENESS, type Doneness, type Grill } from "./grill";
 import { pickV1 } from "./pick-v1";
 import { type Picked, pickV2 } from "./pick-v2";
@@ -42,7 +43,7 @@ export interface ToastieOutcome {
 export interface ToastieDeps {
   logger: Logger;
   registry: promClient.Registry;
-  features: Features;
+  features: Features<FlagName>;
   chillybin: ChillybinClient;
   grill: Grill;
   onToastie?: (outcome: ToastieOutcome) => void;

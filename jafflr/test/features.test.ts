@@ -1,28 +1,37 @@
 import assert from "node:assert/strict";
-import { readdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
+import { renameSync, writeFileSync } from "node:fs";
 import type { Socket } from "node:net";
 import net from "node:net";
-import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { setTimeout as sleep } from "node:timers/promises";
-import { DEFAULT_FLAGS_FILE } from "../src/config";
-import {
-  type Features,
-  FLAGS,
-  parseFlagFile,
-  rateLimitedErrorLog,
-  startFeatures,
-} from "../src/features";
-import { closedPort, eventually, memoryLogger, pickV2For, tempFlagFile } from "./helpers";
+import { type Features, rateLimitedErrorLog, startFeatures } from "../src/features";
+import { closedPort, eventually, flagFileFor, memoryLogger, tempFlagFile } from "./helpers";
+
+/**
+ * The flag client with a flag of the tests' own, not one jafflr declares (src/flags.ts): these
+ * tests hold whichever flags the product has, none after the foxtrot's step 3.
+ */
+const FLAG = "test.flag";
+const TEST_FLAGS = [FLAG] as const;
+/** The start-up warning for a declared flag the source lacks (test/flags.test.ts: jafflr never logs it). */
+const MISSING = /not defined in the flag source/;
 
 const cleanups: (() => unknown)[] = [];
 after(async () => {
   for (const c of cleanups.reverse()) await c();
 });
 
+/** A private flag file with the test flag on for exactly these customers. */
+function testFlagFile(customers: string[] = ["gita"]): string {
+  const temp = tempFlagFile(customers, FLAG);
+  cleanups.push(temp.remove);
+  return temp.file;
+}
+
 async function fileFeatures(file: string) {
   const log = memoryLogger();
   const features = await startFeatures({
+    flags: TEST_FLAGS,
     logger: log.logger,
     flagsFile: file,
     appName: "jafflr-test",
@@ -33,93 +42,108 @@ async function fileFeatures(file: string) {
   return { features, ...log };
 }
 
-/** The flags src/ asks for: the names in `isEnabled("…"` calls. */
-function flagsAskedFor(): string[] {
-  const src = join(__dirname, "..", "src");
-  return readdirSync(src, { recursive: true })
-    .map(String)
-    .filter((f) => f.endsWith(".ts"))
-    .flatMap((f) => [...readFileSync(join(src, f), "utf8").matchAll(ASKS)])
-    .map((m) => m[1] as string);
-}
-const ASKS = /isEnabled\(\s*"([^"]+)"/g;
-
-describe("flag names", () => {
-  // Checked from the source rather than FLAGS, so the foxtrot's step 3 (the flag leaves the
-  // file and the code at once) keeps this green.
-  it("every flag the source asks for is declared and exists in the repo's flag file", () => {
-    assert.deepEqual(
-      [...'x.isEnabled("pick.v2", c) && y.isEnabled( "b", c)'.matchAll(ASKS)].map((m) => m[1]),
-      ["pick.v2", "b"],
-      "the scan finds isEnabled calls",
-    );
-    const doc = parseFlagFile(readFileSync(DEFAULT_FLAGS_FILE, "utf8"), DEFAULT_FLAGS_FILE);
-    const inFile = new Set(doc.features.map((f) => f.name));
-    for (const name of flagsAskedFor()) {
-      assert.ok((FLAGS as readonly string[]).includes(name), `${name} is not in FLAGS`);
-      assert.ok(inFile.has(name), `${name} is missing from ${DEFAULT_FLAGS_FILE}`);
-    }
-  });
-
+describe("declared flags", () => {
   it("an undeclared flag is a type error, and off (logged once) if forced through", async () => {
-    const { features, lines } = await fileFeatures(DEFAULT_FLAGS_FILE);
-    // @ts-expect-error: "pick.v3" is not a FlagName — typecheck fails if this ever compiles.
-    assert.equal(features.isEnabled("pick.v3", "gita"), false);
+    const { features, lines } = await fileFeatures(testFlagFile());
+    assert.equal(features.isEnabled(FLAG, "gita"), true, "the declared flag is evaluated");
+    // @ts-expect-error: "test.other" is not declared — typecheck fails if this ever compiles.
+    assert.equal(features.isEnabled("test.other", "gita"), false);
     // @ts-expect-error: same again, to check the log line is not repeated.
-    features.isEnabled("pick.v3", "gita");
-    const logged = lines().filter((l) => l.flag === "pick.v3");
+    features.isEnabled("test.other", "gita");
+    const logged = lines().filter((l) => l.flag === "test.other");
     assert.equal(logged.length, 1);
     assert.equal(logged[0]?.level, "error");
+  });
+
+  it("with no flags declared (jafflr after the foxtrot), no name compiles, not even one in the file", async () => {
+    const { logger, lines } = memoryLogger();
+    const features = await startFeatures({
+      flags: [],
+      logger,
+      flagsFile: testFlagFile(),
+      appName: "jafflr-test",
+      waitMs: 1000,
+    });
+    cleanups.push(() => features.close());
+    // @ts-expect-error: with no flags declared, isEnabled takes no name at all.
+    assert.equal(features.isEnabled(FLAG, "gita"), false);
+    assert.deepEqual(
+      lines()
+        .filter((l) => l.flag !== undefined)
+        .map((l) => [l.level, l.flag]),
+      [["error", FLAG]],
+      "treated as undeclared: off, and logged",
+    );
+    assert.ok(!lines().some((l) => MISSING.test(String(l.msg))), "nothing declared is missing");
+  });
+
+  it("warns once at start about a declared flag the flag source does not define", async () => {
+    const { logger, lines } = memoryLogger();
+    const features = await startFeatures({
+      flags: [FLAG, "test.undefined"],
+      logger,
+      flagsFile: testFlagFile(),
+      appName: "jafflr-test",
+      waitMs: 1000,
+    });
+    cleanups.push(() => features.close());
+    const warned = lines().filter((l) => MISSING.test(String(l.msg)));
+    assert.deepEqual(
+      warned.map((l) => [l.level, l.missing]),
+      [["warn", ["test.undefined"]]],
+    );
+    assert.equal(features.isEnabled("test.undefined", "gita"), false, "it is off");
+    // @ts-expect-error: a literal list is taken as its names (startFeatures' `const`), not `string`.
+    features.isEnabled("test.other", "gita");
   });
 });
 
 describe("flags from the file (no Unleash server)", () => {
-  it("evaluates the file's strategy per customer: pick.v2 on for gita only", async () => {
-    const temp = tempFlagFile(["gita"]);
-    cleanups.push(temp.remove);
-    const { features } = await fileFeatures(temp.file);
+  it("evaluates the file's strategy per customer: the flag on for gita only", async () => {
+    const { features, lines } = await fileFeatures(testFlagFile(["gita"]));
     assert.equal(features.source, "file");
-    assert.equal(features.isEnabled("pick.v2", "gita"), true);
-    assert.equal(features.isEnabled("pick.v2", "gordon"), false);
-    assert.equal(features.isEnabled("pick.v2", "anonymous"), false);
+    assert.equal(features.isEnabled(FLAG, "gita"), true);
+    assert.equal(features.isEnabled(FLAG, "gordon"), false);
+    assert.equal(features.isEnabled(FLAG, "anonymous"), false);
+    assert.ok(!lines().some((l) => MISSING.test(String(l.msg))), "the declared flag is defined");
   });
 
   it("follows an edit of the file without a restart, and keeps the last good flags on a bad edit", async () => {
-    const temp = tempFlagFile();
-    cleanups.push(temp.remove);
-    const { features, lines } = await fileFeatures(temp.file);
-    assert.equal(features.isEnabled("pick.v2", "gordon"), false);
+    const file = testFlagFile();
+    const { features, lines } = await fileFeatures(file);
+    assert.equal(features.isEnabled(FLAG, "gordon"), false);
 
-    writeFileSync(temp.file, pickV2For(["gita", "gordon"]));
-    await eventually(() => features.isEnabled("pick.v2", "gordon"), "gordon moves to v2");
-    assert.equal(features.isEnabled("pick.v2", "gita"), true);
+    writeFileSync(file, flagFileFor(FLAG, ["gita", "gordon"]));
+    await eventually(() => features.isEnabled(FLAG, "gordon"), "the flag is on for gordon");
+    assert.equal(features.isEnabled(FLAG, "gita"), true);
 
     // An operator's half-written edit: flags stay as they were, one error line per distinct problem.
-    writeFileSync(temp.file, '{"features": [');
+    writeFileSync(file, '{"features": [');
     await eventually(
       () => lines().some((l) => /flag file unreadable/.test(String(l.msg))),
       "the bad edit is seen",
     );
-    assert.equal(features.isEnabled("pick.v2", "gordon"), true);
+    assert.equal(features.isEnabled(FLAG, "gordon"), true);
 
     // An atomic replace (write + rename), as editors and config tools do.
-    writeFileSync(`${temp.file}.new`, pickV2For(["gita"]));
-    renameSync(`${temp.file}.new`, temp.file);
-    await eventually(() => !features.isEnabled("pick.v2", "gordon"), "gordon back on v1");
+    writeFileSync(`${file}.new`, flagFileFor(FLAG, ["gita"]));
+    renameSync(`${file}.new`, file);
+    await eventually(() => !features.isEnabled(FLAG, "gordon"), "the flag off for gordon again");
     assert.equal(lines().filter((l) => /flag file unreadable/.test(String(l.msg))).length, 1);
   });
 
   it("fails start-up on a missing or malformed file instead of running with no flags", async () => {
     const { logger } = memoryLogger();
+    const start = (flagsFile: string) =>
+      startFeatures({ flags: TEST_FLAGS, logger, flagsFile, appName: "t", waitMs: 10 });
     await assert.rejects(
-      startFeatures({ logger, flagsFile: "/nonexistent/features.json", appName: "t", waitMs: 10 }),
+      start("/nonexistent/features.json"),
       /flag file \/nonexistent\/features.json does not exist/,
     );
-    const temp = tempFlagFile();
-    cleanups.push(temp.remove);
-    writeFileSync(temp.file, '{"features": [{"name": "pick.v2"}]}');
+    const file = testFlagFile();
+    writeFileSync(file, `{"features": [{"name": "${FLAG}"}]}`);
     await assert.rejects(
-      startFeatures({ logger, flagsFile: temp.file, appName: "t", waitMs: 10 }),
+      start(file),
       /features\[0\] needs a string "name" and a boolean "enabled"/,
     );
   });
@@ -129,12 +153,12 @@ describe("flags from an Unleash server", { concurrency: true }, () => {
   it("starts within the bounded wait on the bootstrap flags when Unleash is down, logging errors rate-limited", async () => {
     const port = await closedPort();
     const { logger, lines } = memoryLogger();
-    const temp = tempFlagFile(["gita"]);
-    cleanups.push(temp.remove);
+    const flagsFile = testFlagFile(["gita"]);
     const started = Date.now();
     const features = await startFeatures({
+      flags: TEST_FLAGS,
       logger,
-      flagsFile: temp.file,
+      flagsFile,
       appName: "jafflr-test",
       waitMs: 300,
       unleash: { url: `http://127.0.0.1:${port}/api`, refreshMs: 100 },
@@ -142,8 +166,8 @@ describe("flags from an Unleash server", { concurrency: true }, () => {
     cleanups.push(() => features.close());
     assert.ok(Date.now() - started < 30_000, "start-up did not hang");
     assert.equal(features.source, "unleash");
-    assert.equal(features.isEnabled("pick.v2", "gita"), true, "the file's flags in use");
-    assert.equal(features.isEnabled("pick.v2", "gordon"), false);
+    assert.equal(features.isEnabled(FLAG, "gita"), true, "the file's flags in use");
+    assert.equal(features.isEnabled(FLAG, "gordon"), false);
     assert.equal(lines().filter((l) => /did not answer in time/.test(String(l.msg))).length, 1);
 
     // The client's own retries take ~3 s before a poll counts as failed; then one line, no stack trace.
@@ -207,9 +231,10 @@ describe("flags from an Unleash server", { concurrency: true }, () => {
     process.on("unhandledRejection", onCrash);
     try {
       const { logger } = memoryLogger();
-      const features: Features = await startFeatures({
+      const features: Features<typeof FLAG> = await startFeatures({
+        flags: TEST_FLAGS,
         logger,
-        flagsFile: DEFAULT_FLAGS_FILE,
+        flagsFile: testFlagFile(),
         appName: "jafflr-test",
         waitMs: 100,
         unleash: { url: `http://127.0.0.1:${port}/api`, refreshMs: 100 },

@@ -7,12 +7,13 @@ import { join } from "node:path";
 import { Writable } from "node:stream";
 import type { Express } from "express";
 import { eventually as waitUntil } from "testkit/eventually";
-import { pickV2FlagFile } from "testkit/flags";
+import { flagOnFor } from "testkit/flags";
 import { createLogger, createMetrics, Lifecycle, type Logger, type Metrics } from "tpi";
 import { createApp } from "../src/app";
 import { ChillybinClient } from "../src/chillybin-client";
 import { DEFAULT_FLAGS_FILE } from "../src/config";
 import { type Features, startFeatures } from "../src/features";
+import { FLAGS, type FlagName } from "../src/flags";
 import { Grill, type GrillOptions } from "../src/grill";
 import type { ToastieOutcome } from "../src/toastie";
 
@@ -38,17 +39,23 @@ export function memoryLogger(level = "debug"): {
   return { logger, lines: () => raw.map((l) => JSON.parse(l)) };
 }
 
-/** A private flag file a test may rewrite, `pick.v2` on for `v2For`; `remove()` deletes it. */
-export function tempFlagFile(v2For: string[] = ["gita"]): { file: string; remove: () => void } {
+/**
+ * A private flag file a test may rewrite, `flag` on for exactly `customers` (by default the
+ * repo's `pick.v2`, for gita); `remove()` deletes it.
+ */
+export function tempFlagFile(
+  customers: string[] = ["gita"],
+  flag = "pick.v2",
+): { file: string; remove: () => void } {
   const dir = mkdtempSync(join(tmpdir(), "jafflr-flags-"));
   const file = join(dir, "features.json");
-  writeFileSync(file, pickV2For(v2For));
+  writeFileSync(file, flagFileFor(flag, customers));
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** The repo's `pick.v2` flag, on for exactly these customers. */
-export function pickV2For(customers: string[]): string {
-  return JSON.stringify(pickV2FlagFile(customers));
+/** A flag file's text: `flag` on for exactly these customers. */
+export function flagFileFor(flag: string, customers: string[]): string {
+  return JSON.stringify(flagOnFor(flag, customers));
 }
 
 /** testkit's `eventually` for a yes/no `check`: a bounded wait, not a timing assertion. */
@@ -137,7 +144,7 @@ export interface TestJafflr {
   app: Express;
   grill: Grill;
   client: ChillybinClient;
-  features: Features;
+  features: Features<FlagName>;
   metrics: Metrics;
   lifecycle: Lifecycle;
   logLines: () => Record<string, unknown>[];
@@ -157,6 +164,7 @@ export async function buildJafflr(opts: {
   const metrics = createMetrics({ service: "jafflr", version: "test" });
   const lifecycle = new Lifecycle();
   const features = await startFeatures({
+    flags: FLAGS,
     logger,
     flagsFile: opts.flagsFile ?? DEFAULT_FLAGS_FILE,
     appName: "jafflr-test",

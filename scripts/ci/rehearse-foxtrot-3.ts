@@ -51,6 +51,12 @@ const JAFFLR_DECISION = {
   line: `"${FLAG}"`,
   becomes: "const pick = pickV2;",
 };
+/** jafflr: the flags its code may ask about; the flag's name leaves the code with it, none are left. */
+const JAFFLR_FLAGS = {
+  file: "jafflr/src/flags.ts",
+  line: `export const FLAGS = ["${FLAG}"] as const;`,
+  becomes: "export const FLAGS = [] as const;",
+};
 const V1_IMPORT = /^import\b[^;]*?\bfrom\s+"\.\/pick-v1(\.js)?";[^\S\n]*\n/gm;
 
 class Drift extends Error {
@@ -180,6 +186,9 @@ function applyStep3(copy: string): string[] {
     CHILLYBIN_WIRING.line,
     JAFFLR_DECISION.file,
     JAFFLR_DECISION.becomes,
+    JAFFLR_FLAGS.file,
+    JAFFLR_FLAGS.line,
+    JAFFLR_FLAGS.becomes,
   ]);
 
   const v1Files = V1_FOLDERS.flatMap((folder) => filesIn(copy, folder)).filter((file) =>
@@ -212,6 +221,11 @@ function applyStep3(copy: string): string[] {
   editLine(copy, JAFFLR_DECISION.file, JAFFLR_DECISION.line, JAFFLR_DECISION.becomes);
   done.push(
     `edited ${JAFFLR_DECISION.file}: the line with ${JAFFLR_DECISION.line} is now \`${JAFFLR_DECISION.becomes}\``,
+  );
+
+  editLine(copy, JAFFLR_FLAGS.file, JAFFLR_FLAGS.line, JAFFLR_FLAGS.becomes);
+  done.push(
+    `edited ${JAFFLR_FLAGS.file}: \`${JAFFLR_FLAGS.line}\` is now \`${JAFFLR_FLAGS.becomes}\``,
   );
 
   // "Nothing else may import a pick-v1 file": whatever still does will fail typecheck; say which.

@@ -11,12 +11,15 @@ export function userIdStrategy(flag: string, userIds: string[]) {
   };
 }
 
-/** An Unleash client-features document with `pick.v2` on for exactly these customers. */
-export function pickV2FlagFile(customers: string[]) {
+/** An Unleash client-features document with `flag` on for exactly these customers. */
+export function flagOnFor(flag: string, customers: string[]) {
   return {
     version: 1,
-    features: [
-      { name: "pick.v2", enabled: true, strategies: [userIdStrategy("pick.v2", customers)] },
-    ],
+    features: [{ name: flag, enabled: true, strategies: [userIdStrategy(flag, customers)] }],
   };
+}
+
+/** An Unleash client-features document with `pick.v2` on for exactly these customers. */
+export function pickV2FlagFile(customers: string[]) {
+  return flagOnFor("pick.v2", customers);
 }
