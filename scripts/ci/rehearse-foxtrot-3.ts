@@ -2,15 +2,21 @@
  * `npm run rehearse:foxtrot-3`: proves that step 3 of the foxtrot (delete v1) still works.
  *
  * Copies this working tree (tracked files plus untracked, non-ignored ones) into a throwaway
- * directory, applies step 3 there exactly as docs/foxtrot.md lists it, then runs lint, typecheck
- * and the whole test suite in the copy. CI runs it on every commit, so a change that ties anything
+ * directory, applies step 3 there exactly as docs/foxtrot.md lists it, then runs lint, typecheck,
+ * the whole test suite and the browser suite (`npm run test:browser -w integration-tests`, the
+ * stall page in Chromium) in the copy. CI runs it on every commit, so a change that ties anything
  * else to v1 — an import of a pick-v1 file, a test that needs v1, a second flag decision — fails
  * here, the day it is written, rather than the day someone finally deletes v1.
+ *
+ * The browser suite needs Chromium (CHROMIUM_PATH, or Debian's /usr/bin/chromium; .ci/run installs
+ * it in the stage before this one). Without it the rehearsal says so, in its output and its last
+ * line: it then proves less, and must not look as if it had proved it all.
  *
  * Every expected file and line must be found exactly as described; anything missing or ambiguous
  * stops the rehearsal, so the guide and the code cannot drift apart silently.
  *
- *   npm run rehearse:foxtrot-3                  # apply, lint, typecheck, test; exit 1 on any failure
+ *   npm run rehearse:foxtrot-3                  # apply, lint, typecheck, test, browser suite;
+ *                                               # exit 1 on any failure
  *   npm run rehearse:foxtrot-3 -- --apply-only  # apply and print what changed, run nothing
  *   npm run rehearse:foxtrot-3 -- --keep        # keep the copy afterwards (printed), to look around
  *                                               # (otherwise it is removed, pass or fail)
@@ -35,6 +41,7 @@ import {
 } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import { CHROMIUM, hasChromium } from "testkit/chromium";
 
 /** Folders whose `*pick-v1*` files step 3 deletes. */
 const V1_FOLDERS = ["chillybin", "jafflr", "integration-tests", "bench", "scripts/delivery"];
@@ -93,24 +100,37 @@ async function main() {
     commit(copy, "foxtrot step 3: delete v1");
     if (applyOnly) return;
 
-    const failed: string[] = [];
-    for (const [name, command] of [
+    // After `npm test`, which builds what the browser suite starts.
+    const browser = hasChromium();
+    const runs: [string, string[]][] = [
       ["lint", ["run", "lint"]],
       ["typecheck", ["run", "typecheck"]],
       ["test", ["test", "--", "--continue"]],
-    ] as const) {
+    ];
+    if (browser) runs.push(["browser suite", ["run", "test:browser", "-w", "integration-tests"]]);
+    const failed: string[] = [];
+    for (const [name, command] of runs) {
       console.log(`\n━━━ npm ${command.join(" ")} (without v1)`);
       const run = spawnSync("npm", command, { cwd: copy, stdio: "inherit", env: process.env });
       if (run.status !== 0) failed.push(name);
     }
+    const notRun = browser
+      ? ""
+      : `; browser suite not run: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH, or apt-get install -y chromium)`;
+    if (!browser)
+      console.warn(`\n━━━ browser suite NOT RUN (without v1): no Chromium at ${CHROMIUM}`);
     console.log("\nDeleted and edited:");
     for (const line of done) console.log(`  ${line}`);
     if (failed.length > 0) {
-      console.error(`\nrehearse-foxtrot-3: without v1, ${failed.join(", ")} failed.`);
+      console.error(`\nrehearse-foxtrot-3: without v1, ${failed.join(", ")} failed${notRun}.`);
       process.exitCode = 1;
       return;
     }
-    console.log("\nrehearse-foxtrot-3: without v1, lint, typecheck and every test pass.");
+    console.log(
+      browser
+        ? "\nrehearse-foxtrot-3: without v1, lint, typecheck, every test and the browser suite pass."
+        : `\nrehearse-foxtrot-3: without v1, lint, typecheck and every test pass${notRun}.`,
+    );
   } finally {
     if (keep) console.log(`(the copy is kept in ${copy})`);
     else rmSync(copy, { recursive: true, force: true });
