@@ -10,7 +10,7 @@
  *
  * The browser suite needs Chromium (CHROMIUM_PATH, or Debian's /usr/bin/chromium; .ci/run installs
  * it in the stage before this one). Without it the rehearsal says so, in its output and its last
- * line: it then proves less, and must not look as if it had proved it all.
+ * line: it then proves less, and must not look as if it had proved it all; with CI=true it fails.
  *
  * Every expected file and line must be found exactly as described; anything missing or ambiguous
  * stops the rehearsal, so the guide and the code cannot drift apart silently.
@@ -117,8 +117,11 @@ async function main() {
     const notRun = browser
       ? ""
       : `; browser suite not run: no Chromium at ${CHROMIUM} (set CHROMIUM_PATH, or apt-get install -y chromium)`;
-    if (!browser)
+    if (!browser) {
       console.warn(`\n━━━ browser suite NOT RUN (without v1): no Chromium at ${CHROMIUM}`);
+      // In CI a suite that did not run is a failure, not a pass with a footnote.
+      if (process.env.CI === "true") failed.push("browser suite (not run)");
+    }
     console.log("\nDeleted and edited:");
     for (const line of done) console.log(`  ${line}`);
     if (failed.length > 0) {
