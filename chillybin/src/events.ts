@@ -24,33 +24,29 @@ export interface EventsOptions {
 
 /** A client that has not read this much is not reading: end its stream rather than buffer more. */
 const MAX_UNREAD_BYTES = 1024 * 1024;
-const SHUTDOWN_CHECK_MS = 100;
 
 export function mountEvents(app: Express, opts: EventsOptions): void {
   const { pool, feed, lifecycle } = opts;
   const maxStreams = opts.maxStreams ?? 100;
   const heartbeatMs = opts.heartbeatMs ?? 15_000;
   const streams = new Set<Response>();
-  let timers: NodeJS.Timeout[] = [];
+  let heartbeat: NodeJS.Timeout | undefined;
 
-  const startTimers = () => {
-    // One heartbeat and one drain check for all streams, running only while any is open.
-    timers = [
-      setInterval(() => {
-        for (const res of streams) send(res, ": heartbeat\n\n");
-      }, heartbeatMs),
-      // tpi's Lifecycle is a flag, not an event: look at it often enough that an open stream
-      // never holds up the drain (the server waits for every connection to close).
-      setInterval(() => {
-        if (lifecycle.shuttingDown) for (const res of streams) res.end();
-      }, SHUTDOWN_CHECK_MS),
-    ];
-    for (const t of timers) t.unref();
+  // One heartbeat for all streams, running only while any is open.
+  const startHeartbeat = () => {
+    heartbeat = setInterval(() => {
+      for (const res of streams) send(res, ": heartbeat\n\n");
+    }, heartbeatMs);
+    heartbeat.unref();
   };
-  const stopTimers = () => {
-    for (const t of timers) clearInterval(t);
-    timers = [];
+  const stopHeartbeat = () => {
+    clearInterval(heartbeat);
+    heartbeat = undefined;
   };
+  // The drain waits for every connection to close: open streams end as soon as it begins.
+  lifecycle.onShutdown(() => {
+    for (const res of streams) res.end();
+  });
 
   const send = (res: Response, chunk: string) => {
     if (res.writableLength > MAX_UNREAD_BYTES) res.end();
@@ -80,14 +76,14 @@ export function mountEvents(app: Express, opts: EventsOptions): void {
     }
     res.write(`event: stock\ndata: ${stock}\n\n`);
     streams.add(res);
-    if (streams.size === 1) startTimers();
+    if (streams.size === 1) startHeartbeat();
     const unsubscribe = feed.subscribe((event: FeedEvent) => {
       send(res, `event: ${event.type}\ndata: ${event.json}\n\n`);
     });
     res.once("close", () => {
       unsubscribe();
       streams.delete(res);
-      if (streams.size === 0) stopTimers();
+      if (streams.size === 0) stopHeartbeat();
     });
   });
   app.all("/events", methodNotAllowed(["GET"]));

@@ -6,9 +6,33 @@ import { type Logger, stdoutSink } from "./logger";
 import { answerClientError } from "./problem";
 import { shutdownTelemetry, telemetryStarted } from "./telemetry";
 
-/** Shared flag: readiness reads it, shutdown sets it. */
+/** Shared state: readiness reads the flag; long-lived streams listen for the moment it is set. */
 export class Lifecycle {
-  shuttingDown = false;
+  #shuttingDown = false;
+  private readonly listeners = new Set<() => void>();
+
+  /** True from the moment shutdown begins; it never goes back. */
+  get shuttingDown(): boolean {
+    return this.#shuttingDown;
+  }
+
+  /** Calls `fn` once shutdown begins (at once if it has); returns the function that cancels it. */
+  onShutdown(fn: () => void): () => void {
+    if (this.shuttingDown) {
+      fn();
+      return () => {};
+    }
+    this.listeners.add(fn);
+    return () => this.listeners.delete(fn);
+  }
+
+  /** Shutdown begins: readiness fails from now on, and every listener is told once. */
+  beginShutdown(): void {
+    if (this.#shuttingDown) return;
+    this.#shuttingDown = true;
+    for (const fn of this.listeners) fn();
+    this.listeners.clear();
+  }
 }
 
 /** Something to close after the listener has drained, e.g. the DB pool or the flag client. */
@@ -71,7 +95,7 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
   };
 
   async function drainAndClose(reason: string): Promise<number> {
-    lifecycle.shuttingDown = true;
+    lifecycle.beginShutdown();
     logger.info({ reason, in_flight: inFlight.count() }, "shutting down");
     let stage = "pre-stop delay";
     const deadline = new Promise<number>((resolve) => {

@@ -63,7 +63,7 @@ describe("health and readiness", () => {
   it("/ready is 503 while shutting down, /health still 200", async () => {
     const lifecycle = new Lifecycle();
     const a = app({ database: async () => 1 }, lifecycle);
-    lifecycle.shuttingDown = true;
+    lifecycle.beginShutdown();
     const res = await request(a).get("/ready");
     assert.equal(res.status, 503);
     assert.equal(res.body.checks.shutdown, "shutting down");
@@ -105,7 +105,7 @@ describe("health and readiness", () => {
     const a = requestListener(app({}, lifecycle));
     const probe = () => request(a).get("/health").set("Connection", "keep-alive").expect(200);
     assert.equal((await probe()).headers.connection, "keep-alive");
-    lifecycle.shuttingDown = true;
+    lifecycle.beginShutdown();
     assert.equal((await probe()).headers.connection, "close");
   });
 });

@@ -246,3 +246,19 @@ describe("requests node's HTTP parser rejects", () => {
     assert.equal(await s.shutdown("test"), 0);
   });
 });
+
+describe("Lifecycle", () => {
+  it("tells each listener once when shutdown begins, at once when it already has, never when cancelled", () => {
+    const lifecycle = new Lifecycle();
+    const told: string[] = [];
+    lifecycle.onShutdown(() => told.push("early"));
+    const cancel = lifecycle.onShutdown(() => told.push("cancelled"));
+    cancel();
+    assert.equal(lifecycle.shuttingDown, false);
+    lifecycle.beginShutdown();
+    lifecycle.beginShutdown();
+    assert.equal(lifecycle.shuttingDown, true);
+    lifecycle.onShutdown(() => told.push("late"));
+    assert.deepEqual(told, ["early", "late"]);
+  });
+});

@@ -44,7 +44,7 @@ export interface Snapshot {
 }
 
 export const RECENT_TOASTIES = 20;
-/** Grill changes and shutdown are noticed within this; the meter ticks on whole seconds. */
+/** Grill changes are noticed within this; the meter ticks on whole seconds. */
 const TICK_MS = 200;
 const HEARTBEAT_MS = 15_000;
 /** A page that reads this far behind is cut off; it reconnects and catches up from a snapshot. */
@@ -85,6 +85,11 @@ export class StallHub {
       name: "stall_chillybin_watch_connects_total",
       help: "Times the shared watch of chillybin's events connected (first time and reconnects).",
       registers: [deps.registry],
+    });
+    // Ended, not destroyed: the page sees a clean end and reconnects (to another jafflr); the
+    // drain waits for every connection to close, so they end as soon as it begins.
+    deps.lifecycle.onShutdown(() => {
+      for (const res of this.streams) res.end();
     });
   }
 
@@ -178,11 +183,6 @@ export class StallHub {
   }
 
   private tick(): void {
-    if (this.deps.lifecycle.shuttingDown) {
-      // Ended, not destroyed: the page sees a clean end and reconnects (to another jafflr).
-      for (const res of this.streams) res.end();
-      return;
-    }
     const grill = JSON.stringify(this.grillState());
     if (grill !== this.grillKey) {
       this.grillKey = grill;
