@@ -40,17 +40,16 @@ export function healthAnswer(opts: { service: string; version: string }): Health
 export function mountHealth(
   router: Router,
   opts: {
-    service: string;
-    version: string;
+    health: HealthAnswer;
     lifecycle: Lifecycle;
     readiness: Record<string, ReadinessCheck>;
   },
 ) {
   // A served app's GET /health is answered before express (http.ts, requestListener); this
   // route serves HEAD, and GET when the app is called directly (supertest).
-  const healthy = healthAnswer(opts);
+  const { health } = opts;
   router.get("/health", (_req: Request, res: Response) => {
-    res.set(healthy.headers).send(healthy.body);
+    res.set(health.headers).send(health.body);
   });
   router.get("/ready", async (_req: Request, res: Response) => {
     if (opts.lifecycle.shuttingDown) {

@@ -35,12 +35,13 @@ export function createServiceApp(opts: ServiceAppOptions): Express {
   app.set("query parser", "extended");
   app.use(instrument(opts.logger, opts.metrics, opts.lifecycle));
   app.use(express.json({ limit: BODY_LIMIT, type: ["application/json", "application/*+json"] }));
-  mountHealth(app, { ...opts, readiness: opts.readiness ?? {} });
+  const health = healthAnswer(opts);
+  mountHealth(app, { health, lifecycle: opts.lifecycle, readiness: opts.readiness ?? {} });
   app.get("/metrics", opts.metrics.handler);
   opts.routes(app);
   app.use(notFound);
   app.use(problemErrorHandler(opts.logger));
-  probes.set(app, answerProbe(opts.logger, opts.metrics, opts.lifecycle, healthAnswer(opts)));
+  probes.set(app, answerProbe(opts.logger, opts.metrics, opts.lifecycle, health));
   return app;
 }
 

@@ -9,7 +9,7 @@ import { shutdownTelemetry, telemetryStarted } from "./telemetry";
 /** Shared state: readiness reads the flag; long-lived streams listen for the moment it is set. */
 export class Lifecycle {
   #shuttingDown = false;
-  private readonly listeners = new Set<() => void>();
+  readonly #listeners = new Set<() => void>();
 
   /** True from the moment shutdown begins; it never goes back. */
   get shuttingDown(): boolean {
@@ -18,20 +18,20 @@ export class Lifecycle {
 
   /** Calls `fn` once shutdown begins (at once if it has); returns the function that cancels it. */
   onShutdown(fn: () => void): () => void {
-    if (this.shuttingDown) {
+    if (this.#shuttingDown) {
       fn();
       return () => {};
     }
-    this.listeners.add(fn);
-    return () => this.listeners.delete(fn);
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
   }
 
   /** Shutdown begins: readiness fails from now on, and every listener is told once. */
   beginShutdown(): void {
     if (this.#shuttingDown) return;
     this.#shuttingDown = true;
-    for (const fn of this.listeners) fn();
-    this.listeners.clear();
+    for (const fn of this.#listeners) fn();
+    this.#listeners.clear();
   }
 }
 
