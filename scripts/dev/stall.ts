@@ -1,15 +1,16 @@
 /**
  * `npm start`: the whole stall on one machine with zero setup.
  *
- * PostgreSQL is DATABASE_URL's when set, otherwise an embedded one whose data lives in .data/pg
- * (git-ignored, kept between runs); then chillybin, then jafflr, each started from its build with
- * plain node and awaited until /ready. Ctrl-C (or SIGTERM) stops them in reverse order, each
- * draining gracefully, then Postgres; a second Ctrl-C makes the services exit at once.
+ * PostgreSQL is DATABASE_URL's when set, otherwise an embedded one whose data is kept between runs
+ * (.data/pg); then chillybin, then jafflr, each started from its build with plain node and awaited
+ * until /ready. Ctrl-C (or SIGTERM) stops them in reverse order, each draining gracefully, then
+ * PostgreSQL; a second Ctrl-C makes the services exit at once.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { prettyFactory } from "pino-pretty";
 import { maskPassword, withDatabase } from "testkit/db-url";
-import { commandLine, isAlive, terminate } from "testkit/pids";
+import { commandLine, isAlive } from "testkit/pids";
 import {
   describeExit,
   type LaunchedService,
@@ -19,104 +20,94 @@ import {
   serviceEntry,
 } from "testkit/service-process";
 import { ensureDatabase } from "testkit/test-db";
-import { EmbeddedDb } from "./embedded-db";
-import { reachableDataDir } from "./postgres-files";
-import { reaper } from "./reaper";
+import { defaultDataDir, EmbeddedDb } from "./embedded-db";
 
-const DATABASE = "toasties";
-const READY_TIMEOUT_MS = 60_000; // the first start runs chillybin's migrations
-const STOP_TIMEOUT_MS = 30_000; // a little over the services' own SHUTDOWN_TIMEOUT_MS default (25 s)
+const STOP_TIMEOUT_MS = 30_000; // a little over the services' SHUTDOWN_TIMEOUT_MS default (25 s)
 const tty = process.stdout.isTTY === true;
-
-const config = {
-  embeddedPort: portFromEnv("EMBEDDED_PG_PORT", 5433),
-  /** Set explicitly, it is used as given; the default moves if PostgreSQL could not reach it. */
-  dataDir: process.env.EMBEDDED_PG_DATA
-    ? path.resolve(REPO_ROOT, process.env.EMBEDDED_PG_DATA)
-    : undefined,
-  chillybinPort: portFromEnv("CHILLYBIN_PORT", 7001),
-  jafflrPort: portFromEnv("JAFFLR_PORT", 7000),
-};
-const DEFAULT_DATA_DIR = path.join(REPO_ROOT, ".data", "pg");
-
-/**
- * Which processes this run owns, so a run after a `kill -9` can clean up the orphans. Beside the
- * data folder (.data/stall.json by default), so a stall on another data folder is another stall.
- */
-let STATE_FILE = path.join(path.dirname(config.dataDir ?? DEFAULT_DATA_DIR), "stall.json");
-
+const pretty = prettyFactory({
+  colorize: tty,
+  singleLine: true,
+  translateTime: "SYS:HH:MM:ss.l",
+  ignore: "pid,hostname,service,version",
+});
 const stopping = new AbortController();
 const services: LaunchedService[] = [];
+
+function port(name: string, fallback: number): number {
+  const raw = process.env[name] || String(fallback);
+  const value = Number(raw);
+  if (Number.isInteger(value) && value >= 1 && value <= 65535) return value;
+  console.error(`Invalid configuration: ${name}: expected a port from 1 to 65535, got "${raw}"`);
+  process.exit(1);
+}
+const pgPort = port("EMBEDDED_PG_PORT", 5433);
+const ports = { chillybin: port("CHILLYBIN_PORT", 7001), jafflr: port("JAFFLR_PORT", 7000) };
+
+/** Each line prefixed with who wrote it; JSON logs made readable when a person is watching. */
+function output(name: string, line: string, stream: "stdout" | "stderr" = "stdout"): void {
+  const colour = { chillybin: "\x1b[36m", jafflr: "\x1b[33m" }[name] ?? "\x1b[35m";
+  const label = name.padEnd(9);
+  const prefix = tty ? `${colour}${label}\x1b[0m │ ` : `${label} | `;
+  const text = tty && line.startsWith("{") ? pretty(line).trimEnd() : line;
+  (stream === "stderr" ? process.stderr : process.stdout).write(`${prefix}${text}\n`);
+}
+const say = (message: string) => output("stall", message);
 
 async function main(): Promise<number> {
   let signals = 0;
   for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
-      signals += 1;
-      if (signals === 1) {
-        say(`${signal}: shutting down (again to make the services exit at once)`);
-        stopping.abort();
-      } else {
-        for (const service of services) service.child.kill(signal);
-      }
+      if (++signals > 1) for (const service of services) service.child.kill(signal);
+      else say(`${signal}: shutting down (again to make the services exit at once)`);
+      stopping.abort();
     });
   }
   // Services run in their own process groups (so Ctrl-C reaches only us); never leave them behind.
   process.on("exit", () => {
     for (const service of services) service.child.kill("SIGKILL");
   });
-
+  const given = process.env.EMBEDDED_PG_DATA;
+  const dataDir = given ? path.resolve(REPO_ROOT, given) : await defaultDataDir(REPO_ROOT);
+  // Which processes this run owns (integration-tests read it), so a second run refuses to start.
+  const stateFile = path.join(path.dirname(dataDir), "stall.json");
+  const state = (() => {
+    try {
+      return JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number };
+    } catch {
+      return undefined;
+    }
+  })();
+  if (state && isAlive(state.pid) && commandLine(state.pid).includes("stall.ts")) {
+    say(`The stall is already running (pid ${state.pid}). Stop it first (Ctrl-C in its terminal).`);
+    return 1;
+  }
   let db: EmbeddedDb | undefined;
   let exitCode = 0;
   try {
-    // Run by root in a checkout the postgres user cannot enter (under /root, a mktemp -d folder),
-    // the default data folder moves to the staging folder (see postgres-files.ts). A failure
-    // here is reported, in one line, by the start of PostgreSQL below.
-    const dataDir =
-      config.dataDir ??
-      (process.env.DATABASE_URL
-        ? DEFAULT_DATA_DIR
-        : await reachableDataDir(DEFAULT_DATA_DIR, REPO_ROOT).catch(() => DEFAULT_DATA_DIR));
-    STATE_FILE = path.join(path.dirname(dataDir), "stall.json");
-    await clearLeftovers();
     let databaseUrl = process.env.DATABASE_URL;
     if (databaseUrl) {
       say(`using the PostgreSQL at DATABASE_URL ${maskPassword(databaseUrl)}`);
     } else {
-      db = new EmbeddedDb({
-        dataDir,
-        port: config.embeddedPort,
-        log: (message) => say(`postgres: ${message}`),
-      });
-      say(
-        `starting the embedded PostgreSQL on 127.0.0.1:${config.embeddedPort} (data in ${displayPath(dataDir)})`,
-      );
+      db = new EmbeddedDb({ dataDir, port: pgPort, log: (m) => say(`postgres: ${m}`) });
+      say(`starting the embedded PostgreSQL on 127.0.0.1:${pgPort} (data in ${dataDir})`);
       const adminUrl = await db.start();
-      if (await ensureDatabase(adminUrl, DATABASE)) say(`created database ${DATABASE}`);
-      databaseUrl = withDatabase(adminUrl, DATABASE);
+      if (await ensureDatabase(adminUrl, "toasties")) say("created database toasties");
+      databaseUrl = withDatabase(adminUrl, "toasties");
     }
-    if (stopping.signal.aborted) return 0;
-
-    const chillybin = await start("chillybin", {
-      DATABASE_URL: databaseUrl,
-      PORT: String(config.chillybinPort),
-    });
-    const jafflr = await start("jafflr", {
-      CHILLYBIN_URL: chillybin.url,
-      PORT: String(config.jafflrPort),
-    });
-    banner(jafflr.url, chillybin.url, db ? maskPassword(databaseUrl) : undefined);
-
+    const env = { DATABASE_URL: databaseUrl, PORT: String(ports.chillybin) };
+    const chillybin = await start("chillybin", env, db);
+    await start("jafflr", { CHILLYBIN_URL: chillybin.url, PORT: String(ports.jafflr) }, db);
+    const pids = Object.fromEntries(services.map((s) => [s.name, s.child.pid]));
+    mkdirSync(path.dirname(stateFile), { recursive: true });
+    writeFileSync(stateFile, `${JSON.stringify({ pid: process.pid, services: pids })}\n`);
+    banner(services[1]?.url ?? "", chillybin.url, db ? maskPassword(databaseUrl) : undefined);
+    const aborted = new Promise<void>((r) => stopping.signal.addEventListener("abort", () => r()));
     const died = await Promise.race([
-      new Promise<undefined>((resolve) =>
-        stopping.signal.addEventListener("abort", () => resolve(undefined)),
-      ),
+      aborted,
       ...services.map((service) => service.exited.then((exit) => ({ service, exit }))),
     ]);
     if (died) {
-      say(
-        `${died.service.name} exited unexpectedly (${describeExit(died.exit)}); stopping the rest.`,
-      );
+      say(`${died.service.name} exited unexpectedly (${describeExit(died.exit)}); stopping.`);
       exitCode = 1;
     }
   } catch (error) {
@@ -124,53 +115,48 @@ async function main(): Promise<number> {
       say(error instanceof Error ? error.message : String(error));
       exitCode = 1;
     }
-  } finally {
-    exitCode = (await shutdown(db)) ? exitCode : 1;
   }
+  if (!(await shutdown(db))) exitCode = 1;
+  rmSync(stateFile, { force: true });
   say(exitCode === 0 ? "stopped" : "stopped, with errors");
   return exitCode;
 }
 
-async function start(name: ServiceName, env: Record<string, string>): Promise<LaunchedService> {
+async function start(name: ServiceName, env: Record<string, string>, db?: EmbeddedDb) {
   say(`starting ${name}`);
   const service = await launchService({
     name,
     entry: serviceEntry(name),
     env: { ...process.env, ...env },
     onLine: (line, stream) => output(name, line, stream),
-    timeoutMs: READY_TIMEOUT_MS,
+    timeoutMs: 60_000, // the first start runs chillybin's migrations
     detached: true,
     signal: stopping.signal,
   });
   services.push(service);
-  saveState();
-  // Killed without a chance to clean up, the stall leaves this to the reaper: the service gets a
-  // few seconds to notice (its IPC channel closes) and drain, then SIGTERM, SIGKILL at last.
-  const pid = service.child.pid;
-  if (pid) {
-    reaper().watch({ pid, name, waitMs: 10_000, graceMs: STOP_TIMEOUT_MS });
-    void service.exited.then(() => reaper().forget(pid));
-  }
+  // Killed outright, the stall leaves the services to stop by themselves (their IPC channel
+  // closes) and PostgreSQL to the reaper, which waits for them first.
+  if (service.child.pid) db?.reapAfter(service.child.pid);
   say(`${name} is ready at ${service.url}`);
   return service;
 }
 
-/** jafflr first (it calls chillybin), then chillybin, then Postgres. Returns whether all went well. */
+/** jafflr first (it calls chillybin), then chillybin, then PostgreSQL. Whether all went well. */
 async function shutdown(db: EmbeddedDb | undefined): Promise<boolean> {
   let clean = true;
   for (const service of [...services].reverse()) {
     if (service.child.exitCode !== null || service.child.signalCode !== null) continue;
     service.child.kill("SIGTERM");
-    const exit = await Promise.race([service.exited, sleep(STOP_TIMEOUT_MS)]);
+    const timeout = new Promise<undefined>((r) =>
+      setTimeout(() => r(undefined), STOP_TIMEOUT_MS).unref(),
+    );
+    const exit = await Promise.race([service.exited, timeout]);
     if (!exit) {
       say(`${service.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s; killing it`);
       service.child.kill("SIGKILL");
       await service.exited;
-      clean = false;
-    } else if (exit.code !== 0) {
-      say(`${service.name} stopped with ${describeExit(exit)}`);
-      clean = false;
-    }
+    } else if (exit.code !== 0) say(`${service.name} stopped with ${describeExit(exit)}`);
+    clean &&= exit?.code === 0;
   }
   if (db?.isRunning) {
     say("stopping the embedded PostgreSQL");
@@ -179,63 +165,11 @@ async function shutdown(db: EmbeddedDb | undefined): Promise<boolean> {
       clean = false;
     });
   }
-  if (readState()?.pid === process.pid) rmSync(STATE_FILE, { force: true });
   return clean;
 }
 
-interface StallState {
-  pid: number;
-  services: Partial<Record<ServiceName, number>>;
-}
-
-function readState(): StallState | undefined {
-  try {
-    return JSON.parse(readFileSync(STATE_FILE, "utf8")) as StallState;
-  } catch {
-    return undefined;
-  }
-}
-
-function saveState(): void {
-  const state: StallState = { pid: process.pid, services: {} };
-  for (const service of services) {
-    if (service.child.pid) state.services[service.name as ServiceName] = service.child.pid;
-  }
-  mkdirSync(path.dirname(STATE_FILE), { recursive: true });
-  writeFileSync(STATE_FILE, `${JSON.stringify(state)}\n`);
-}
-
-/** Refuses to run twice; stops services orphaned by a run that was killed (they would hold the ports). */
-async function clearLeftovers(): Promise<void> {
-  const state = readState();
-  if (!state) return;
-  if (isAlive(state.pid) && commandLine(state.pid).includes("stall.ts")) {
-    throw new Error(
-      `The stall is already running (pid ${state.pid}). Stop it first (Ctrl-C in its terminal).`,
-    );
-  }
-  for (const [name, pid] of Object.entries(state.services).reverse()) {
-    if (pid && isAlive(pid) && commandLine(pid).includes(serviceEntry(name as ServiceName))) {
-      say(`${name} (pid ${pid}) from an earlier run that was killed is still running; stopping it`);
-      await terminate(pid, STOP_TIMEOUT_MS);
-    }
-  }
-  rmSync(STATE_FILE, { force: true });
-}
-
 function banner(jafflr: string, chillybin: string, database: string | undefined): void {
-  const examples: [string, string][] = [
-    [`curl ${chillybin}/`, "stock levels"],
-    [`curl -X POST '${jafflr}/toastie?i=cheese&i=vegemite'`, "a toastie, the original way"],
-    [
-      `curl -X POST ${jafflr}/toastie -H 'content-type: application/json' -d '{"customer":"gita","ingredients":["cheese","tomato"],"doneness":"medium"}'`,
-      "",
-    ],
-    [`curl -X POST ${chillybin}/restock`, "back to the default stock"],
-    [`curl ${jafflr}/health ${chillybin}/ready`, "liveness, readiness"],
-    [`curl ${chillybin}/metrics`, "Prometheus metrics"],
-  ];
-  const width = Math.max(...examples.filter(([, note]) => note).map(([command]) => command.length));
+  const order = `'{"customer":"gita","ingredients":["cheese","tomato"],"doneness":"medium"}'`;
   const lines = [
     "",
     "Toasties Galore is open:",
@@ -245,81 +179,17 @@ function banner(jafflr: string, chillybin: string, database: string | undefined)
     `  stall page ${jafflr}/   Gita's page: open it in a browser (live grill, cold store, meter)`,
     "",
     "Try:",
-    ...examples.map(([command, note]) =>
-      note ? `  ${command.padEnd(width)}   # ${note}` : `  ${command}`,
-    ),
+    `  curl ${chillybin}/                                   # stock levels`,
+    `  curl -X POST '${jafflr}/toastie?i=cheese&i=vegemite'   # a toastie, the original way`,
+    `  curl -X POST ${jafflr}/toastie -H 'content-type: application/json' -d ${order}`,
+    `  curl -X POST ${chillybin}/restock                    # back to the default stock`,
+    `  curl ${jafflr}/health ${chillybin}/ready             # liveness, readiness`,
+    `  curl ${chillybin}/metrics                            # Prometheus metrics`,
     "",
     "Ctrl-C stops everything.",
     "",
   ];
   process.stdout.write(`${lines.join("\n")}\n`);
-}
-
-const NAME_WIDTH = "chillybin".length;
-const COLOURS: Record<string, string> = {
-  chillybin: "\x1b[36m",
-  jafflr: "\x1b[33m",
-  stall: "\x1b[35m",
-};
-
-function say(message: string): void {
-  output("stall", message, "stdout");
-}
-
-/** Each line prefixed with who wrote it; JSON logs made readable when a person is watching. */
-function output(name: string, line: string, stream: "stdout" | "stderr"): void {
-  const label = name.padEnd(NAME_WIDTH);
-  const prefix = tty ? `${COLOURS[name] ?? ""}${label}\x1b[0m │ ` : `${label} | `;
-  const text = tty ? readable(line) : line;
-  (stream === "stderr" ? process.stderr : process.stdout).write(`${prefix}${text}\n`);
-}
-
-const LEVELS: Record<number, string> = {
-  10: "trace",
-  20: "debug",
-  30: "info",
-  40: "warn",
-  50: "error",
-  60: "fatal",
-};
-const QUIET_FIELDS = new Set(["level", "time", "msg", "service", "version", "pid", "hostname"]);
-
-function readable(line: string): string {
-  if (!line.startsWith("{")) return line;
-  try {
-    const record = JSON.parse(line) as Record<string, unknown>;
-    const level =
-      typeof record.level === "number" ? (LEVELS[record.level] ?? record.level) : record.level;
-    const extras = Object.entries(record)
-      .filter(([key]) => !QUIET_FIELDS.has(key))
-      .map(([key, value]) => `${key}=${typeof value === "string" ? value : JSON.stringify(value)}`);
-    return [String(level ?? "").padEnd(5), record.msg ?? "", ...extras].join(" ");
-  } catch {
-    return line;
-  }
-}
-
-/** Relative to where `npm start` ran when inside it, else absolute (e.g. the staging folder). */
-function displayPath(dir: string): string {
-  const relative = path.relative(process.cwd(), dir);
-  return relative.startsWith("..") || path.isAbsolute(relative) ? dir : relative || ".";
-}
-
-function portFromEnv(name: string, fallback: number): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === "") return fallback;
-  const port = Number(raw);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) {
-    console.error(
-      `Invalid configuration: ${name}: expected a port from 1 to 65535, got ${JSON.stringify(raw)}`,
-    );
-    process.exit(1);
-  }
-  return port;
-}
-
-function sleep(ms: number): Promise<undefined> {
-  return new Promise((resolve) => setTimeout(() => resolve(undefined), ms));
 }
 
 main().then(

@@ -4,10 +4,9 @@
  *
  *   with-db node --import tsx --test test/*.test.ts
  *
- * The server is DATABASE_URL's when set (CI's real PostgreSQL), otherwise an embedded one on a free
- * port with a throwaway data directory. The command gets DATABASE_URL = a fresh database for this
- * run and TEST_ADMIN_DATABASE_URL = where tests create their own (testkit/test-db). Every
- * database created here or by the tests is dropped afterwards, whatever happens.
+ * The server is DATABASE_URL's when set (CI's real PostgreSQL), else an embedded throwaway one.
+ * The command gets DATABASE_URL = a fresh database and TEST_ADMIN_DATABASE_URL = where tests make
+ * their own (testkit/test-db). Every database of the run is dropped afterwards, whatever happens.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -16,100 +15,62 @@ import { maskPassword } from "testkit/db-url";
 import { createTestDatabase, dropDatabasesWithPrefix } from "testkit/test-db";
 import { type EmbeddedDb, startThrowawayDb } from "./embedded-db";
 
-const FORWARDED_SIGNALS = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
-let cleanUpFailed = false;
+const say = (message: string) => console.error(`with-db: ${message}`);
+const signalCode = (signal: NodeJS.Signals) => 128 + (constants.signals[signal] ?? 1);
 
 async function main(): Promise<number> {
   const [command, ...args] = process.argv.slice(2);
   if (!command) {
-    console.error("usage: with-db <command> [args...]");
+    say("usage: with-db <command> [args...]");
     return 2;
   }
-
-  // A signal before the child runs: remember it, clean up, and exit as interrupted.
+  // A signal before the child runs: clean up and exit as interrupted; after: forwarded to it.
   let interrupted: NodeJS.Signals | undefined;
   let forward: ((signal: NodeJS.Signals) => void) | undefined;
-  for (const signal of FORWARDED_SIGNALS) {
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
     process.on(signal, () => {
       interrupted ??= signal;
       forward?.(signal);
     });
   }
-
   let server: EmbeddedDb | undefined;
   let adminUrl = process.env.DATABASE_URL;
   const prefix = `t_${randomBytes(5).toString("hex")}_`;
   try {
     if (adminUrl) {
-      console.error(`with-db: using the server at DATABASE_URL ${maskPassword(adminUrl)}`);
+      say(`using the server at DATABASE_URL ${maskPassword(adminUrl)}`);
     } else {
-      server = await startThrowawayDb({ log: (message) => console.error(`with-db: ${message}`) });
+      server = await startThrowawayDb({ log: say });
       adminUrl = server.url;
-      console.error(
-        `with-db: using an embedded PostgreSQL on 127.0.0.1:${server.port} (throwaway data directory, removed afterwards)`,
-      );
+      say(`using an embedded PostgreSQL on 127.0.0.1:${server.port} (removed afterwards)`);
     }
-    if (interrupted) return exitCodeFor(interrupted);
-    const database = await createTestDatabase(adminUrl, { prefix });
-    if (interrupted) return exitCodeFor(interrupted);
-
+    const database = interrupted ? undefined : await createTestDatabase(adminUrl, { prefix });
+    if (interrupted || !database) return signalCode(interrupted ?? "SIGINT");
+    const env = { DATABASE_URL: database.url, TEST_ADMIN_DATABASE_URL: adminUrl };
     const child = spawn(command, args, {
       stdio: "inherit",
-      env: {
-        ...process.env,
-        DATABASE_URL: database.url,
-        TEST_ADMIN_DATABASE_URL: adminUrl,
-        TEST_DATABASE_PREFIX: prefix,
-      },
+      env: { ...process.env, ...env, TEST_DATABASE_PREFIX: prefix },
     });
-    forward = (signal) => {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-    };
+    forward = (signal) => child.exitCode === null && child.kill(signal);
     return await new Promise<number>((resolve) => {
       child.once("error", (error) => {
-        console.error(`with-db: cannot run ${command}: ${error.message}`);
+        say(`cannot run ${command}: ${error.message}`);
         resolve(127);
       });
-      child.once("exit", (code, signal) => resolve(signal ? exitCodeFor(signal) : (code ?? 1)));
+      child.once("exit", (code, signal) => resolve(signal ? signalCode(signal) : (code ?? 1)));
     });
   } finally {
     forward = undefined;
-    await cleanUp(server, adminUrl, prefix);
+    // The throwaway server goes with every database in it; on a given server, the run's prefix.
+    if (server) await server.destroy();
+    else if (adminUrl) await dropDatabasesWithPrefix(adminUrl, prefix);
   }
-}
-
-async function cleanUp(
-  server: EmbeddedDb | undefined,
-  adminUrl: string | undefined,
-  prefix: string,
-) {
-  try {
-    if (server) {
-      await server.destroy(); // the whole throwaway server goes, with every database in it
-    } else if (adminUrl) {
-      const dropped = await dropDatabasesWithPrefix(adminUrl, prefix);
-      if (dropped.length > 1) {
-        console.error(
-          `with-db: dropped ${dropped.length - 1} test database(s) the tests left behind`,
-        );
-      }
-    }
-  } catch (error) {
-    console.error(
-      `with-db: clean-up failed: ${error instanceof Error ? error.message : String(error)}`,
-    );
-    cleanUpFailed = true;
-  }
-}
-
-function exitCodeFor(signal: NodeJS.Signals): number {
-  return 128 + (constants.signals[signal] ?? 1);
 }
 
 main().then(
-  (code) => process.exit(code === 0 && cleanUpFailed ? 1 : code),
+  (code) => process.exit(code),
   (error: unknown) => {
-    console.error(`with-db: ${error instanceof Error ? error.message : String(error)}`);
+    say(error instanceof Error ? error.message : String(error));
     process.exit(1);
   },
 );
