@@ -53,54 +53,33 @@ after(async () => {
 });
 
 describe("GET / negotiates: browsers get the page, API clients keep the JSON", () => {
-  for (const [who, accept] of [
-    ["curl (*/*)", "*/*"],
-    ["application/json", "application/json"],
-    ["no Accept", undefined],
-    ["JSON preferred over HTML", "application/json, text/html;q=0.5"],
+  for (const [accept, page] of [
+    ["*/*", false],
+    ["application/json", false],
+    [undefined, false],
+    ["application/json, text/html;q=0.5", false],
+    [CHROME_ACCEPT, true],
+    ["text/html", true],
   ] as const) {
-    it(`${who} → JSON`, async () => {
+    it(`${accept ?? "no Accept"} → ${page ? "the page, strict CSP, the page itself not cached" : "JSON"}`, async () => {
       const req = request(jafflr.app).get("/");
       const res = await (accept === undefined ? req.unset("Accept") : req.set("Accept", accept));
       assert.equal(res.status, 200);
-      assert.match(String(res.headers["content-type"]), /^application\/json/);
-      assert.equal(typeof res.body.slots, "number");
       assert.match(res.headers.vary ?? "", /Accept/i);
-    });
-  }
-
-  for (const [who, accept] of [
-    ["Chrome", CHROME_ACCEPT],
-    ["text/html", "text/html"],
-  ] as const) {
-    it(`${who} → the page, with a strict CSP and no caching of the page itself`, async () => {
-      const res = await request(jafflr.app).get("/").set("Accept", accept);
-      assert.equal(res.status, 200);
-      assert.match(String(res.headers["content-type"]), /^text\/html/);
+      assert.match(
+        String(res.headers["content-type"]),
+        page ? /^text\/html/ : /^application\/json/,
+      );
+      if (!page) return assert.equal(typeof res.body.slots, "number");
       const csp = res.headers["content-security-policy"] as string;
       assert.match(csp, /default-src 'self'/);
       assert.match(csp, /script-src 'self'(;|$)/, "no inline script, nothing from outside");
       assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|https?:/);
       assert.equal(res.headers["x-content-type-options"], "nosniff");
       assert.equal(res.headers["cache-control"], "no-cache");
-      assert.match(res.headers.vary ?? "", /Accept/i);
-      assert.doesNotMatch(res.text, /<script>|\son[a-z]+=|https?:\/\/(?!www\.w3\.org)/i);
+      assert.doesNotMatch(res.text, /<script>|\son[a-z]+=|\{\{|https?:\/\/(?!www\.w3\.org)/i);
     });
   }
-
-  it("the page has the order form's labels, the Grill region, the tables and the meter", async () => {
-    const { text } = await request(jafflr.app).get("/").set("Accept", "text/html");
-    assert.match(text, /<label for="customer">Customer<\/label>/);
-    assert.match(text, /<label for="doneness">Doneness<\/label>/);
-    for (const d of ["light", "medium", "well-done", "burnt"]) {
-      assert.match(text, new RegExp(`<option value="${d}">${d}</option>`));
-    }
-    assert.match(text, /<button[^>]*type="submit">Toast it<\/button>/);
-    assert.match(text, /aria-labelledby="grill-heading"[\s\S]*<h2 id="grill-heading">Grill<\/h2>/);
-    assert.match(text, /<caption>Cold store<\/caption>/);
-    assert.match(text, /<caption>Recent toasties<\/caption>/);
-    assert.match(text, /<figcaption>Foxtrot meter<\/figcaption>/);
-  });
 
   it("the script and stylesheet are jafflr's own, hashed and cached for good", async () => {
     const { text } = await request(jafflr.app).get("/").set("Accept", "text/html");
@@ -224,8 +203,5 @@ describe("GET /stall/events", () => {
   });
 });
 
-async function gauge(name: string): Promise<number> {
-  const text = await jafflr.metrics.registry.metrics();
-  const line = text.split("\n").find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
-  return Number(line?.split(" ").at(-1));
-}
+const gauge = async (name: string) =>
+  (await jafflr.metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value;

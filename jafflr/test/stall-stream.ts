@@ -1,95 +1,64 @@
 /**
- * A reader of the stall page's event stream (GET /stall/events) for tests: what a browser's
- * EventSource would receive, as parsed messages, with a bounded wait for the next matching one.
- * Also used by integration-tests/test/stall-page.test.ts against a real jafflr process.
+ * The stall page's event stream (GET /stall/events) as a browser's EventSource receives it, with
+ * a bounded wait for the next matching message. Also used by integration-tests against a real jafflr.
  */
-import http from "node:http";
-import { type SseMessage, SseParser } from "../src/page/sse-parser";
+import type { IncomingHttpHeaders } from "node:http";
+import { EventSource } from "eventsource";
+import { eventually } from "testkit/eventually";
 
-export interface StallStream {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  messages: SseMessage[];
-  /** Resolves with the first message (already received or still to come) matching `match`. */
-  next(match: (m: SseMessage) => boolean, timeoutMs?: number): Promise<SseMessage>;
-  /** The next `event:` message of this name, its data parsed. */
-  nextEvent<T = unknown>(event: string, timeoutMs?: number): Promise<T>;
-  /** Settles when the server ends the stream. */
-  ended: Promise<void>;
-  close(): void;
+export interface StallMessage {
+  event: string;
+  data: string;
 }
 
-export function openStallStream(baseUrl: string, timeoutMs = 10_000): Promise<StallStream> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(new URL("/stall/events", baseUrl), {
-      headers: { accept: "text/event-stream" },
-      timeout: timeoutMs,
-    });
-    req.once("timeout", () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    req.once("error", reject);
-    req.once("response", (res) => {
-      const messages: SseMessage[] = [];
-      let consumed = 0;
-      const waiters = new Set<() => void>();
-      const parser = new SseParser({
-        message(m) {
-          messages.push(m);
-          for (const w of waiters) w();
-        },
-      });
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => parser.push(chunk));
-      // An idle stream must not trip the request timeout that guarded the connect.
-      req.setTimeout(0);
-      const ended = new Promise<void>((done) => res.once("close", done));
-      let isEnded = false;
-      void ended.then(() => {
-        isEnded = true;
-        for (const w of waiters) w();
-      });
-      const next = (match: (m: SseMessage) => boolean, wait = 10_000) =>
-        new Promise<SseMessage>((done, fail) => {
-          const check = () => {
-            while (consumed < messages.length) {
-              const m = messages[consumed++] as SseMessage;
-              if (match(m)) {
-                cleanup();
-                done(m);
-                return;
-              }
-            }
-            if (isEnded) {
-              cleanup();
-              fail(new Error("the stream ended before the expected message"));
-            }
-          };
-          const timer = setTimeout(() => {
-            cleanup();
-            fail(
-              new Error(
-                `no matching message within ${wait} ms; got ${JSON.stringify(messages.map((m) => m.event))}`,
-              ),
-            );
-          }, wait);
-          const cleanup = () => {
-            clearTimeout(timer);
-            waiters.delete(check);
-          };
-          waiters.add(check);
-          check();
-        });
-      resolve({
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        messages,
-        next,
-        async nextEvent<T>(event: string, wait?: number) {
-          const m = await next((x) => x.event === event, wait);
-          return JSON.parse(m.data) as T;
-        },
-        ended,
-        close: () => req.destroy(),
-      });
-    });
+const EVENTS = ["snapshot", "grill", "stock", "cold", "toastie", "meter"];
+
+export async function openStallStream(baseUrl: string) {
+  const messages: StallMessage[] = [];
+  let consumed = 0;
+  let answer: Response | undefined;
+  let settle: () => void = () => {};
+  const ended = new Promise<void>((resolve) => (settle = resolve));
+  const source = new EventSource(new URL("/stall/events", baseUrl), {
+    fetch: async (url, init) => (answer = await fetch(url, init)),
   });
+  for (const event of EVENTS)
+    source.addEventListener(event, (e) => messages.push({ event, data: e.data }));
+  // The first error (the server ended the stream, or refused it) ends it here: no reconnect.
+  source.onerror = () => {
+    source.close();
+    settle();
+  };
+  await eventually(() => source.readyState !== EventSource.CONNECTING || undefined, {
+    timeoutMs: 10_000,
+    message: () => "no answer",
+  });
+  const next = async (match: (m: StallMessage) => boolean, timeoutMs = 10_000) => {
+    return eventually(
+      () => {
+        while (consumed < messages.length) {
+          const m = messages[consumed++] as StallMessage;
+          if (match(m)) return m;
+        }
+        if (source.readyState === EventSource.CLOSED) throw new Error("the stream ended first");
+      },
+      { timeoutMs, message: () => `no matching message; got ${messages.map((m) => m.event)}` },
+    );
+  };
+  return {
+    status: answer?.status ?? 0,
+    headers: Object.fromEntries(answer?.headers ?? []) as IncomingHttpHeaders,
+    messages,
+    next,
+    /** The next message of this event, its data parsed. */
+    nextEvent: async <T = unknown>(event: string, timeoutMs?: number) =>
+      JSON.parse((await next((m) => m.event === event, timeoutMs)).data) as T,
+    ended,
+    close: () => {
+      source.close();
+      settle();
+    },
+  };
 }
+
+export type StallStream = Awaited<ReturnType<typeof openStallStream>>;

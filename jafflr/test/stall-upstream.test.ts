@@ -1,119 +1,75 @@
 /**
- * The shared watch of chillybin's GET /events against network faults (real sockets that
- * misbehave on purpose; the stream against a real chillybin is in integration-tests): no
- * answer, an answer that is not a stream, a stream gone silent, a refused connection — each is
- * reported and followed by a reconnect, and stop() ends it all, even mid-backoff.
+ * The shared watch of chillybin's GET /events against sockets that misbehave on purpose (the
+ * stream against a real chillybin is in integration-tests): each fault is reported and followed
+ * by a reconnect with backoff.
  */
 import assert from "node:assert/strict";
+import type { ServerResponse } from "node:http";
 import { describe, it } from "node:test";
-import { ChillybinWatch, type Pick, type Stock } from "../src/page/upstream";
+import { type Stock, type Via, watchChillybin } from "../src/page/upstream";
 import { closedPort, eventually, faultServer, memoryLogger } from "./helpers";
 
-function watchOf(url: string, opts: { idleTimeoutMs?: number; connectTimeoutMs?: number } = {}) {
-  const seen = { stocks: [] as Stock[], picks: [] as Pick[], status: [] as string[] };
-  const watch = new ChillybinWatch({
+function watch(url: string, opts: { idleTimeoutMs?: number; connectTimeoutMs?: number } = {}) {
+  const seen = { stocks: [] as Stock[], picks: [] as Via[], status: [] as string[] };
+  const stop = watchChillybin({
     chillybinUrl: url,
     logger: memoryLogger("error").logger,
     backoffBaseMs: 10,
     backoffMaxMs: 40,
     ...opts,
-    handlers: {
-      stock: (s) => seen.stocks.push(s),
-      pick: (p) => seen.picks.push(p),
-      status: (connected, reason) => seen.status.push(connected ? "up" : `down: ${reason}`),
-    },
+    stock: (s) => seen.stocks.push(s),
+    pick: (via) => seen.picks.push(via),
+    status: (connected, reason) => seen.status.push(connected ? "up" : `down: ${reason}`),
   });
-  watch.start();
-  return { watch, seen };
+  return { stop, seen };
 }
 
-describe("ChillybinWatch", () => {
-  it("reads stock and pick events, ignores what does not fit the contract", async () => {
-    const server = await faultServer((_req, res) => {
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      res.write('event: stock\ndata: {"bread":10,"cheese":9}\n\n');
-      res.write('event: stock\ndata: {"Bread!":-1}\n\n'); // not stock: ignored
-      res.write(
-        'event: pick\ndata: {"via":"v2","items":[{"ingredient":"cheese","quantity":1}],"customer":"gita","orderId":7}\n\n',
-      );
-      res.write('event: pick\ndata: {"via":"v3"}\n\n'); // not a pick: ignored
-    });
-    const { watch, seen } = watchOf(server.url);
-    try {
-      await eventually(() => seen.picks.length === 1, "the pick arrives");
-      assert.deepEqual(seen.stocks, [{ bread: 10, cheese: 9 }]);
-      assert.deepEqual(seen.picks, [
-        {
-          via: "v2",
-          items: [{ ingredient: "cheese", quantity: 1 }],
-          customer: "gita",
-          orderId: "7",
-        },
-      ]);
-      assert.deepEqual(seen.status, ["up"]);
-      assert.equal(server.requests[0]?.url, "/events");
-      assert.equal(server.requests[0]?.headers.accept, "text/event-stream");
-    } finally {
-      await watch.stop();
-      await server.close();
-    }
+const stream = (res: ServerResponse, ...events: string[]) => {
+  res.writeHead(200, { "content-type": "text/event-stream" });
+  for (const e of events) res.write(`${e}\n\n`);
+};
+
+describe("the watch of chillybin's events", () => {
+  it("reads stock and picks, ignores what does not fit the contract, and asks for a stream", async () => {
+    const server = await faultServer((_req, res) =>
+      stream(
+        res,
+        'event: stock\ndata: {"bread":10,"cheese":9}',
+        'event: stock\ndata: {"Bread!":-1}',
+        'event: pick\ndata: {"via":"v2","items":[],"orderId":7}',
+        'event: pick\ndata: {"via":"v3"}',
+        "event: pick\ndata: not json",
+      ),
+    );
+    const { stop, seen } = watch(server.url);
+    await eventually(() => seen.picks.length === 1, "the pick arrives");
+    stop();
+    await server.close();
+    assert.deepEqual(seen, { stocks: [{ bread: 10, cheese: 9 }], picks: ["v2"], status: ["up"] });
+    assert.equal(server.requests[0]?.url, "/events");
+    assert.equal(server.requests[0]?.headers.accept, "text/event-stream");
   });
 
-  it("a stream silent for longer than the idle timeout is given up and opened again", async () => {
-    const server = await faultServer((_req, res) => {
-      res.writeHead(200, { "content-type": "text/event-stream" });
-      res.write('event: stock\ndata: {"cheese":1}\n\n'); // then nothing, not even a heartbeat
-    });
-    const { watch, seen } = watchOf(server.url, { idleTimeoutMs: 150 });
-    try {
-      await eventually(() => seen.stocks.length >= 2, "a second connection's stock");
-      assert.equal(seen.status[0], "up");
-      assert.match(seen.status[1] ?? "", /^down: /);
-      assert.equal(seen.status[2], "up");
-    } finally {
-      await watch.stop();
-      await server.close();
-    }
-  });
-
-  it("no answer within the timeout, an error status, a refused connection: reported, retried", async () => {
-    const silent = await faultServer(() => {}); // accepts, never answers
-    const broken = await faultServer((_req, res) => {
-      res.writeHead(503, { "content-type": "application/problem+json" });
-      res.end("{}");
-    });
-    const refused = `http://127.0.0.1:${await closedPort()}`;
+  it("silence, no answer, an error status, a refused connection: each reported, then retried", async () => {
+    const silent = await faultServer((_req, res) =>
+      stream(res, 'event: stock\ndata: {"cheese":1}'),
+    );
+    const mute = await faultServer(() => {}); // accepts, never answers
+    const broken = await faultServer((_req, res) => res.writeHead(503).end("{}"));
     const watches = [
-      watchOf(silent.url, { connectTimeoutMs: 100 }),
-      watchOf(broken.url),
-      watchOf(refused),
+      watch(silent.url, { idleTimeoutMs: 150 }),
+      watch(mute.url, { connectTimeoutMs: 100 }),
+      watch(broken.url),
+      watch(`http://127.0.0.1:${await closedPort()}`),
     ];
-    try {
-      await eventually(
-        () => watches.every(({ seen }) => seen.status.length >= 2),
-        "each watch reported twice (it retried)",
-      );
-      assert.match(watches[0]?.seen.status[0] ?? "", /^down: .*timeout/i);
-      assert.match(
-        watches[1]?.seen.status[0] ?? "",
-        /^down: chillybin answered GET \/events with 503/,
-      );
-      assert.match(watches[2]?.seen.status[0] ?? "", /^down: /);
-      assert.ok(broken.requests.length >= 2, "retried after the 503");
-    } finally {
-      await Promise.all(watches.map(({ watch }) => watch.stop()));
-      await silent.close();
-      await broken.close();
-    }
-  });
-
-  it("stop() ends the watch mid-backoff and nothing happens after it", async () => {
-    const refused = `http://127.0.0.1:${await closedPort()}`;
-    const { watch, seen } = watchOf(refused, { connectTimeoutMs: 100 });
-    await eventually(() => seen.status.length >= 1, "the first failure");
-    await watch.stop();
-    const after = seen.status.length;
-    await new Promise((resolve) => setImmediate(resolve));
-    assert.equal(seen.status.length, after);
+    await eventually(() => watches.every(({ seen }) => seen.status.length >= 3), "each retried");
+    for (const { stop } of watches) stop();
+    await Promise.all([silent, mute, broken].map((s) => s.close()));
+    const [idle, timeout, error, refused] = watches.map(({ seen }) => seen.status);
+    assert.deepEqual(idle?.slice(0, 3), ["up", idle?.[1], "up"]);
+    assert.match(idle?.[1] ?? "", /^down: /);
+    assert.match(timeout?.[0] ?? "", /^down: .*timeout/i);
+    assert.equal(error?.[0], "down: chillybin answered GET /events with 503");
+    assert.match(refused?.[0] ?? "", /^down: /);
   });
 });

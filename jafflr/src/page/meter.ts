@@ -1,0 +1,2 @@
+// Until integration-tests import MeterPoint from ./hub.
+export type { MeterPoint } from "./hub";
