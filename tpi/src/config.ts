@@ -3,11 +3,6 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { z } from "zod";
 
-/** Thrown by loadConfig; the message names the variable and what was expected. */
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
 /** An integer environment variable within [min, max]. */
 export function envInt(def: number, min: number, max: number) {
   return z
@@ -16,8 +11,7 @@ export function envInt(def: number, min: number, max: number) {
     .regex(/^-?\d+$/, `expected an integer from ${min} to ${max}`)
     .transform(Number)
     .pipe(z.number().int().min(min).max(max))
-    .default(def)
-    .describe(`an integer from ${min} to ${max}`);
+    .default(def);
 }
 
 /** A non-negative decimal number (e.g. a time scale). */
@@ -52,15 +46,12 @@ export function envUrl(def?: string) {
 
 const LOG_LEVELS = ["fatal", "error", "warn", "info", "debug", "trace", "silent"] as const;
 
-/**
- * The settings every service shares, so tools, docs and manifests agree on their names.
- * `dir` is where the service's code lives: its package.json gives the default VERSION.
- */
+/** The settings every service shares. `dir`'s package.json gives the default VERSION. */
 export function baseEnv(opts: { port: number; dir: string }) {
   return {
     HOST: z.string().trim().min(1).default("127.0.0.1"),
     PORT: envInt(opts.port, 0, 65535),
-    // A function default: git runs only when VERSION is unset (never in an image).
+    // A function: git runs only when VERSION is unset (never in an image).
     VERSION: z
       .string()
       .trim()
@@ -74,52 +65,48 @@ export function baseEnv(opts: { port: number; dir: string }) {
   };
 }
 
-const versions = new Map<string, string>();
-
-/**
- * The version a build reports when VERSION is not set: package version + git commit when known.
- * Remembered per package, so config and telemetry ask git once between them.
- */
-export function defaultVersion(dir: string): string {
-  const pkgFile = findUp(dir, "package.json");
-  const key = pkgFile ?? dir;
-  const known = versions.get(key);
-  if (known !== undefined) return known;
-  const pkgVersion: string = pkgFile
-    ? (JSON.parse(readFileSync(pkgFile, "utf8")).version ?? "0.0.0")
-    : "0.0.0";
-  const commit = gitCommit(pkgFile ? dirname(pkgFile) : dir);
-  const version = commit ? `${pkgVersion}+${commit}` : pkgVersion;
-  versions.set(key, version);
-  return version;
-}
-
-function findUp(dir: string, name: string): string | undefined {
+export function findUp(dir: string, name: string): string | undefined {
   for (let d = dir; ; d = dirname(d)) {
     if (existsSync(join(d, name))) return join(d, name);
     if (dirname(d) === d) return undefined;
   }
 }
 
-function gitCommit(cwd: string): string | undefined {
+const versions = new Map<string, string>();
+
+/** Package version + git commit when known; asked once per package (config and telemetry share it). */
+export function defaultVersion(dir: string): string {
+  const pkg = findUp(dir, "package.json");
+  const key = pkg ?? dir;
+  let version = versions.get(key);
+  if (version !== undefined) return version;
+  version = pkg ? (JSON.parse(readFileSync(pkg, "utf8")).version ?? "0.0.0") : "0.0.0";
   try {
-    return execFileSync("git", ["rev-parse", "--short=12", "HEAD"], {
+    const cwd = pkg ? dirname(pkg) : dir;
+    const git = ["rev-parse", "--short=12", "HEAD"];
+    const commit = execFileSync("git", git, {
       cwd,
       stdio: ["ignore", "pipe", "ignore"],
       timeout: 2000,
-    })
-      .toString()
-      .trim();
+    });
+    version = `${version}+${commit.toString().trim()}`;
   } catch {
-    return undefined; // no git in a container image: VERSION comes from the build instead
+    // no git in a container image: VERSION comes from the build instead
   }
+  versions.set(key, version as string);
+  return version as string;
 }
 
-/** Reads and validates the environment once; throws ConfigError naming every bad variable. */
-export function loadConfig<S extends z.ZodObject>(
-  schema: S,
-  env: NodeJS.ProcessEnv = process.env,
-): z.infer<S> {
+/** Echo a bad value so it can be fixed, but never a secret or a URL's password. */
+function shown(name: string, value: string | undefined): string {
+  if (value === undefined) return "it is not set";
+  if (/TOKEN|SECRET|PASSWORD|KEY/i.test(name)) return `got a value of ${value.length} characters`;
+  const masked = value.replace(/\/\/([^:/@\s]*):[^@\s]*@/, "//$1:***@");
+  return `got ${JSON.stringify(masked.length > 80 ? `${masked.slice(0, 80)}…` : masked)}`;
+}
+
+/** Reads and validates the environment once; throws one line naming every bad variable. */
+export function loadConfig<S extends z.ZodObject>(schema: S, env = process.env): z.infer<S> {
   // Empty strings count as unset, so `PORT= npm start` falls back to the default.
   const input = Object.fromEntries(
     Object.entries(env).filter(([, v]) => v !== undefined && v !== ""),
@@ -129,32 +116,18 @@ export function loadConfig<S extends z.ZodObject>(
   const problems = result.error.issues.map((issue) => {
     const name = issue.path.join(".");
     const got = input[name];
-    const shown = got === undefined ? "it is not set" : `got ${describeValue(name, got)}`;
     const expected = issue.code === "invalid_type" && got === undefined ? "a value" : issue.message;
-    return `${name}: ${expected.replace(/^Invalid input: /, "")}, ${shown}`;
+    return `${name}: ${expected.replace(/^Invalid input: /, "")}, ${shown(name, got)}`;
   });
-  throw new ConfigError(`Invalid configuration: ${problems.join("; ")}`);
-}
-
-const SECRET_NAME = /TOKEN|SECRET|PASSWORD|KEY/i;
-
-/** Echo a bad value so it can be fixed, but never a secret or a URL's password. */
-function describeValue(name: string, value: string): string {
-  if (SECRET_NAME.test(name)) return `a value of ${value.length} characters`;
-  const masked = value.replace(/\/\/([^:/@\s]*):[^@\s]*@/, "//$1:***@");
-  return JSON.stringify(masked.length > 80 ? `${masked.slice(0, 80)}…` : masked);
+  throw new Error(`Invalid configuration: ${problems.join("; ")}`);
 }
 
 /** loadConfig for entry points: one clear line on stderr and exit 1 instead of a stack trace. */
-export function loadConfigOrExit<S extends z.ZodObject>(
-  schema: S,
-  env: NodeJS.ProcessEnv = process.env,
-): z.infer<S> {
+export function loadConfigOrExit<S extends z.ZodObject>(schema: S, env = process.env): z.infer<S> {
   try {
     return loadConfig(schema, env);
   } catch (err) {
-    if (!(err instanceof ConfigError)) throw err;
-    process.stderr.write(`${err.message}\n`);
+    process.stderr.write(`${(err as Error).message}\n`);
     process.exit(1);
   }
 }

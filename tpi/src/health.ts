@@ -1,78 +1,62 @@
-import type { Request, Response, Router } from "express";
+import type { Router } from "express";
 import type { Lifecycle } from "./shutdown";
 
 /** A dependency probe: resolves when the dependency answers, rejects with the reason otherwise. */
 export type ReadinessCheck = () => Promise<unknown>;
 
-const CHECK_TIMEOUT_MS = 2000;
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
-}
-
-export interface HealthAnswer {
-  headers: Record<string, string>;
-  body: Buffer;
-}
-
-/** /health's answer, the same every time: serialised once, not per probe. */
-export function healthAnswer(opts: { service: string; version: string }): HealthAnswer {
+/** /health's answer never changes: serialised once, not per probe. */
+export function healthAnswer(opts: { service: string; version: string }) {
   const body = Buffer.from(
     JSON.stringify({ status: "ok", service: opts.service, version: opts.version }),
   );
-  return {
-    headers: {
-      "Content-Type": "application/json; charset=utf-8",
-      "Content-Length": String(body.length),
-    },
-    body,
+  const headers = {
+    "Content-Type": "application/json; charset=utf-8",
+    "Content-Length": String(body.length),
   };
+  return { headers, body };
+}
+
+/** The reason a check failed, or "ok"; a check that hangs fails after 2 s. */
+async function check(probe: ReadinessCheck): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new Error("no answer within 2000 ms")), 2000);
+  });
+  try {
+    await Promise.race([Promise.resolve().then(probe), late]);
+    return "ok";
+  } catch (err) {
+    return err instanceof Error ? err.message || err.name : String(err);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
- * /health is liveness (the process serves; never touches dependencies, so a database outage
- * does not get the pod restarted); /ready is readiness (dependencies answer, not draining).
+ * /health is liveness (never touches dependencies: a database outage must not get the pod
+ * restarted); /ready is readiness (dependencies answer, not draining). A served app's GET /health
+ * is answered before express (http.ts): this route serves HEAD, and GET under supertest.
  */
 export function mountHealth(
   router: Router,
-  opts: {
-    health: HealthAnswer;
-    lifecycle: Lifecycle;
-    readiness: Record<string, ReadinessCheck>;
-  },
+  health: ReturnType<typeof healthAnswer>,
+  lifecycle: Lifecycle,
+  readiness: Record<string, ReadinessCheck>,
 ) {
-  // A served app's GET /health is answered before express (http.ts, requestListener); this
-  // route serves HEAD, and GET when the app is called directly (supertest).
-  const { health } = opts;
-  router.get("/health", (_req: Request, res: Response) => {
+  router.get("/health", (_req, res) => {
     res.set(health.headers).send(health.body);
   });
-  router.get("/ready", async (_req: Request, res: Response) => {
-    if (opts.lifecycle.shuttingDown) {
+  router.get("/ready", async (_req, res) => {
+    if (lifecycle.shuttingDown) {
       res.status(503).json({ status: "unavailable", checks: { shutdown: "shutting down" } });
       return;
     }
-    const names = Object.keys(opts.readiness);
-    const results = await Promise.allSettled(
-      names.map((name) =>
-        withTimeout(Promise.resolve().then(opts.readiness[name]), CHECK_TIMEOUT_MS),
-      ),
+    const names = Object.keys(readiness);
+    const results = await Promise.all(
+      names.map((name) => check(readiness[name] as ReadinessCheck)),
     );
-    const checks: Record<string, string> = {};
-    let ok = true;
-    results.forEach((r, i) => {
-      const name = names[i] as string;
-      if (r.status === "fulfilled") checks[name] = "ok";
-      else {
-        ok = false;
-        checks[name] =
-          r.reason instanceof Error ? r.reason.message || r.reason.name : String(r.reason);
-      }
-    });
+    const checks = Object.fromEntries(names.map((name, i) => [name, results[i]]));
+    const ok = results.every((r) => r === "ok");
     res.status(ok ? 200 : 503).json({ status: ok ? "ready" : "unavailable", checks });
   });
 }

@@ -1,7 +1,14 @@
-import { isSpanContextValid, TraceFlags, trace } from "@opentelemetry/api";
+import { AsyncLocalStorage } from "node:async_hooks";
+import {
+  type Context,
+  context,
+  createContextKey,
+  isSpanContextValid,
+  ROOT_CONTEXT,
+  TraceFlags,
+  trace,
+} from "@opentelemetry/api";
 import pino from "pino";
-import { currentContext } from "./context";
-import { LogSink } from "./log-sink";
 
 export type Logger = pino.Logger;
 
@@ -9,50 +16,94 @@ export interface LoggerOptions {
   service: string;
   version: string;
   level?: string;
-  /** Where lines go; tests pass a stream to read them back. Default: stdout, through LogSink. */
+  /** Where lines go; tests pass a stream to read them back. Default: stdout, bounded. */
   destination?: pino.DestinationStream;
   pretty?: boolean;
-  /** How much output may wait for a slow stdout (default about 1 MiB); the first logger sets it. */
+  /** How much output may wait for a slow stdout (default 1 MiB); the first logger sets it. */
   stdoutBufferBytes?: number;
 }
 
-/** How much log output may wait for a slow stdout before lines are dropped (about 1 MiB). */
-const STDOUT_BUFFER_BYTES = 1024 * 1024;
+const REQUEST_ID = createContextKey("tpi request id");
+const requestIds = new AsyncLocalStorage<string>();
 
-let sink: LogSink | undefined;
-
-/** The one stdout sink of this process, shared by every logger writing to stdout. */
-export function stdoutSink(limitBytes = STDOUT_BUFFER_BYTES): LogSink {
-  sink ??= new LogSink(process.stdout, limitBytes, 10, 1);
-  return sink;
+/** With tracing on, the id rides in OpenTelemetry's context: one AsyncLocalStorage per request, not two. */
+export function runWithRequestId<T>(
+  id: string,
+  traced: Context | undefined,
+  on: boolean,
+  fn: () => T,
+) {
+  if (!on) return requestIds.run(id, fn);
+  return context.with((traced ?? ROOT_CONTEXT).setValue(REQUEST_ID, id), fn);
 }
 
-/** Log lines dropped and bytes waiting so far, for /metrics (zero before anything is logged). */
-export function logSinkStats(): { dropped: number; bufferedBytes: number } {
-  return { dropped: sink?.dropped ?? 0, bufferedBytes: sink?.bufferedBytes ?? 0 };
-}
-
-/** The current request's id and sampled trace/span ids, as log fields (absent ones undefined). */
-export function contextFields(): { request_id?: string; trace_id?: string; span_id?: string } {
+/** The current request's id and sampled trace/span ids (an unsampled span's id leads nowhere). */
+function contextFields() {
   const span = trace.getActiveSpan()?.spanContext();
-  // Only sampled spans are exported: an id for an unsampled one would lead nowhere.
   const sampled = span && isSpanContextValid(span) && span.traceFlags & TraceFlags.SAMPLED;
   return {
-    request_id: currentContext()?.requestId,
+    request_id: (context.active().getValue(REQUEST_ID) as string) ?? requestIds.getStore(),
     trace_id: sampled ? span.traceId : undefined,
     span_id: sampled ? span.spanId : undefined,
   };
 }
 
-const NO_FIELDS = {};
+let stdout: ReturnType<typeof pino.destination> | undefined;
+let dropped = 0;
+let unreported = 0;
+let exiting = false;
+let reportDropped = (_n: number) => {};
+
+/** Log lines dropped so far because stdout did not take them in time (for /metrics). */
+export const droppedLogLines = () => dropped;
+
+/**
+ * The process's one stdout: a stuck log pipe must never stop a service, so at most `maxLength`
+ * bytes wait and the rest is dropped and counted; the first write that gets through says how many.
+ */
+function stdoutDestination(maxLength: number) {
+  stdout = pino.destination({ dest: 1, sync: false, maxLength, retryEAGAIN: () => !exiting });
+  stdout.on("drop", () => {
+    dropped += 1;
+    unreported += 1;
+  });
+  stdout.on("write", () => {
+    if (unreported === 0) return;
+    const n = unreported;
+    unreported = 0;
+    process.nextTick(reportDropped, n); // once the written bytes have left the buffer
+  });
+  // pino's own exit hook retries EAGAIN for ever: one attempt instead, then it is skipped.
+  process.prependListener("exit", () => {
+    exiting = true;
+    try {
+      stdout?.flushSync();
+    } catch {
+      // stdout full or gone: these lines are lost
+    }
+    stdout?.destroy();
+  });
+  return stdout;
+}
+
+/** Ends stdout: true once every line is written, false if `ms` passes first. */
+export function flushStdout(ms: number): Promise<boolean> {
+  const out = stdout;
+  if (!out) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms, false);
+    out.once("close", () => {
+      clearTimeout(timer);
+      resolve(true);
+    });
+    out.end();
+  });
+}
 
 let second = -1;
 let secondPrefix = "";
 
-/**
- * pino's isoTime, formatting a Date only once a second: on a busy service that is most of what
- * writing the access line costs. Same output: `"time":"2026-11-29T06:12:03.042Z"`.
- */
+/** pino's isoTime, formatting a Date once a second: per line it was most of the access line's cost. */
 function isoTime(): string {
   const now = Date.now();
   const ms = now % 1000;
@@ -63,38 +114,32 @@ function isoTime(): string {
   return `${secondPrefix}${ms < 10 ? "00" : ms < 100 ? "0" : ""}${ms}Z"`;
 }
 
-/**
- * JSON lines with service, version, and — inside a request — request id and the active
- * trace/span ids, so a log line can be joined to its trace.
- */
+const NO_FIELDS = {};
+
+/** JSON lines with service, version and, inside a request, its id and trace/span ids. */
 export function createLogger(opts: LoggerOptions): Logger {
-  const pretty =
-    opts.pretty ?? (process.stdout.isTTY === true && process.env.NODE_ENV !== "production");
   const options: pino.LoggerOptions = {
     level: opts.level ?? "info",
     base: { service: opts.service, version: opts.version },
     timestamp: isoTime,
     formatters: { level: (label) => ({ level: label }) },
-    // A line that brings its own request id (the access line, written after the request's
-    // context is gone) needs no lookup.
+    // The access line brings its own ids (it is written after the request's context is gone).
     mixin: (fields: object) => ("request_id" in fields ? NO_FIELDS : contextFields()),
   };
   if (opts.destination) return pino(options, opts.destination);
-  const out = stdoutSink(opts.stdoutBufferBytes);
-  let destination: pino.DestinationStream = out;
-  if (pretty) {
-    // Formatted in-process, line by line, into the same bounded sink.
-    const format: (line: string) => string = require("pino-pretty").prettyFactory({
-      colorize: true,
-      translateTime: "SYS:HH:MM:ss.l",
-    });
-    destination = { write: (line: string) => out.write(format(line)) };
-  }
-  const logger = pino(options, destination);
-  out.onResume = (dropped) =>
+  // Read first: touching process.stdout makes a piped fd 1 non-blocking, so a stuck reader means
+  // EAGAIN (retried later), never a thread or the exit blocked on it.
+  const tty = process.stdout.isTTY === true;
+  const out = stdout ?? stdoutDestination(opts.stdoutBufferBytes ?? 1024 * 1024);
+  const pretty = opts.pretty ?? (tty && process.env.NODE_ENV !== "production");
+  const format: ((line: string) => string) | undefined = pretty
+    ? require("pino-pretty").prettyFactory({ colorize: true, translateTime: "SYS:HH:MM:ss.l" })
+    : undefined;
+  const logger = pino(options, format ? { write: (line) => out.write(format(line)) } : out);
+  reportDropped = (n) =>
     logger.warn(
-      { dropped_lines: dropped },
-      `${dropped} log lines were dropped: stdout did not take them in time`,
+      { dropped_lines: n },
+      `${n} log lines were dropped: stdout did not take them in time`,
     );
   return logger;
 }

@@ -2,11 +2,11 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Express } from "express";
 import { requestListener } from "./http";
-import { type Logger, stdoutSink } from "./logger";
+import { flushStdout, type Logger } from "./logger";
 import { answerClientError } from "./problem";
 import { shutdownTelemetry, telemetryStarted } from "./telemetry";
 
-/** Shared state: readiness reads the flag; long-lived streams listen for the moment it is set. */
+/** Shutdown as a flag (readiness reads it) and an event (long-lived streams end on it). */
 export class Lifecycle {
   #shuttingDown = false;
   readonly #listeners = new Set<() => void>();
@@ -18,15 +18,11 @@ export class Lifecycle {
 
   /** Calls `fn` once shutdown begins (at once if it has); returns the function that cancels it. */
   onShutdown(fn: () => void): () => void {
-    if (this.#shuttingDown) {
-      fn();
-      return () => {};
-    }
-    this.#listeners.add(fn);
+    if (this.#shuttingDown) fn();
+    else this.#listeners.add(fn);
     return () => this.#listeners.delete(fn);
   }
 
-  /** Shutdown begins: readiness fails from now on, and every listener is told once. */
   beginShutdown(): void {
     if (this.#shuttingDown) return;
     this.#shuttingDown = true;
@@ -47,69 +43,56 @@ export interface ServeOptions {
   lifecycle: Lifecycle;
   /** Closed in this order once in-flight requests are done; telemetry is flushed after them. */
   resources?: Resource[];
-  /** Install SIGTERM/SIGINT handlers (default true; tests drive shutdown() directly). */
+  /** Install SIGTERM/SIGINT handlers (default true; tests call shutdown() themselves). */
   handleSignals?: boolean;
   exit?: (code: number) => void;
 }
 
-export interface Serving {
-  server: Server;
-  url: string;
-  /** Drains and closes everything; resolves with the exit code (0 clean, 1 deadline hit). */
-  shutdown: (reason: string) => Promise<number>;
-}
+/** Waits up to a second for the last log lines to reach stdout; exit 1 if they could not. */
+const exitAfterFlush = (code: number) =>
+  flushStdout(1000).then((written) => process.exit(written ? code : code || 1));
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-export async function serve(app: Express, opts: ServeOptions): Promise<Serving> {
-  if (!telemetryStarted() && opts.handleSignals !== false) {
+export async function serve(app: Express, opts: ServeOptions) {
+  const { logger, lifecycle, config } = opts;
+  const signals = opts.handleSignals !== false;
+  if (signals && !telemetryStarted()) {
     throw new Error(
       'Telemetry is not started: make `import "tpi/register"` the entry point\'s first line.',
     );
   }
-  const { logger, lifecycle, config } = opts;
   const exit = opts.exit ?? exitAfterFlush;
-  const server = createServer(requestListener(app)).listen(config.PORT, config.HOST);
+  const server: Server = createServer(requestListener(app)).listen(config.PORT, config.HOST);
   // Long enough for a burnt toastie queued behind others; shorter than a load balancer's idle timeout.
   server.requestTimeout = 120_000;
   server.keepAliveTimeout = 5_000;
   server.on("clientError", answerClientError);
-  await new Promise<void>((resolve, reject) => {
-    server.once("listening", resolve);
-    server.once("error", reject);
-  });
+  await new Promise((resolve, reject) => server.once("listening", resolve).once("error", reject));
   const { port } = server.address() as AddressInfo;
   const url = `http://${config.HOST.includes(":") ? `[${config.HOST}]` : config.HOST}:${port}`;
   logger.info({ url }, "listening");
 
-  const inFlight = trackRequests(server);
-  const resources: Resource[] = [
-    ...(opts.resources ?? []),
-    { name: "telemetry", close: shutdownTelemetry },
-  ];
-  let shutdownPromise: Promise<number> | undefined;
-
-  const shutdown = (reason: string): Promise<number> => {
-    shutdownPromise ??= drainAndClose(reason);
-    return shutdownPromise;
-  };
+  let inFlight = 0;
+  server.on("request", (_req, res) => {
+    inFlight += 1;
+    res.on("close", () => (inFlight -= 1));
+  });
+  const resources = [...(opts.resources ?? []), { name: "telemetry", close: shutdownTelemetry }];
 
   async function drainAndClose(reason: string): Promise<number> {
     lifecycle.beginShutdown();
-    logger.info({ reason, in_flight: inFlight.count() }, "shutting down");
+    logger.info({ reason, in_flight: inFlight }, "shutting down");
     let stage = "pre-stop delay";
+    let timer: NodeJS.Timeout | undefined;
     const deadline = new Promise<number>((resolve) => {
-      const timer = setTimeout(() => {
-        logger.error(
-          { stage, in_flight: inFlight.count(), timeout_ms: config.SHUTDOWN_TIMEOUT_MS },
-          `shutdown deadline passed while ${stage} (${inFlight.count()} requests still open)`,
-        );
+      timer = setTimeout(() => {
+        const fields = { stage, in_flight: inFlight, timeout_ms: config.SHUTDOWN_TIMEOUT_MS };
+        const msg = `shutdown deadline passed while ${stage} (${inFlight} requests still open)`;
+        logger.error(fields, msg);
         resolve(1);
-      }, config.SHUTDOWN_TIMEOUT_MS);
-      timer.unref();
+      }, config.SHUTDOWN_TIMEOUT_MS).unref();
     });
-    const work = (async () => {
-      if (config.SHUTDOWN_DELAY_MS > 0) await sleep(config.SHUTDOWN_DELAY_MS);
+    const work = async () => {
+      await new Promise((r) => setTimeout(r, config.SHUTDOWN_DELAY_MS));
       stage = "draining in-flight requests";
       await closeServer(server);
       for (const resource of resources) {
@@ -117,17 +100,21 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
         await resource.close();
       }
       logger.info("shutdown complete");
+      clearTimeout(timer);
       return 0;
-    })();
-    return Promise.race([work, deadline]);
+    };
+    return Promise.race([work(), deadline]);
   }
+  let shutdownPromise: Promise<number> | undefined;
+  const shutdown = (reason: string) => (shutdownPromise ??= drainAndClose(reason));
 
-  if (opts.handleSignals !== false) {
-    let signals = 0;
+  if (signals) {
+    let received = 0;
     const begin = (reason: string) => {
+      received += 1;
+      if (received > 1) return;
       // The deadline is absolute: whatever a resource or stdout does, the process is gone by
-      // SHUTDOWN_TIMEOUT_MS + 1 s (the last second is for the final log lines). Not unref'd: a
-      // hang with nothing left on the event loop must still end in exit 1, not a quiet exit 0.
+      // SHUTDOWN_TIMEOUT_MS + 1 s. Not unref'd: a hang with an empty event loop must exit 1, not 0.
       setTimeout(() => process.exit(1), config.SHUTDOWN_TIMEOUT_MS + 900);
       shutdown(reason).then(exit, (err) => {
         logger.error({ err }, "shutdown failed");
@@ -135,55 +122,22 @@ export async function serve(app: Express, opts: ServeOptions): Promise<Serving> 
       });
     };
     const onSignal = (signal: NodeJS.Signals) => {
-      signals += 1;
-      if (signals > 1) {
-        logger.warn({ signal }, "second signal: exiting now");
-        exit(130);
-        return;
-      }
-      begin(signal);
+      if (received === 0) return begin(signal);
+      logger.warn({ signal }, "second signal: exiting now");
+      exit(130);
     };
     process.on("SIGTERM", onSignal);
     process.on("SIGINT", onSignal);
-    // Spawned with an IPC channel by a supervisor (the stall behind `npm start`, a test
-    // harness): when it dies, even by SIGKILL, the channel closes, and this process must not
-    // live on as an orphan holding its port.
+    // Spawned with an IPC channel by a supervisor (the stall, a test harness): when it dies, even
+    // by SIGKILL, the channel closes, and this process must not live on holding its port.
     if (process.send && process.connected) {
-      process.once("disconnect", () => {
-        signals += 1;
-        if (signals === 1) begin("supervisor gone (IPC channel closed)");
-      });
+      process.once("disconnect", () => begin("supervisor gone (IPC channel closed)"));
     }
   }
   return { server, url, shutdown };
 }
 
-/**
- * Waits up to a second for the last log lines ("shutdown complete") to reach stdout, then
- * exits — with 1 when they could not all be written (stdout stuck or gone).
- */
-function exitAfterFlush(code: number): void {
-  stdoutSink()
-    .drain(1000)
-    .then((written) => process.exit(written ? code : code || 1));
-}
-
-/** Counts requests that have started and not yet finished. */
-function trackRequests(server: Server) {
-  let count = 0;
-  server.on("request", (_req, res) => {
-    count += 1;
-    res.on("close", () => {
-      count -= 1;
-    });
-  });
-  return { count: () => count };
-}
-
-/**
- * Stops accepting, lets in-flight requests finish, and closes keep-alive sockets as they go
- * idle, resolving only once the last connection is gone (server.close's callback).
- */
+/** Stops accepting and resolves once the last connection is gone, closing keep-alive ones as they idle. */
 function closeServer(server: Server): Promise<void> {
   return new Promise((resolve, reject) => {
     const sweeper = setInterval(() => server.closeIdleConnections(), 50);

@@ -1,6 +1,5 @@
-import { readFileSync } from "node:fs";
 import type { IncomingMessage } from "node:http";
-import { dirname, join } from "node:path";
+import { dirname } from "node:path";
 import {
   type Context,
   propagation,
@@ -11,77 +10,55 @@ import {
   type Tracer,
   trace,
 } from "@opentelemetry/api";
-import type { SpanProcessor } from "@opentelemetry/sdk-trace-base";
 import type { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import {
   ATTR_CLIENT_ADDRESS,
   ATTR_HTTP_REQUEST_METHOD,
   ATTR_HTTP_RESPONSE_STATUS_CODE,
   ATTR_HTTP_ROUTE,
-  ATTR_SERVICE_NAME,
-  ATTR_SERVICE_VERSION,
   ATTR_URL_PATH,
   ATTR_URL_SCHEME,
 } from "@opentelemetry/semantic-conventions";
-import { defaultVersion } from "./config";
+import { defaultVersion, findUp } from "./config";
 
 let provider: NodeTracerProvider | undefined;
 
-/** pg's query spans come from patching it at load: it must load after the SDK starts. */
-const PATCHED_AT_LOAD = /[\\/]node_modules[\\/]pg[\\/]/;
-
-export function telemetryStarted(): boolean {
-  return provider !== undefined;
-}
+export const telemetryStarted = () => provider !== undefined;
 
 /**
- * Starts the OpenTelemetry SDK. Services never call this: `import "tpi/register"` does, as the
- * entry point's first line, and serve() refuses to run without it.
- *
- * Server spans are tpi's own (one per request, made by createServiceApp's first middleware):
- * the http and express auto-instrumentations cost more CPU than the request itself. Query spans
- * (pg) and client spans with `traceparent` out (undici, i.e. fetch) still come from the
- * instrumentations.
+ * Starts the OpenTelemetry SDK: `import "tpi/register"` does, as an entry point's first line.
+ * Server spans are tpi's own (the http and express instrumentations cost more CPU than the
+ * request); pg query spans and undici client spans (with `traceparent` out) are instrumented.
  */
 export function startTelemetry() {
   if (provider) return provider;
-  const early = Object.keys(require.cache).find((p) => PATCHED_AT_LOAD.test(p));
+  // pg's query spans come from patching it at load: it must load after this.
+  const early = Object.keys(require.cache).find((p) => /[\\/]node_modules[\\/]pg[\\/]/.test(p));
   if (early) {
     throw new Error(
       `tpi/register must be imported before pg (already loaded: ${early}). Make \`import "tpi/register"\` the first line of the entry point.`,
     );
   }
-  // The SDK loads here, not when tpi is imported: processes that never trace (the migrate
-  // command, tests) skip its ~400 modules.
-  const { registerInstrumentations } =
-    require("@opentelemetry/instrumentation") as typeof import("@opentelemetry/instrumentation");
-  const { PgInstrumentation } =
-    require("@opentelemetry/instrumentation-pg") as typeof import("@opentelemetry/instrumentation-pg");
-  const { UndiciInstrumentation } =
-    require("@opentelemetry/instrumentation-undici") as typeof import("@opentelemetry/instrumentation-undici");
-  const { resourceFromAttributes } =
-    require("@opentelemetry/resources") as typeof import("@opentelemetry/resources");
-  const { BatchSpanProcessor } =
-    require("@opentelemetry/sdk-trace-base") as typeof import("@opentelemetry/sdk-trace-base");
-  const sdk =
-    require("@opentelemetry/sdk-trace-node") as typeof import("@opentelemetry/sdk-trace-node");
-
-  const processors: SpanProcessor[] = [];
-  if (process.env.OTEL_EXPORTER_OTLP_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) {
-    // Only then: the exporter and its protobuf encoders are ~8 MB of a 120 MB budget.
-    const { OTLPTraceExporter } =
-      require("@opentelemetry/exporter-trace-otlp-http") as typeof import("@opentelemetry/exporter-trace-otlp-http");
-    processors.push(new BatchSpanProcessor(new OTLPTraceExporter()));
-  }
-  const main = mainPackage();
+  // Required here, not imported: processes that never trace (migrate, tests) skip ~400 modules.
+  const { registerInstrumentations } = require("@opentelemetry/instrumentation");
+  const { PgInstrumentation } = require("@opentelemetry/instrumentation-pg");
+  const { UndiciInstrumentation } = require("@opentelemetry/instrumentation-undici");
+  const { resourceFromAttributes } = require("@opentelemetry/resources");
+  const { BatchSpanProcessor } = require("@opentelemetry/sdk-trace-base");
+  const sdk = require("@opentelemetry/sdk-trace-node");
+  const env = process.env;
+  // The exporter only when there is somewhere to send: it is ~8 MB of a 120 MB budget.
+  const exporting = env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  const { OTLPTraceExporter } = exporting ? require("@opentelemetry/exporter-trace-otlp-http") : {};
+  const pkg = findUp(dirname(process.argv[1] ?? "."), "package.json");
+  const dir = pkg ? dirname(pkg) : process.cwd();
   provider = new sdk.NodeTracerProvider({
     resource: resourceFromAttributes({
-      [ATTR_SERVICE_NAME]: process.env.OTEL_SERVICE_NAME ?? main.name,
-      // defaultVersion asks git, so only when the image did not set VERSION.
-      [ATTR_SERVICE_VERSION]: process.env.VERSION || defaultVersion(main.dir),
+      "service.name": env.OTEL_SERVICE_NAME ?? (pkg ? require(pkg).name : undefined) ?? "unknown",
+      "service.version": env.VERSION || defaultVersion(dir),
     }),
-    spanProcessors: processors,
-  });
+    spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
+  }) as NodeTracerProvider;
   provider.register(); // W3C trace-context propagator + AsyncLocalStorage context manager
   registerInstrumentations({
     tracerProvider: provider,
@@ -95,25 +72,7 @@ export function startTelemetry() {
 }
 
 /** Flushes spans still buffered; the last thing graceful shutdown does. */
-export async function shutdownTelemetry(): Promise<void> {
-  await provider?.shutdown();
-}
-
-/** The entry point's package: its name names the service in traces. */
-function mainPackage(): { name: string; dir: string } {
-  const entry = process.argv[1];
-  if (entry) {
-    for (let d = dirname(entry); dirname(d) !== d; d = dirname(d)) {
-      try {
-        const pkg = JSON.parse(readFileSync(join(d, "package.json"), "utf8"));
-        return { name: pkg.name ?? "unknown", dir: d };
-      } catch {
-        // keep walking up
-      }
-    }
-  }
-  return { name: "unknown", dir: process.cwd() };
-}
+export const shutdownTelemetry = async () => provider?.shutdown();
 
 export interface ServerSpan {
   span: Span;
@@ -123,45 +82,32 @@ export interface ServerSpan {
 }
 
 /** Probe and scrape traffic: traced, it would drown the spans that matter. */
-const UNTRACED_PATHS = new Set(["/health", "/ready", "/metrics"]);
+const UNTRACED = new Set(["/health", "/ready", "/metrics"]);
+let tracer: Tracer | undefined;
 
-/**
- * The server span for one request, continuing the caller's trace (W3C `traceparent`), or
- * undefined when tracing is off or the path is a probe. Returns the context the request's
- * handlers run in, so pg and fetch spans become its children and carry its trace out.
- */
+/** The server span for a request, continuing the caller's trace (W3C `traceparent`). */
 export function startServerSpan(req: IncomingMessage & { path: string }): ServerSpan | undefined {
-  if (!provider || UNTRACED_PATHS.has(req.path)) return undefined;
+  if (!provider || UNTRACED.has(req.path)) return undefined;
   const parent = propagation.extract(ROOT_CONTEXT, req.headers);
   // Attributes go on at the end, all at once: given here, the SDK would check them twice.
-  const span = tracer().startSpan(req.method ?? "HTTP", { kind: SpanKind.SERVER }, parent);
+  tracer ??= trace.getTracer("tpi");
+  const span = tracer.startSpan(req.method ?? "HTTP", { kind: SpanKind.SERVER }, parent);
   // The path now: a mounted router rewrites req.url while it handles the request.
   return { span, context: trace.setSpan(parent, span), path: req.path };
 }
 
 /** Names the span by its route template (`GET /orders/:id`) once express has matched one. */
-export function endServerSpan(
-  { span, path }: ServerSpan,
-  req: IncomingMessage,
-  route: string | undefined,
-  status: number,
-) {
-  if (route !== undefined) span.updateName(`${req.method} ${route}`);
-  span.setAttributes({
+export function endServerSpan(s: ServerSpan, req: IncomingMessage, route?: string, status = 0) {
+  if (route !== undefined) s.span.updateName(`${req.method} ${route}`);
+  s.span.setAttributes({
     [ATTR_HTTP_REQUEST_METHOD]: req.method,
-    [ATTR_URL_PATH]: path,
+    [ATTR_URL_PATH]: s.path,
     [ATTR_URL_SCHEME]: "http",
     [ATTR_CLIENT_ADDRESS]: req.socket.remoteAddress,
     [ATTR_HTTP_ROUTE]: route,
     [ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
   });
-  // Server spans: a 4xx is the client's mistake, not an error of this service.
-  if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-  span.end();
-}
-
-let cachedTracer: Tracer | undefined;
-function tracer(): Tracer {
-  cachedTracer ??= trace.getTracer("tpi");
-  return cachedTracer;
+  // A 4xx is the client's mistake, not an error of this service.
+  if (status >= 500) s.span.setStatus({ code: SpanStatusCode.ERROR });
+  s.span.end();
 }

@@ -104,8 +104,6 @@ describe("logging into a stdout pipe nobody reads (real process)", () => {
 
       const dropped = await metric(f.url, "log_lines_dropped_total");
       assert.ok(dropped >= 90_000, `most chatty lines were dropped and counted: ${dropped}`);
-      const buffered = await metric(f.url, "log_buffer_bytes");
-      assert.ok(buffered <= BUFFER_BYTES, `waiting log output ${buffered} ≤ ${BUFFER_BYTES}`);
       const grewMiB =
         ((await metric(f.url, "process_resident_memory_bytes")) - rssBefore) / 2 ** 20;
       assert.ok(grewMiB < 80, `RSS grew ${grewMiB.toFixed(0)} MiB for ~100 MiB of log lines`);
