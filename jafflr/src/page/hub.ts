@@ -1,29 +1,20 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createChannel, createSession } from "better-sse";
-import { HttpProblem, type Lifecycle, type Logger, promClient } from "tpi";
-import type { Grill } from "../grill";
+import { HttpProblem, promClient } from "tpi";
+import type { AppDeps } from "../app";
 import type { ToastieOutcome } from "../toastie";
 import { type Stock, type Via, watchChillybin } from "./upstream";
 
 export type { Stock };
 export type MeterPoint = { t: number } & Record<Via, number>;
-export type GrillState = { slots: number; toasting: number; waiting: number; queue: number };
-/** Whether jafflr hears chillybin's events (stock is stale while not). */
-export type ColdState = { connected: boolean; reason?: string };
+/** What GET /stall/events sends first; every later event carries one of its parts. */
 export interface Snapshot {
-  grill: GrillState;
+  grill: { slots: number; toasting: number; waiting: number; queue: number };
   stock: Stock | null;
-  cold: ColdState;
+  /** Whether jafflr hears chillybin's events (stock is stale while not). */
+  cold: { connected: boolean; reason?: string };
   toasties: ToastieOutcome[];
   meter: { windowSeconds: number; points: MeterPoint[] };
-}
-
-export interface StallHubDeps {
-  chillybinUrl: string;
-  logger: Logger;
-  lifecycle: Lifecycle;
-  grill: Pick<Grill, "slots" | "toasting" | "waiting" | "queueLimit">;
-  registry: promClient.Registry;
 }
 
 const RECENT_TOASTIES = 20;
@@ -33,26 +24,27 @@ const WINDOW = 300;
 const TICK_MS = 200;
 /** A page that reads this far behind is cut off; it reconnects and catches up from a snapshot. */
 const MAX_BUFFERED_BYTES = 256 * 1024;
-const CONNECTING: ColdState = { connected: false, reason: "connecting to chillybin" };
+const CONNECTING = { connected: false, reason: "connecting to chillybin" };
+const epochSecond = () => Math.floor(Date.now() / 1000);
 
 /**
  * What every open stall page sees, kept once per jafflr, and the pages' streams (one channel).
  * The watch of chillybin and the timer run only while a page is open, so a jafflr nobody looks
  * at costs chillybin nothing.
  */
-export function stallHub(deps: StallHubDeps) {
+export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps) {
   const channel = createChannel<Record<string, never>, { res: ServerResponse }>();
   const recent: ToastieOutcome[] = [];
   const meter = new Map<number, MeterPoint>();
   let stock: Stock | null = null;
-  let cold = CONNECTING;
+  let cold: Snapshot["cold"] = CONNECTING;
   let stopWatch: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
-  let [grillKey, second] = ["", 0];
+  let [grillKey, sentUpTo] = ["", 0];
 
-  const grillState = (): GrillState => {
-    const { slots, toasting, waiting, queueLimit } = deps.grill;
-    return { slots, toasting, waiting, queue: queueLimit };
+  const grillState = () => {
+    const { slots, toasting, waiting, queueLimit: queue } = grill;
+    return { slots, toasting, waiting, queue };
   };
   const at = (t: number): MeterPoint => meter.get(t) ?? { t, v1: 0, v2: 0 };
   const send = (event: string, data: unknown) =>
@@ -64,20 +56,17 @@ export function stallHub(deps: StallHubDeps) {
       },
     });
 
+  const registers = [metrics.registry];
   const gauge = (name: string, help: string, value: () => number) =>
     new promClient.Gauge({
       name,
       help,
-      registers: [deps.registry],
+      registers,
       collect() {
         this.set(value());
       },
     });
-  gauge(
-    "stall_page_streams",
-    "Stall pages connected to GET /stall/events.",
-    () => channel.sessionCount,
-  );
+  gauge("stall_page_streams", "Stall pages on GET /stall/events.", () => channel.sessionCount);
   gauge(
     "stall_chillybin_watching",
     "1 while jafflr watches chillybin's GET /events for its stall pages (one watch, shared).",
@@ -86,37 +75,35 @@ export function stallHub(deps: StallHubDeps) {
   const connects = new promClient.Counter({
     name: "stall_chillybin_watch_connects_total",
     help: "Times the shared watch of chillybin's events connected (first time and reconnects).",
-    registers: [deps.registry],
+    registers,
   });
 
   const tick = () => {
-    const grill = grillState();
-    const key = JSON.stringify(grill);
-    if (key !== grillKey) [grillKey] = [key, send("grill", grill)];
-    const now = Math.floor(Date.now() / 1000);
+    const now = grillState();
+    if (JSON.stringify(now) !== grillKey) {
+      grillKey = JSON.stringify(now);
+      send("grill", now);
+    }
     // Every second that ended since the last tick, so a slow event loop skips no point.
-    for (let t = Math.max(second, now - WINDOW); t < now; t++) send("meter", at(t));
-    for (const t of meter.keys()) if (t <= now - WINDOW) meter.delete(t);
-    second = now;
+    const second = epochSecond();
+    for (let t = Math.max(sentUpTo, second - WINDOW); t < second; t++) send("meter", at(t));
+    for (const t of meter.keys()) if (t <= second - WINDOW) meter.delete(t);
+    sentUpTo = second;
   };
 
   channel.on("session-registered", () => {
     if (channel.sessionCount !== 1) return;
-    [grillKey, second, cold] = [
-      JSON.stringify(grillState()),
-      Math.floor(Date.now() / 1000),
-      CONNECTING,
-    ];
+    [grillKey, sentUpTo, cold] = [JSON.stringify(grillState()), epochSecond(), CONNECTING];
     timer = setInterval(tick, TICK_MS);
     stopWatch = watchChillybin({
-      chillybinUrl: deps.chillybinUrl,
-      logger: deps.logger,
+      chillybinUrl: config.CHILLYBIN_URL,
+      logger,
       stock: (next) => {
         stock = next;
         send("stock", next);
       },
       pick: (via) => {
-        const t = Math.floor(Date.now() / 1000);
+        const t = epochSecond();
         meter.set(t, { ...at(t), [via]: at(t)[via] + 1 });
       },
       status: (connected, reason) => {
@@ -135,16 +122,9 @@ export function stallHub(deps: StallHubDeps) {
   });
   // Ended, not destroyed: the page sees a clean end and reconnects (to another jafflr); the
   // drain waits for every connection to close, so they end as soon as it begins.
-  deps.lifecycle.onShutdown(() => {
+  lifecycle.onShutdown(() => {
     for (const session of channel.activeSessions) session.state.res.end();
   });
-
-  const snapshot = (): Snapshot => {
-    const last = Math.floor(Date.now() / 1000) - 1;
-    const points = Array.from({ length: WINDOW }, (_, i) => at(last - WINDOW + 1 + i));
-    const toasties = [...recent];
-    return { grill: grillState(), stock, cold, toasties, meter: { windowSeconds: WINDOW, points } };
-  };
 
   return {
     /** onToastie: every toastie this jafflr answered, done or failed, newest first. */
@@ -155,7 +135,7 @@ export function stallHub(deps: StallHubDeps) {
     },
     /** GET /stall/events: a snapshot, then every change, until the page leaves or jafflr drains. */
     async open(req: IncomingMessage, res: ServerResponse) {
-      if (deps.lifecycle.shuttingDown) {
+      if (lifecycle.shuttingDown) {
         throw new HttpProblem(503, "Service Unavailable", {
           detail: "jafflr is shutting down; the page connects again shortly.",
           headers: { "Retry-After": "1" },
@@ -169,7 +149,17 @@ export function stallHub(deps: StallHubDeps) {
         state: { res },
       });
       channel.register(session);
-      session.push(snapshot(), "snapshot");
+      const last = epochSecond() - 1;
+      const points = Array.from({ length: WINDOW }, (_, i) => at(last - WINDOW + 1 + i));
+      const meterNow = { windowSeconds: WINDOW, points };
+      const snapshot: Snapshot = {
+        grill: grillState(),
+        stock,
+        cold,
+        toasties: [...recent],
+        meter: meterNow,
+      };
+      session.push(snapshot, "snapshot");
     },
   };
 }

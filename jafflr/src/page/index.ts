@@ -15,12 +15,24 @@ import { stallHub } from "./hub";
  * through onToastie and mounts this before its JSON `GET /`.
  */
 export function stallPage(deps: AppDeps) {
-  const { config, logger, lifecycle, grill, metrics } = deps;
-  const chillybinUrl = config.CHILLYBIN_URL;
-  const hub = stallHub({ chillybinUrl, logger, lifecycle, grill, registry: metrics.registry });
-  const script = asset("js", "text/javascript; charset=utf-8", browserScript(logger));
-  const styles = asset("css", "text/css; charset=utf-8", readStatic("stall.css"));
-  const html = readStatic("stall.html")
+  const hub = stallHub(deps);
+  // The script is jafflr's build output (dist/, also when tests run from src/); without a
+  // build the page loads, lifeless, and the log says why.
+  const built = read("stall.mjs", "browser", "../../dist/page/browser");
+  if (built === undefined)
+    deps.logger.warn("stall page script not built: `npm run build -w jafflr`");
+  // The source map is not served; its comment would only make devtools ask for it.
+  const script = asset(
+    "js",
+    "text/javascript",
+    built?.replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n") ?? "",
+  );
+  const styles = asset(
+    "css",
+    "text/css",
+    read("stall.css", "static", "../../src/page/static") ?? "",
+  );
+  const html = (read("stall.html", "static", "../../src/page/static") ?? "")
     .replace("{{styles}}", styles.url)
     .replace("{{script}}", script.url)
     .replace("{{doneness}}", DONENESS.map((d) => `<option value="${d}">${d}</option>`).join(""));
@@ -37,12 +49,11 @@ export function stallPage(deps: AppDeps) {
       const found = [script, styles].find((a) => a.url === req.path);
       if (!found) return next(); // an old hash, or no such file: tpi's 404
       // The URL carries the content's hash, so a browser may keep it for good.
-      pageHeaders(res, "public, max-age=31536000, immutable").type(found.type).send(found.body);
+      pageHeaders(res, IMMUTABLE).type(found.type).send(found.body);
     });
     app.get("/stall/events", async (req, res) => {
       if (req.method !== "HEAD") return hub.open(req, res);
-      res.type("text/event-stream").setHeader("Cache-Control", "no-store");
-      res.end();
+      res.type("text/event-stream").set("Cache-Control", "no-store").end();
     });
     app.all("/stall/events", methodNotAllowed(["GET", "HEAD"]));
   };
@@ -56,73 +67,48 @@ export function stallPage(deps: AppDeps) {
   };
 }
 
+const IMMUTABLE = "public, max-age=31536000, immutable";
 /** Nothing on the page comes from anywhere but jafflr, and no inline script can run. */
-const CONTENT_SECURITY_POLICY =
+const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 function pageHeaders(res: Response, cacheControl: string): Response {
   return res.set({
-    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
     "Cache-Control": cacheControl,
   });
 }
 
-/**
- * jafflr's build emits the browser script as dist/page/browser/stall.mjs; run from src (tsx,
- * in tests) it is the built one in dist/. Without a build the page loads, lifeless, and says why.
- */
-function browserScript(logger: AppDeps["logger"]): string {
-  const built = ["browser", path.join("..", "..", "dist", "page", "browser")]
-    .map((dir) => path.join(__dirname, dir, "stall.mjs"))
-    .find((file) => existsSync(file));
-  if (!built) logger.warn("stall page script not built: run `npm run build -w jafflr`");
-  // The source map is not served; its comment would only make devtools ask for it.
-  return built ? readFileSync(built, "utf8").replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n") : "";
-}
-
-/** static/ holds the page's skeleton and stylesheet; jafflr's build copies it into dist/. */
-function readStatic(name: string): string {
-  const dirs = [
-    path.join(__dirname, "static"),
-    path.join(__dirname, "..", "..", "src", "page", "static"),
-  ];
-  const file = dirs.map((dir) => path.join(dir, name)).find((f) => existsSync(f));
-  return readFileSync(file ?? name, "utf8");
+/** The first of `dirs` (relative to this module) that holds `file`. */
+function read(file: string, ...dirs: string[]): string | undefined {
+  const found = dirs.map((dir) => path.join(__dirname, dir, file)).find((f) => existsSync(f));
+  return found && readFileSync(found, "utf8");
 }
 
 function asset(ext: string, type: string, body: string) {
   const hash = createHash("sha256").update(body).digest("hex").slice(0, 12);
-  return { url: `/stall/assets/stall.${hash}.${ext}`, type, body };
+  return { url: `/stall/assets/stall.${hash}.${ext}`, type: `${type}; charset=utf-8`, body };
 }
 
 const header = (description: string, value?: string) => ({
   description,
-  schema: { type: "string" as const, ...(value ? { const: value } : {}) },
+  schema: { type: "string" as const, ...(value && { const: value }) },
 });
-const csp = header("No inline script, nothing from outside jafflr.", CONTENT_SECURITY_POLICY);
+const csp = header("Nothing from outside jafflr, no inline script.", CSP);
 
-/** GET /'s 200 answer for a browser, for app.ts to merge into its own description of GET /. */
+/** GET /'s 200 answer for a browser, for app.ts's own description of GET /. */
 export const stallPageRoot = {
-  headers: {
-    Vary: header("Always includes Accept."),
-    "Cache-Control": header("`no-cache` on the page."),
-    "Content-Security-Policy": csp,
-  },
-  content: {
-    "text/html": {
-      schema: z
-        .string()
-        .openapi({ description: "Gita's stall page (when Accept prefers text/html)." }),
-    },
-  },
+  headers: { Vary: header("Always includes Accept."), "Content-Security-Policy": csp },
+  content: { "text/html": { schema: z.string().describe("Gita's stall page.") } },
 };
 
 /** The page's own routes in jafflr's OpenAPI document. */
 export function registerStallRoutes(registry: OpenAPIRegistry): void {
-  const problem = (description: string) => ({
+  const problem = (description: string, headers = {}) => ({
     description,
+    headers,
     content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
   });
   registry.registerPath({
@@ -132,9 +118,9 @@ export function registerStallRoutes(registry: OpenAPIRegistry): void {
     request: { params: z.object({ asset: z.string().regex(/^stall\.[0-9a-f]{12}\.(js|css)$/) }) },
     responses: {
       200: {
-        description: "The asset; cacheable for good (the URL changes with the content).",
+        description: "The asset, cacheable for good (its URL changes with its content).",
         headers: {
-          "Cache-Control": header("Immutable.", "public, max-age=31536000, immutable"),
+          "Cache-Control": header("Immutable.", IMMUTABLE),
           "Content-Security-Policy": csp,
         },
         content: { "text/javascript": { schema: z.string() }, "text/css": { schema: z.string() } },
@@ -147,17 +133,14 @@ export function registerStallRoutes(registry: OpenAPIRegistry): void {
     path: "/stall/events",
     summary: "Server-Sent Events for the stall page: a snapshot, then every change.",
     description:
-      "`retry: 1000`, then `event: snapshot` (grill, stock, cold-store connection, the last 20 toasties newest first, 300 one-second meter points), then `grill`, `stock`, `cold`, `toastie` (jafflr's ToastieOutcome) and one `meter` event per second ({t, v1, v2}: chillybin picks in that second). Each data field is one line of JSON. The stream ends when jafflr drains; EventSource reconnects and gets a fresh snapshot.",
+      "`event: snapshot` (grill, stock, cold-store connection, the last 20 toasties, 300 one-second meter points), then `grill`, `stock`, `cold`, `toastie` and one `meter` event ({t, v1, v2}) per second, each with one line of JSON. The stream ends when jafflr drains.",
     responses: {
       200: {
-        description: "The event stream (never ends on its own while jafflr runs).",
+        description: "The event stream.",
         headers: { "Cache-Control": header("Never cached.", "no-store") },
         content: { "text/event-stream": { schema: z.string() } },
       },
-      503: {
-        ...problem("jafflr is shutting down; connect again (Retry-After)."),
-        headers: { "Retry-After": header("Seconds.") },
-      },
+      503: problem("jafflr is shutting down.", { "Retry-After": header("Seconds.") }),
     },
   });
 }

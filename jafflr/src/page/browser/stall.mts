@@ -6,7 +6,7 @@
  */
 
 import type { ToastieOutcome } from "../../toastie.js";
-import type { ColdState, GrillState, MeterPoint, Snapshot, Stock } from "../hub.js";
+import type { MeterPoint, Snapshot, Stock } from "../hub.js";
 
 const RECENT = 20;
 let windowSeconds = 300;
@@ -17,11 +17,11 @@ let ingredientNames = "";
 
 const byId = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
-function el(tag: string, text?: string, className?: string, ...children: Node[]): HTMLElement {
+/** An element of this class holding this content; strings become text nodes, never markup. */
+function el(tag: string, className: string, ...content: (Node | string)[]): HTMLElement {
   const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
   if (className) node.className = className;
-  node.append(...children);
+  node.append(...content);
   return node;
 }
 
@@ -34,9 +34,9 @@ function svg(tag: string, attrs: Record<string, string | number>, text?: string)
 
 /** A table body's rows, or one muted row saying why there are none. */
 function fill(id: string, rows: HTMLElement[], columns: number, empty: string) {
-  const none = el("td", empty, "muted");
-  none.setAttribute("colspan", String(columns));
-  byId(id).replaceChildren(...(rows.length ? rows : [el("tr", undefined, undefined, none)]));
+  const none = el("td", "muted", empty);
+  none.setAttribute("colspan", `${columns}`);
+  byId(id).replaceChildren(...(rows.length ? rows : [el("tr", "", none)]));
 }
 
 /**
@@ -90,7 +90,7 @@ function renderStock(next: Stock) {
   const names = Object.keys(next).sort();
   const rows = names.map((name) => {
     const quantity = next[name] ?? 0;
-    const tr = el("tr", undefined, undefined, el("td", name), el("td", `${quantity}`, "num"));
+    const tr = el("tr", "", el("td", "", name), el("td", "num", `${quantity}`));
     tr.dataset.ingredient = name;
     tr.classList.toggle("low", quantity <= 2);
     tr.classList.toggle("changed", before[name] !== undefined && before[name] !== quantity);
@@ -114,22 +114,22 @@ function renderStock(next: Stock) {
       id: `ingredient-${name}`,
       checked: ticked.has(name),
     });
-    const label = el("label", undefined, undefined, input, document.createTextNode(name));
+    const label = el("label", "", input, name);
     label.setAttribute("for", input.id);
     return label;
   });
-  box.replaceChildren(...(labels.length ? labels : [el("label", "Nothing in stock.", "empty")]));
+  box.replaceChildren(...(labels.length ? labels : [el("label", "empty", "Nothing in stock.")]));
   if (focused) document.getElementById(`ingredient-${focused}`)?.focus();
 }
 
-function renderCold(cold: ColdState) {
+function renderCold(cold: Snapshot["cold"]) {
   byId("cold-status").textContent = cold.connected
     ? ""
     : `Not hearing from the cold store (${cold.reason ?? "connecting"}); quantities may be out of date.`;
 }
 
-function renderGrill(grill: GrillState) {
-  const slot = (className: string) => el("div", undefined, className);
+function renderGrill(grill: Snapshot["grill"]) {
+  const slot = (className: string) => el("div", className);
   byId("grill-slots").replaceChildren(
     ...Array.from({ length: grill.slots }, (_, i) =>
       slot(i < grill.toasting ? "slot busy" : "slot"),
@@ -142,23 +142,20 @@ function renderGrill(grill: GrillState) {
 
 function renderToasties() {
   const rows = toasties.map((t) => {
-    const via = t.pickedVia
-      ? el("td", undefined, undefined, el("span", t.pickedVia, `via ${t.pickedVia}`))
-      : el("td", "—");
+    const via = t.pickedVia ? el("span", `via ${t.pickedVia}`, t.pickedVia) : "—";
     const problem =
       t.problem && `${t.problem.title}${t.problem.detail ? `: ${t.problem.detail}` : ""}`;
     const done = t.orderId ? `done, order ${t.orderId}` : "done";
     const outcome = t.status === 200 ? done : (problem ?? `failed (${t.status})`);
     return el(
       "tr",
-      undefined,
-      undefined,
-      el("td", new Date(t.at).toLocaleTimeString(), "time"),
-      el("td", t.customer, "customer"),
-      el("td", t.ingredients.join(", ")),
-      el("td", t.doneness),
-      via,
-      el("td", outcome, t.status === 200 ? "ok" : "bad"),
+      "",
+      el("td", "time", new Date(t.at).toLocaleTimeString()),
+      el("td", "customer", t.customer),
+      el("td", "", t.ingredients.join(", ")),
+      el("td", "", t.doneness),
+      el("td", "", via),
+      el("td", t.status === 200 ? "ok" : "bad", outcome),
     );
   });
   fill("toastie-rows", rows, 6, "No toasties yet.");
@@ -195,11 +192,8 @@ function renderMeter() {
 }
 
 function showOutcome(className: string, [first, ...rest]: string[]) {
-  const lines = [
-    el("p", undefined, undefined, el("strong", first)),
-    ...rest.map((l) => el("p", l)),
-  ];
-  byId("outcome").replaceChildren(el("div", undefined, className, ...lines));
+  const lines = [el("p", "", el("strong", "", first ?? "")), ...rest.map((l) => el("p", "", l))];
+  byId("outcome").replaceChildren(el("div", className, ...lines));
 }
 
 async function order(event: SubmitEvent) {
