@@ -1,35 +1,28 @@
 import { randomInt } from "node:crypto";
-import { setTimeout as sleep } from "node:timers/promises";
 import { type Logger, promClient } from "tpi";
-import { Agent, type Dispatcher } from "undici";
+import { Agent, type Dispatcher, interceptors, type RetryHandler } from "undici";
 
 /**
- * The mechanical arm's wire: jafflr's HTTP transport to chillybin, and nothing about what the
- * calls mean (pick-v2.ts and pick-v1.ts map answers to toasties and problems). One keep-alive
- * pool with a connect timeout and a total deadline per attempt, bounded retries with backoff,
- * a metric per attempt, and what jafflr last learnt about chillybin being reachable. tpi's
- * undici instrumentation adds the client span and the W3C `traceparent` header.
- * Every call resolves with what happened; nothing is thrown for an outcome.
+ * The arm's wire to chillybin, and nothing about what the calls mean (pick-v2.ts, pick-v1.ts):
+ * one keep-alive pool with connect, headers and body timeouts on every attempt, undici's retry
+ * interceptor with our policy, and what jafflr last learnt about reaching chillybin. tpi's undici
+ * instrumentation adds `traceparent`. A call resolves with what happened; it never throws.
  */
 export interface ChillybinClientOptions {
   baseUrl: string;
   connectTimeoutMs: number;
-  /** Total deadline of one attempt: connect, send, headers and body. */
+  /** Deadline of an attempt's headers, and again of its body. */
   timeoutMs: number;
-  /** Extra attempts after a retryable failure (0 = try once). */
+  /** Extra attempts after a retryable failure. */
   retries: number;
   version: string;
   registry: promClient.Registry;
   logger: Logger;
-  /** First retry delay; doubles per retry up to backoffMaxMs, with jitter. */
+  /** First retry delay, doubling up to backoffMaxMs, with equal jitter. */
   backoffBaseMs?: number;
   backoffMaxMs?: number;
-  /** How often start() checks chillybin's /health while nothing else tells (default 2 s). */
   checkEveryMs?: number;
 }
-
-/** Target routes as metric labels: the route template, never a raw URL with a query. */
-export type Route = "/pick" | "/v2/pick" | "/health";
 
 export interface Answer {
   status: number;
@@ -37,97 +30,99 @@ export interface Answer {
   body: unknown;
 }
 
-/** The request never produced an answer: refused, reset, dropped or too slow. */
+/** No answer: refused, reset, dropped or too slow; `notSent` when it surely never reached chillybin. */
 export interface NoAnswer {
   kind: "timeout" | "network_error";
   reason: string;
-  /** True when the request surely never reached chillybin (refused, DNS, connect timeout). */
   notSent: boolean;
 }
 
 export type Reply = { answered: true; answer: Answer } | { answered: false; failure: NoAnswer };
 
 /**
- * Which failures a call may repeat. "idempotent": the call carries an Idempotency-Key, so network
- * errors, timeouts and short 503s are retried. "unsent-only": the call changes stock without a
- * key, so only a request that certainly never left is retried.
+ * With an `idempotency-key` header, network errors, timeouts and short 503s are retried; without
+ * one the call may change stock, so only a request that never left is.
  */
-export type RetryPolicy = "idempotent" | "unsent-only";
+export type Call = { method: "GET" | "POST"; path: string; body?: string; headers?: object };
 
-export interface Call {
-  route: Route;
-  method: "GET" | "POST";
-  /** Path and query below CHILLYBIN_URL. */
-  path: string;
-  body?: string;
-  headers?: Record<string, string>;
-  retry: RetryPolicy;
-}
-
-/** What jafflr last learnt about reaching chillybin, shown in `GET /` and as a metric. */
+/** What jafflr last learnt about reaching chillybin (GET / and jafflr_chillybin_up). */
 export interface Reachability {
   reachable: boolean;
-  /** When it was learnt (ISO 8601), from a call or a check; null before the first. */
   checkedAt: string | null;
-  /** Why chillybin could not be reached, while it cannot. */
   reason?: string;
 }
 
-type Outcome = "ok" | "client_error" | "server_error" | "timeout" | "network_error";
-
-const MAX_RESPONSE_BYTES = 1024 * 1024;
-const CHECK_TIMEOUT_MS = 1000;
-
 export class ChillybinClient {
-  private readonly agent: Agent;
-  private readonly origin: string;
-  /** A path prefix in CHILLYBIN_URL (chillybin behind a path-routing proxy), without the trailing slash. */
-  private readonly basePath: string;
-  private readonly userAgent: string;
-  private readonly requests: promClient.Counter<"route" | "outcome">;
-  private readonly duration: promClient.Histogram<"route" | "outcome">;
+  private readonly pool: Agent;
+  private readonly agent: Dispatcher;
+  private readonly url: URL;
   /** Optimistic until told otherwise: the first toastie tries rather than being refused. */
   private state: Reachability = { reachable: true, checkedAt: null };
-  private checkTimer: NodeJS.Timeout | undefined;
-  private checking = false;
+  private timer: NodeJS.Timeout | undefined;
+  private checking: Promise<unknown> | undefined;
+  private readonly requests: promClient.Counter<"route" | "outcome">;
+  private readonly duration: promClient.Histogram<"route" | "outcome">;
 
   constructor(private readonly opts: ChillybinClientOptions) {
-    const url = new URL(opts.baseUrl);
-    this.origin = url.origin;
-    this.basePath = url.pathname.replace(/\/+$/, "");
-    this.userAgent = `jafflr/${opts.version}`;
-    this.agent = new Agent({
+    this.url = new URL(opts.baseUrl.replace(/\/*$/, ""));
+    const { timeoutMs: t, registry, logger } = opts;
+    this.pool = new Agent({
       connect: { timeout: opts.connectTimeoutMs },
-      headersTimeout: opts.timeoutMs,
-      bodyTimeout: opts.timeoutMs,
+      headersTimeout: t,
+      bodyTimeout: t,
       keepAliveTimeout: 4_000,
       connections: 64,
+      maxResponseSize: 1024 * 1024,
     });
     this.requests = new promClient.Counter({
       name: "chillybin_client_requests_total",
       help: "Requests jafflr made to chillybin, by target route and outcome (one per attempt).",
       labelNames: ["route", "outcome"],
-      registers: [opts.registry],
+      registers: [registry],
     });
     this.duration = new promClient.Histogram({
       name: "chillybin_client_request_duration_seconds",
-      help: "Duration of jafflr's requests to chillybin, by target route and outcome.",
+      help: "Duration of jafflr's calls to chillybin (retries included), by target route and outcome.",
       labelNames: ["route", "outcome"],
       buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers: [opts.registry],
+      registers: [registry],
     });
-    const client = this;
+    const up = () => (this.state.reachable ? 1 : 0);
     new promClient.Gauge({
       name: "jafflr_chillybin_up",
-      help: "1 while jafflr can reach chillybin (learnt from calls and a periodic /health check), else 0.",
-      registers: [opts.registry],
+      help: "1 while jafflr can reach chillybin (learnt from calls and a /health check), else 0.",
+      registers: [registry],
       collect() {
-        this.set(client.state.reachable ? 1 : 0);
+        this.set(up());
       },
     });
+    // Every failed attempt, retried or final, passes here once; good answers are counted in call().
+    const retry: RetryHandler.RetryCallback = (err, { state, opts: call }, cb) => {
+      const e = err as Error & { statusCode?: number; headers?: Answer["headers"] };
+      const failure = e.statusCode ? undefined : noAnswer(err, t);
+      this.count(call.path, failure?.kind ?? outcome(e.statusCode ?? 500));
+      const keyed = "idempotency-key" in (call.headers ?? {});
+      const max = opts.backoffMaxMs ?? 1000;
+      const hinted = (retryAfterSeconds({ headers: e.headers ?? {} }) ?? 0) * 1000;
+      // A 503 asking for a longer pause than our backoff allows is passed on to the customer.
+      const again = failure
+        ? keyed || failure.notSent
+        : keyed && e.statusCode === 503 && hinted <= max;
+      const log = { path: call.path, attempt: state.counter, err: failure?.reason ?? e.statusCode };
+      // The periodic /health check is its own retry, and says nothing while chillybin is down.
+      if (!again || call.path.endsWith("/health")) return cb(err);
+      if (state.counter > opts.retries) {
+        logger.warn(log, "chillybin call failed; giving up");
+        return cb(err);
+      }
+      const ceiling = Math.min(max, (opts.backoffBaseMs ?? 100) * 2 ** (state.counter - 1));
+      const delay = Math.max(ceiling / 2 + randomInt(Math.floor(ceiling / 2) + 1), hinted);
+      logger.warn({ ...log, retryInMs: delay }, "chillybin call failed; retrying");
+      setTimeout(() => cb(null), delay);
+    };
+    this.agent = this.pool.compose(interceptors.retry({ retry, throwOnError: false }));
   }
 
-  /** What jafflr last learnt about reaching chillybin. */
   get reachability(): Reachability {
     return { ...this.state };
   }
@@ -137,93 +132,72 @@ export class ChillybinClient {
     return Math.max(1, Math.ceil((this.opts.checkEveryMs ?? 2_000) / 1000));
   }
 
-  /**
-   * Checks chillybin's /health every checkEveryMs, so reachability recovers by itself while
-   * toasties are refused without calling it. Readiness never depends on this (issue 10.3).
-   */
+  /** A /health check every checkEveryMs, so reachability recovers while toasties are refused. */
   start(): void {
-    if (this.checkTimer) return;
+    this.timer ??= setInterval(() => void this.check(), this.opts.checkEveryMs ?? 2_000).unref();
     void this.check();
-    this.checkTimer = setInterval(() => void this.check(), this.opts.checkEveryMs ?? 2_000);
-    this.checkTimer.unref();
   }
 
-  /** One /health check with a short deadline; resolves with what jafflr knows after it. */
+  /**
+   * One /health check with a 1 s deadline. As with calls, only a connection that cannot be made
+   * says chillybin is gone: a slow answer is a busy cold store, and any answer is something there.
+   */
   async check(): Promise<Reachability> {
-    if (this.checking) return this.reachability;
-    this.checking = true;
+    const health = { method: "GET", path: "/health" } as const;
+    this.checking ??= this.call(health, Math.min(1000, this.opts.timeoutMs)).finally(() => {
+      this.checking = undefined;
+    });
+    await this.checking;
+    return this.reachability;
+  }
+
+  async call(call: Call, timeoutMs = this.opts.timeoutMs): Promise<Reply> {
+    const path = `${this.url.pathname.replace(/\/$/, "")}${call.path}`;
+    const start = performance.now();
+    let reply: Reply;
     try {
-      const timeoutMs = Math.min(CHECK_TIMEOUT_MS, this.opts.timeoutMs);
-      const reply = await this.attempt(
-        { route: "/health", method: "GET", path: "/health", retry: "unsent-only" },
-        timeoutMs,
-      );
-      // As with calls, only a connection that cannot be made says chillybin is gone. A check
-      // that times out under load is chillybin being slow, and any answer — even a 503 from a
-      // draining instance or a proxy mid-rollout — is something there answering: refusing every
-      // toastie for that would turn a busy cold store into a closed stall.
-      if (!reply.answered) {
-        if (reply.failure.notSent) this.learn(false, reply.failure.reason);
-      } else this.learn(true);
-      return this.reachability;
-    } finally {
-      this.checking = false;
+      const res = await this.agent.request({
+        origin: this.url.origin,
+        path,
+        method: call.method,
+        headers: {
+          "user-agent": `jafflr/${this.opts.version}`,
+          accept: "application/json",
+          ...call.headers,
+        },
+        body: call.body,
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+      });
+      const text = await res.body.text();
+      const json = /[/+]json\b/.test(String(res.headers["content-type"]));
+      if (res.statusCode < 300) this.count(path, "ok");
+      const body = json ? parseJson(text) : text;
+      reply = { answered: true, answer: { status: res.statusCode, headers: res.headers, body } };
+    } catch (err) {
+      reply = { answered: false, failure: noAnswer(err, timeoutMs) };
     }
+    const route = this.route(path);
+    const result = reply.answered ? outcome(reply.answer.status) : reply.failure.kind;
+    this.duration.observe({ route, outcome: result }, (performance.now() - start) / 1000);
+    if (reply.answered) this.learn(true);
+    else if (reply.failure.notSent) this.learn(false, reply.failure.reason);
+    return reply;
   }
 
-  /** One call, retried as its policy allows with bounded exponential backoff and jitter. */
-  async call(call: Call): Promise<Reply> {
-    for (let n = 0; ; n++) {
-      const reply = await this.attempt(call, this.opts.timeoutMs);
-      const why = this.retryable(call.retry, reply);
-      if (why === undefined) return reply;
-      if (n >= this.opts.retries) {
-        this.opts.logger.warn(
-          { route: call.route, attempts: n + 1, err: why },
-          "chillybin call failed; giving up",
-        );
-        return reply;
-      }
-      const delay = this.backoff(n, reply);
-      this.opts.logger.warn(
-        { route: call.route, attempt: n + 1, retryInMs: delay, err: why },
-        "chillybin call failed; retrying",
-      );
-      await sleep(delay);
-    }
-  }
-
-  /** Stops the checks and closes pooled connections; called at shutdown after in-flight requests. */
+  /** Stops the checks and closes pooled connections (at shutdown, after in-flight requests). */
   async close(): Promise<void> {
-    clearInterval(this.checkTimer);
-    this.checkTimer = undefined;
-    await this.agent.close();
+    clearInterval(this.timer);
+    await this.pool.close();
   }
 
-  /** Why this reply may be retried under `policy`, or undefined when it is final. */
-  private retryable(policy: RetryPolicy, reply: Reply): string | undefined {
-    if (!reply.answered) {
-      return policy === "idempotent" || reply.failure.notSent ? reply.failure.reason : undefined;
-    }
-    // A 503 is retried unless it asks for a longer pause than our backoff allows.
-    if (policy === "idempotent" && reply.answer.status === 503) {
-      const hinted = (retryAfterSeconds(reply.answer) ?? 0) * 1000;
-      return hinted <= this.backoffMax() ? "chillybin answered 503" : undefined;
-    }
-    return undefined;
+  private count(path: string, outcome: string) {
+    this.requests.inc({ route: this.route(path), outcome });
   }
 
-  private backoffMax(): number {
-    return this.opts.backoffMaxMs ?? 1000;
-  }
-
-  private backoff(n: number, reply: Reply): number {
-    const base = this.opts.backoffBaseMs ?? 100;
-    const ceiling = Math.min(this.backoffMax(), base * 2 ** n);
-    // Equal jitter: half fixed, half random, so retries from many orders spread out.
-    const delay = ceiling / 2 + randomInt(Math.floor(ceiling / 2) + 1);
-    const hinted = reply.answered ? (retryAfterSeconds(reply.answer) ?? 0) * 1000 : 0;
-    return Math.max(delay, hinted);
+  /** The route template as a label, never a raw URL with a query. */
+  private route(path: string) {
+    return path.slice(this.url.pathname.replace(/\/$/, "").length).split("?")[0];
   }
 
   private learn(reachable: boolean, reason?: string) {
@@ -231,117 +205,39 @@ export class ChillybinClient {
       if (reachable) this.opts.logger.info("chillybin is reachable again");
       else this.opts.logger.warn({ err: reason }, "chillybin is unreachable");
     }
-    this.state = {
-      reachable,
-      checkedAt: new Date().toISOString(),
-      ...(reachable ? {} : { reason }),
-    };
-  }
-
-  /** One HTTP exchange; always consumes the body so the connection returns to the pool. */
-  private async attempt(call: Call, timeoutMs: number): Promise<Reply> {
-    const start = process.hrtime.bigint();
-    let outcome: Outcome;
-    let reply: Reply;
-    try {
-      const res = await this.agent.request({
-        origin: this.origin,
-        path: `${this.basePath}${call.path}`,
-        method: call.method,
-        headers: { "user-agent": this.userAgent, accept: "application/json", ...call.headers },
-        body: call.body,
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      const body = await readBody(res);
-      if (body === TOO_LARGE) {
-        outcome = "network_error";
-        reply = { answered: false, failure: tooLarge() };
-      } else {
-        outcome =
-          res.statusCode < 400 ? "ok" : res.statusCode < 500 ? "client_error" : "server_error";
-        reply = { answered: true, answer: { status: res.statusCode, headers: res.headers, body } };
-      }
-    } catch (err) {
-      const failure = noAnswer(err, timeoutMs);
-      outcome = failure.kind;
-      reply = { answered: false, failure };
-    }
-    const labels = { route: call.route, outcome };
-    this.requests.inc(labels);
-    this.duration.observe(labels, Number(process.hrtime.bigint() - start) / 1e9);
-    // Any answer means chillybin is there; only a request that never left says it is not
-    // (a slow answer is chillybin being slow, not gone). check() judges /health itself.
-    if (call.route === "/health") return reply;
-    if (reply.answered) this.learn(true);
-    else if (reply.failure.notSent) this.learn(false, reply.failure.reason);
-    return reply;
+    const at = new Date().toISOString();
+    this.state = reachable ? { reachable, checkedAt: at } : { reachable, checkedAt: at, reason };
   }
 }
 
 /** Retry-After in seconds when the answer carries one. */
-export function retryAfterSeconds(answer: Answer): number | undefined {
-  const value = answer.headers["retry-after"];
-  const n = Number(Array.isArray(value) ? value[0] : value);
+export function retryAfterSeconds(answer: Pick<Answer, "headers">): number | undefined {
+  const n = Number(answer.headers["retry-after"] ?? Number.NaN);
   return Number.isFinite(n) && n >= 0 ? n : undefined;
 }
 
-const TOO_LARGE = Symbol("too large");
+const outcome = (status: number) =>
+  status < 400 ? "ok" : status < 500 ? "client_error" : "server_error";
 
-function tooLarge(): NoAnswer {
-  return {
-    kind: "network_error",
-    reason: `response larger than ${MAX_RESPONSE_BYTES} bytes`,
-    notSent: false,
-  };
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
-async function readBody(res: Dispatcher.ResponseData): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of res.body) {
-    size += chunk.length;
-    if (size > MAX_RESPONSE_BYTES) {
-      res.body.destroy();
-      return TOO_LARGE;
-    }
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString("utf8");
-  const type = String(res.headers["content-type"] ?? "");
-  if (/[/+]json\b/.test(type)) {
-    try {
-      return JSON.parse(text);
-    } catch {
-      return undefined;
-    }
-  }
-  return text;
-}
-
-const CONNECT_FAILURES = new Set([
-  "ECONNREFUSED",
-  "ENOTFOUND",
-  "EAI_AGAIN",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-]);
+const NOT_SENT = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
 
 function noAnswer(err: unknown, timeoutMs: number): NoAnswer {
-  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
-  const code = e?.code ?? e?.cause?.code;
-  if (
-    e?.name === "TimeoutError" ||
-    code === "UND_ERR_HEADERS_TIMEOUT" ||
-    code === "UND_ERR_BODY_TIMEOUT"
-  ) {
+  const e = err as { code?: string; message?: string; cause?: { code?: string } };
+  const code = e?.code ?? e?.cause?.code ?? "";
+  if (/UND_ERR_(HEADERS|BODY)_TIMEOUT/.test(code)) {
     return { kind: "timeout", reason: `no answer within ${timeoutMs} ms`, notSent: false };
   }
   if (code === "UND_ERR_CONNECT_TIMEOUT") {
     return { kind: "timeout", reason: "connect timed out", notSent: true };
   }
-  return {
-    kind: "network_error",
-    reason: code ?? e?.message ?? String(err),
-    notSent: code !== undefined && CONNECT_FAILURES.has(code),
-  };
+  const reason = code || (e?.message ?? String(err));
+  return { kind: "network_error", reason, notSent: NOT_SENT.includes(code) };
 }

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import { grillBusy } from "./problems";
+import { problem } from "./problems";
 
 export const DONENESS = ["light", "medium", "well-done", "burnt"] as const;
 export type Doneness = (typeof DONENESS)[number];
@@ -26,25 +26,19 @@ export interface Slot {
   release(): void;
 }
 
-interface Waiter {
-  grant: () => void;
-}
-
 /**
- * The grill: a fixed number of slots with a bounded FIFO queue in front. An order reserves its
- * place here *before* picking, so an order the grill refuses never takes anything from chillybin.
+ * Fixed slots behind a bounded FIFO queue. An order reserves its place *before* picking, so an
+ * order the grill refuses never takes anything from chillybin.
  */
 export class Grill {
   readonly slots: number;
   readonly queueLimit: number;
-  private readonly timeScale: number;
   private busy = 0;
-  private readonly queue: Waiter[] = [];
+  private readonly queue: (() => void)[] = [];
 
-  constructor(opts: GrillOptions) {
+  constructor(private readonly opts: GrillOptions) {
     this.slots = opts.slots;
     this.queueLimit = opts.queue;
-    this.timeScale = opts.timeScale;
   }
 
   /** Orders holding a slot (picking or cooking). */
@@ -57,67 +51,56 @@ export class Grill {
     return this.queue.length;
   }
 
-  /**
-   * Resolves with a slot in arrival order. Throws a 503 problem at once when the queue is full.
-   * Aborting `signal` (the client went away) leaves the queue without ever getting a slot.
-   */
-  reserve(signal?: AbortSignal): Promise<Slot> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
+  /** A slot in arrival order; a 503 problem when the queue is full; aborting `signal` leaves the queue. */
+  async reserve(signal?: AbortSignal): Promise<Slot> {
+    signal?.throwIfAborted();
     if (this.busy < this.slots && this.queue.length === 0) {
       this.busy++;
-      return Promise.resolve(this.slot());
+      return this.slot();
     }
     if (this.queue.length >= this.queueLimit) {
-      return Promise.reject(
-        grillBusy(
-          `All ${this.slots} grill slots are busy and ${this.queue.length} orders are waiting; try again shortly.`,
-          this.retryAfterSeconds(),
-        ),
+      // A rough wait: the queue ahead, drained `slots` at a time at a medium cook each.
+      const rounds = Math.ceil((this.queue.length + 1) / this.slots);
+      throw problem(
+        "grill-busy",
+        `All ${this.slots} grill slots are busy and ${this.queue.length} orders are waiting; try again shortly.`,
+        { retryAfter: Math.max(1, Math.ceil((rounds * this.cookMs("medium")) / 1000)) },
       );
     }
-    return new Promise<Slot>((resolve, reject) => {
-      const waiter: Waiter = {
-        grant: () => {
-          signal?.removeEventListener("abort", onAbort);
-          resolve(this.slot());
-        },
-      };
+    await new Promise<void>((resolve, reject) => {
       const onAbort = () => {
-        const i = this.queue.indexOf(waiter);
-        if (i >= 0) this.queue.splice(i, 1);
+        this.queue.splice(this.queue.indexOf(grant), 1);
         reject(signal?.reason);
       };
+      const grant = () => {
+        signal?.removeEventListener("abort", onAbort);
+        resolve();
+      };
       signal?.addEventListener("abort", onAbort, { once: true });
-      this.queue.push(waiter);
+      this.queue.push(grant);
     });
+    return this.slot();
   }
 
   /** Cook time in ms for a doneness at this grill's time scale. */
   cookMs(doneness: Doneness): number {
-    return COOK_SECONDS[doneness] * 1000 * this.timeScale;
+    return COOK_SECONDS[doneness] * 1000 * this.opts.timeScale;
   }
 
   private slot(): Slot {
     let released = false;
     return {
       cook: async (doneness) => {
-        const ms = this.cookMs(doneness);
-        if (ms > 0) await sleep(ms);
+        if (this.cookMs(doneness) > 0) await sleep(this.cookMs(doneness));
       },
       release: () => {
         if (released) return;
         released = true;
-        const next = this.queue.shift();
         // The slot passes straight to the next waiter, so a newcomer cannot jump the queue.
-        if (next) next.grant();
+        const next = this.queue.shift();
+        if (next) next();
         else this.busy--;
       },
     };
-  }
-
-  /** A rough wait: the queue ahead, drained `slots` at a time at a medium cook each. */
-  private retryAfterSeconds(): number {
-    const rounds = Math.ceil((this.queue.length + 1) / this.slots);
-    return Math.max(1, Math.ceil((rounds * this.cookMs("medium")) / 1000));
   }
 }

@@ -1,21 +1,6 @@
 import type { HttpProblem } from "tpi";
-import {
-  type Answer,
-  type ChillybinClient,
-  type NoAnswer,
-  type Route,
-  retryAfterSeconds,
-} from "./chillybin-client";
-import {
-  coldStoreError,
-  coldStoreUnavailable,
-  idempotencyKeyReused,
-  orderRejected,
-  outOfStock,
-  PROBLEM_TYPES,
-  type Shortage,
-  unknownIngredient,
-} from "./problems";
+import { type ChillybinClient, type Reply, retryAfterSeconds } from "./chillybin-client";
+import { problem, problemType } from "./problems";
 
 /** What a toastie asks the cold store for; `ingredients` includes the bread. */
 export interface PickRequest {
@@ -30,44 +15,23 @@ export type Picked = { via: "v1" | "v2" } & (
   | { ok: false; problem: HttpProblem }
 );
 
-/** Seconds to suggest when chillybin failed without saying how long to wait. */
-const DEFAULT_RETRY_AFTER_S = 2;
-
 /**
- * The v2 arm: one atomic POST /v2/pick for the whole toastie. The Idempotency-Key is the same on
- * every attempt, so retrying after a lost answer can never pick twice.
+ * The v2 arm: one atomic POST /v2/pick for the whole toastie, with the same Idempotency-Key on
+ * every attempt, so retrying after a lost answer never picks twice.
  */
 export async function pickV2(chillybin: ChillybinClient, order: PickRequest): Promise<Picked> {
   const reply = await chillybin.call({
-    route: "/v2/pick",
     method: "POST",
     path: "/v2/pick",
     body: JSON.stringify({ customer: order.customer, items: countItems(order.ingredients) }),
     headers: { "content-type": "application/json", "idempotency-key": order.idempotencyKey },
-    retry: "idempotent",
   });
-  const fail = (problem: HttpProblem): Picked => ({ via: "v2", ok: false, problem });
-  if (!reply.answered) return fail(noAnswerProblem(reply.failure));
-  const { answer } = reply;
-  if (answer.status === 200) {
-    const id = (answer.body as { id?: unknown } | undefined)?.id;
-    if (typeof id === "string" || typeof id === "number") {
-      return { via: "v2", ok: true, orderId: String(id) };
-    }
-    return fail(coldStoreError("chillybin answered /v2/pick without an order id."));
+  const answer = reply.answered && reply.answer.status === 200 && reply.answer.body;
+  const id = (answer as { id?: unknown })?.id;
+  if (typeof id === "string" || typeof id === "number") {
+    return { via: "v2", ok: true, orderId: String(id) };
   }
-  const body = problemBody(answer);
-  if (answer.status === 409 && Array.isArray(body.short)) {
-    return fail(outOfStock(body.short as Shortage[]));
-  }
-  if (answer.status === 422 && body.type === PROBLEM_TYPES.idempotencyKeyReused) {
-    return fail(idempotencyKeyReused(body.detail));
-  }
-  // 422 in the shared vocabulary; 404 is what chillybin answered before it.
-  if ((answer.status === 422 || answer.status === 404) && Array.isArray(body.unknown)) {
-    return fail(unknownIngredient(body.unknown.map(String)));
-  }
-  return fail(otherAnswerProblem(answer, "/v2/pick"));
+  return { via: "v2", ok: false, problem: pickProblem(reply, "/v2/pick") };
 }
 
 /** `["cheese","bread","bread"]` → `[{cheese,1},{bread,2}]`, first-seen order. */
@@ -77,39 +41,47 @@ export function countItems(ingredients: string[]): { ingredient: string; quantit
   return [...counts].map(([ingredient, quantity]) => ({ ingredient, quantity }));
 }
 
-/** No answer at all: chillybin is down or too slow; nothing was cooked, try later. */
-export function noAnswerProblem(failure: NoAnswer): HttpProblem {
-  return coldStoreUnavailable(
-    failure.kind === "timeout"
-      ? `chillybin did not answer in time (${failure.reason}); nothing was cooked.`
-      : `chillybin could not be reached (${failure.reason}); nothing was cooked.`,
-    DEFAULT_RETRY_AFTER_S,
-  );
-}
-
-/** chillybin's remaining answers: its 5xx → 503 (try later); a missing route → 502; any other 4xx → 422. */
-export function otherAnswerProblem(answer: Answer, route: Route): HttpProblem {
-  const body = problemBody(answer);
-  if (answer.status >= 500) {
-    return coldStoreUnavailable(
-      `chillybin answered ${answer.status}${body.detail ? `: ${body.detail}` : ""}; nothing was cooked.`,
-      retryAfterSeconds(answer) ?? DEFAULT_RETRY_AFTER_S,
-    );
+/** What the customer gets for any reply but a good one; `name` is what v1 asked for, if one. */
+export function pickProblem(reply: Reply, route: string, name?: string): HttpProblem {
+  const retryAfter = 2; // seconds, when chillybin did not say
+  if (!reply.answered) {
+    const { kind, reason } = reply.failure;
+    const what = kind === "timeout" ? "did not answer in time" : "could not be reached";
+    const detail = `chillybin ${what} (${reason}); nothing was cooked.`;
+    return problem("cold-store-unavailable", detail, { retryAfter });
   }
-  if (answer.status === 404) return coldStoreError(`chillybin does not serve ${route}.`);
-  return orderRejected(
-    `chillybin refused the pick (${answer.status}${body.title ? ` ${body.title}` : ""})${body.detail ? `: ${body.detail}` : ""}.`,
-  );
-}
-
-/** The members of a problem+json answer that jafflr reads; {} for anything else. */
-export function problemBody(answer: Answer): Record<string, unknown> & {
-  type?: string;
-  title?: string;
-  detail?: string;
-} {
-  const b = answer.body;
-  return typeof b === "object" && b !== null && !Array.isArray(b)
-    ? (b as Record<string, unknown>)
-    : {};
+  const { status, body } = reply.answer;
+  // biome-ignore lint/suspicious/noExplicitAny: chillybin's problem+json, read member by member
+  const b: Record<string, any> = body?.constructor === Object ? (body as object) : {};
+  // v1's out-of-stock was the original's 410 Gone, with or without `short`.
+  if ((status === 409 && Array.isArray(b.short)) || (name && (status === 409 || status === 410))) {
+    const short = Array.isArray(b.short) ? b.short : [{ ingredient: name, requested: 1 }];
+    const names = short.map((s: { ingredient: string }) => s.ingredient).join(", ");
+    const detail = `Not enough ${names} in the cold store; nothing was cooked.`;
+    return problem("out-of-stock", detail, { short });
+  }
+  if (status === 422 && b.type === problemType("idempotency-key-reused")) {
+    const detail = b.detail ?? "This Idempotency-Key was used for a different order.";
+    return problem("idempotency-key-reused", detail);
+  }
+  // 422 in the shared vocabulary; 404 is what chillybin answered before it. A 404 without
+  // `unknown` is a missing route (v1 deleted), not the customer's mistake.
+  if ((status === 422 || status === 404) && Array.isArray(b.unknown)) {
+    const unknown = name ? [name] : b.unknown.map(String);
+    const detail = `The cold store does not stock ${unknown.join(", ")}.`;
+    return problem("unknown-ingredient", detail, { unknown });
+  }
+  const why = b.detail ? `: ${b.detail}` : "";
+  if (status >= 500) {
+    const detail = `chillybin answered ${status}${why}; nothing was cooked.`;
+    return problem("cold-store-unavailable", detail, {
+      retryAfter: retryAfterSeconds(reply.answer) ?? retryAfter,
+    });
+  }
+  if (status === 404) return problem("cold-store-error", `chillybin does not serve ${route}.`);
+  if (status === 200) {
+    return problem("cold-store-error", `chillybin answered ${route} without an order id.`);
+  }
+  const title = b.title ? ` ${b.title}` : "";
+  return problem("order-rejected", `chillybin refused the pick (${status}${title})${why}.`);
 }

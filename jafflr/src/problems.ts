@@ -1,92 +1,82 @@
-import { HttpProblem } from "tpi";
+import { HttpProblem, INVALID_REQUEST, z } from "tpi";
 
 /**
- * jafflr's RFC 9457 problems. Types, statuses and titles are the ones chillybin uses wherever the
- * two services speak of the same thing (docs/api.md lists them); one type, one status, one title.
+ * jafflr's own RFC 9457 problems (invalid-request is tpi's): one type, one status, one title
+ * each, the same as chillybin's wherever the two speak of the same thing.
  */
-const BASE = "https://toasties-galore.example/problems/";
-
-export const PROBLEM_TYPES = {
-  invalidRequest: `${BASE}invalid-request`,
-  unknownIngredient: `${BASE}unknown-ingredient`,
-  outOfStock: `${BASE}out-of-stock`,
-  idempotencyKeyReused: `${BASE}idempotency-key-reused`,
-  grillBusy: `${BASE}grill-busy`,
-  coldStoreUnavailable: `${BASE}cold-store-unavailable`,
-  coldStoreError: `${BASE}cold-store-error`,
-  orderRejected: `${BASE}order-rejected`,
+export const PROBLEMS = {
+  "out-of-stock": [409, "Out of stock"],
+  "unknown-ingredient": [422, "Unknown ingredient"],
+  "idempotency-key-reused": [422, "Idempotency-Key reused"],
+  "order-rejected": [422, "Order rejected"],
+  "cold-store-error": [502, "Cold store error"],
+  "grill-busy": [503, "Grill busy"],
+  "cold-store-unavailable": [503, "Cold store unavailable"],
 } as const;
+export type ProblemName = keyof typeof PROBLEMS;
 
-/** One thing wrong with a request: exactly one of where (body pointer, query parameter, header), and why. */
-export type FieldError = ({ pointer: string } | { parameter: string } | { header: string }) & {
-  detail: string;
-};
+export const problemType = (name: ProblemName) =>
+  `https://toasties-galore.example/problems/${name}`;
 
-/** At most this many errors per answer: a request with 1000 bad fields gets a bounded one. */
-const MAX_ERRORS = 20;
-
-export function invalidRequest(all: FieldError[]): HttpProblem {
-  const errors = all.slice(0, MAX_ERRORS);
-  return new HttpProblem(400, "Invalid request", {
-    type: PROBLEM_TYPES.invalidRequest,
-    detail: errors.map((e) => e.detail).join("; "),
-    extensions: { errors },
-  });
-}
-
-export interface Shortage {
-  ingredient: string;
-  requested?: number;
-  available?: number;
-}
-
-export function outOfStock(short: Shortage[]): HttpProblem {
-  return new HttpProblem(409, "Out of stock", {
-    type: PROBLEM_TYPES.outOfStock,
-    detail: `Not enough ${short.map((s) => s.ingredient).join(", ")} in the cold store; nothing was cooked.`,
-    extensions: { short },
-  });
-}
-
-/** The customer asked for something chillybin does not stock: their request is wrong, not the server. */
-export function unknownIngredient(unknown: string[]): HttpProblem {
-  return new HttpProblem(422, "Unknown ingredient", {
-    type: PROBLEM_TYPES.unknownIngredient,
-    detail: `The cold store does not stock ${unknown.join(", ")}.`,
-    extensions: { unknown },
-  });
-}
-
-export function idempotencyKeyReused(detail: string | undefined): HttpProblem {
-  return new HttpProblem(422, "Idempotency-Key reused", {
-    type: PROBLEM_TYPES.idempotencyKeyReused,
-    detail: detail ?? "This Idempotency-Key was used for a different order.",
-  });
-}
-
-export function grillBusy(detail: string, retryAfterSeconds: number): HttpProblem {
-  return new HttpProblem(503, "Grill busy", {
-    type: PROBLEM_TYPES.grillBusy,
+/** A jafflr problem; `retryAfter` (seconds) goes out as the Retry-After header. */
+export function problem(
+  name: ProblemName,
+  detail: string,
+  { retryAfter, ...extensions }: { retryAfter?: number } & Record<string, unknown> = {},
+): HttpProblem {
+  const [status, title] = PROBLEMS[name];
+  return new HttpProblem(status, title, {
+    type: problemType(name),
     detail,
-    headers: { "Retry-After": String(retryAfterSeconds) },
+    extensions,
+    ...(retryAfter === undefined ? {} : { headers: { "Retry-After": String(retryAfter) } }),
   });
 }
 
-/** chillybin is down, overloaded or too slow: worth trying again later. */
-export function coldStoreUnavailable(detail: string, retryAfterSeconds: number): HttpProblem {
-  return new HttpProblem(503, "Cold store unavailable", {
-    type: PROBLEM_TYPES.coldStoreUnavailable,
-    detail,
-    headers: { "Retry-After": String(retryAfterSeconds) },
-  });
-}
+const where = z.union([
+  z.strictObject({ pointer: z.string(), detail: z.string() }),
+  z.strictObject({ parameter: z.string(), detail: z.string() }),
+  z.strictObject({ header: z.string(), detail: z.string() }),
+]);
 
-/** chillybin answered something jafflr cannot use (a route it lacks, a reply without an order id). */
-export function coldStoreError(detail: string): HttpProblem {
-  return new HttpProblem(502, "Cold store error", { type: PROBLEM_TYPES.coldStoreError, detail });
-}
+/** Every problem jafflr answers, with the extensions each kind carries. */
+export const Problem = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.int(),
+    detail: z.string().optional(),
+    instance: z.string().optional(),
+    errors: z
+      .array(where)
+      .max(20)
+      .optional()
+      .openapi({ description: "invalid-request: where and why" }),
+    short: z
+      .array(
+        z.object({
+          ingredient: z.string(),
+          requested: z.int().optional(),
+          available: z.int().optional(),
+        }),
+      )
+      .optional()
+      .openapi({ description: "out-of-stock: what was short" }),
+    unknown: z.array(z.string()).optional().openapi({ description: "unknown-ingredient" }),
+    taken: z.array(z.string()).optional().openapi({ description: "v1: picked before the failure" }),
+    failedAt: z
+      .string()
+      .optional()
+      .openapi({ description: "v1: the ingredient whose pick failed" }),
+  })
+  .openapi("Problem");
 
-/** chillybin refused the pick for a reason the customer may be able to fix. */
-export function orderRejected(detail: string): HttpProblem {
-  return new HttpProblem(422, "Order rejected", { type: PROBLEM_TYPES.orderRejected, detail });
-}
+/** The problem types with their status and title, listed in the OpenAPI document. */
+export const problemTypes = [
+  { type: INVALID_REQUEST, status: 400, title: "Invalid request" },
+  ...Object.entries(PROBLEMS).map(([name, [status, title]]) => ({
+    type: problemType(name as ProblemName),
+    status,
+    title,
+  })),
+];

@@ -5,23 +5,20 @@ import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Writable } from "node:stream";
-import type { Express } from "express";
 import { eventually as waitUntil } from "testkit/eventually";
 import { flagOnFor } from "testkit/flags";
-import { createLogger, createMetrics, Lifecycle, type Logger, type Metrics } from "tpi";
+import { createLogger, createMetrics, Lifecycle, type Metrics } from "tpi";
 import { createApp } from "../src/app";
 import { ChillybinClient } from "../src/chillybin-client";
 import { DEFAULT_FLAGS_FILE } from "../src/config";
-import { type Features, startFeatures } from "../src/features";
-import { FLAGS, type FlagName } from "../src/flags";
+import { startFeatures } from "../src/features";
+import { FLAGS } from "../src/flags";
 import { Grill, type GrillOptions } from "../src/grill";
+import type { Picked } from "../src/pick-v2";
 import type { ToastieOutcome } from "../src/toastie";
 
 /** A logger whose JSON lines the test can read back. */
-export function memoryLogger(level = "debug"): {
-  logger: Logger;
-  lines: () => Record<string, unknown>[];
-} {
+export function memoryLogger(level = "debug") {
   const raw: string[] = [];
   const destination = new Writable({
     write(chunk, _enc, cb) {
@@ -30,35 +27,28 @@ export function memoryLogger(level = "debug"): {
     },
   });
   const logger = createLogger({
-    service: "jafflr-test",
+    service: "test",
     version: "test",
     level,
     destination,
     pretty: false,
   });
-  return { logger, lines: () => raw.map((l) => JSON.parse(l)) };
+  return { logger, lines: (): Record<string, unknown>[] => raw.map((l) => JSON.parse(l)) };
 }
 
-/**
- * A private flag file a test may rewrite, `flag` on for exactly `customers` (by default the
- * repo's `pick.v2`, for gita); `remove()` deletes it.
- */
-export function tempFlagFile(
-  customers: string[] = ["gita"],
-  flag = "pick.v2",
-): { file: string; remove: () => void } {
+/** A flag file's text: `flag` on for exactly these customers. */
+export const flagFileFor = (flag: string, customers: string[]) =>
+  JSON.stringify(flagOnFor(flag, customers));
+
+/** A private flag file a test may rewrite, `flag` (pick.v2) on for exactly `customers`. */
+export function tempFlagFile(customers = ["gita"], flag = "pick.v2") {
   const dir = mkdtempSync(join(tmpdir(), "jafflr-flags-"));
   const file = join(dir, "features.json");
   writeFileSync(file, flagFileFor(flag, customers));
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** A flag file's text: `flag` on for exactly these customers. */
-export function flagFileFor(flag: string, customers: string[]): string {
-  return JSON.stringify(flagOnFor(flag, customers));
-}
-
-/** testkit's `eventually` for a yes/no `check`: a bounded wait, not a timing assertion. */
+/** A bounded wait until `check` holds, not a timing assertion. */
 export async function eventually(
   check: () => boolean | Promise<boolean>,
   what: string,
@@ -76,17 +66,14 @@ export interface RecordedRequest {
   url: string;
   headers: http.IncomingHttpHeaders;
   body: string;
-  /** The client's side of the connection: equal ports mean a reused keep-alive connection. */
+  /** Equal ports mean a reused keep-alive connection. */
   remotePort: number | undefined;
 }
 
-/**
- * A real HTTP server on an ephemeral port that misbehaves on purpose (refuses, stalls, drops,
- * answers 503): network faults for the client to survive. It records what reached it.
- */
-export async function faultServer(
-  handle: (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void,
-): Promise<{ url: string; requests: RecordedRequest[]; close: () => Promise<void> }> {
+/** A real HTTP server on an ephemeral port that may misbehave on purpose; records what reached it. */
+export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
+
+export async function faultServer(handle: Handler) {
   const requests: RecordedRequest[] = [];
   const server = http.createServer((req, res) => {
     let body = "";
@@ -94,20 +81,14 @@ export async function faultServer(
       body += c;
     });
     req.on("end", () => {
-      requests.push({
-        method: req.method ?? "",
-        url: req.url ?? "",
-        headers: req.headers,
-        body,
-        remotePort: req.socket.remotePort,
-      });
+      const { method = "", url = "", headers } = req;
+      requests.push({ method, url, headers, body, remotePort: req.socket.remotePort });
       handle(req, res, requests.length);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     requests,
     close: () =>
       new Promise<void>((resolve) => {
@@ -119,37 +100,24 @@ export async function faultServer(
 
 /** A port on which nothing listens (bound, then released). */
 export async function closedPort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+  const { url, close } = await faultServer(() => {});
+  await close();
+  return Number(new URL(url).port);
 }
 
 /**
- * A stand-in for chillybin on an ephemeral port that answers like a chillybin with endless
- * stock (v2 order ids, v1 picks, /health), recording what reached it: for the tests of jafflr's
- * own behaviour (validation, the grill, the page hook). Behaviour against a real chillybin is in
+ * An HTTP stand-in for chillybin with endless stock (v2 order ids, v1 picks, /health), for
+ * jafflr's own behaviour (validation, the grill, the page). Against a real chillybin:
  * integration-tests/test/jafflr-chillybin.test.ts.
  */
-export async function standInChillybin() {
+export function standInChillybin() {
   return faultServer((req, res) => {
     res.setHeader("Content-Type", "application/json");
-    if (req.url === "/v2/pick") res.end(JSON.stringify({ id: randomUUID() }));
-    else res.end("{}");
+    res.end(req.url === "/v2/pick" ? JSON.stringify({ id: randomUUID() }) : "{}");
   });
 }
 
-export interface TestJafflr {
-  app: Express;
-  grill: Grill;
-  client: ChillybinClient;
-  features: Features<FlagName>;
-  metrics: Metrics;
-  lifecycle: Lifecycle;
-  logLines: () => Record<string, unknown>[];
-  close: () => Promise<void>;
-}
+export type TestJafflr = Awaited<ReturnType<typeof buildJafflr>>;
 
 /** The real jafflr app (supertest drives it) wired to `chillybinUrl`, flags from `flagsFile`. */
 export async function buildJafflr(opts: {
@@ -159,7 +127,7 @@ export async function buildJafflr(opts: {
   retries?: number;
   timeoutMs?: number;
   onToastie?: (outcome: ToastieOutcome) => void;
-}): Promise<TestJafflr> {
+}) {
   const { logger, lines } = memoryLogger(process.env.TEST_LOG_LEVEL ?? "info");
   const metrics = createMetrics({ service: "jafflr", version: "test" });
   const lifecycle = new Lifecycle();
@@ -183,39 +151,61 @@ export async function buildJafflr(opts: {
     backoffMaxMs: 50,
   });
   const grill = new Grill({ slots: 4, queue: 32, timeScale: 0, ...opts.grill });
-  const app = createApp({
-    config: { VERSION: "test", CHILLYBIN_URL: opts.chillybinUrl },
-    logger,
-    metrics,
-    lifecycle,
-    features,
-    chillybin: client,
-    grill,
-    onToastie: opts.onToastie,
-  });
-  return {
-    app,
-    grill,
-    client,
-    features,
-    metrics,
-    lifecycle,
-    logLines: lines,
-    close: async () => {
-      await features.close();
-      await client.close();
-    },
+  const config = { VERSION: "test", CHILLYBIN_URL: opts.chillybinUrl };
+  const deps = { config, logger, metrics, lifecycle, features, chillybin: client, grill };
+  const app = createApp({ ...deps, onToastie: opts.onToastie });
+  const close = async () => {
+    await features.close();
+    await client.close();
   };
+  return { app, grill, client, features, metrics, lifecycle, logLines: lines, close };
 }
 
-/** A Prometheus sample's value from the text format, or undefined when absent. */
+/** A Prometheus sample's value, or undefined when absent. */
 export async function metricValue(metrics: Metrics, name: string, labels: Record<string, string>) {
-  const text = await metrics.registry.metrics();
-  for (const line of text.split("\n")) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue;
-    if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`))) {
-      return Number(line.slice(line.lastIndexOf(" ") + 1));
-    }
-  }
-  return undefined;
+  const metric = (await metrics.registry.getMetricsAsJSON()).find((m) =>
+    [m.name, `${m.name}_count`].includes(name),
+  );
+  const sample = (metric?.values ?? []).find(
+    (v) =>
+      ((v as { metricName?: string }).metricName ?? metric?.name) === name &&
+      Object.entries(labels).every(([k, want]) => String(v.labels[k]) === want),
+  );
+  return sample?.value;
 }
+
+/** The arm against a server answering with `handle`; `picked` and what reached the server. */
+export async function pickAgainst(
+  handle: Handler | "refused",
+  pick: (c: ChillybinClient, order: typeof ORDER) => Promise<Picked>,
+  order = ORDER,
+) {
+  const s = handle === "refused" ? undefined : await faultServer(handle);
+  const c = new ChillybinClient({
+    baseUrl: s?.url ?? `http://127.0.0.1:${await closedPort()}`,
+    connectTimeoutMs: 1_000,
+    timeoutMs: 200,
+    retries: 2,
+    version: "test",
+    registry: createMetrics({ service: "jafflr", version: "test" }).registry,
+    logger: memoryLogger().logger,
+    backoffBaseMs: 5,
+    backoffMaxMs: 20,
+  });
+  const picked = await pick(c, order).finally(() => Promise.all([c.close(), s?.close()]));
+  return { picked, requests: s?.requests ?? [] };
+}
+
+export const ORDER = {
+  customer: "gita",
+  ingredients: ["cheese", "bread", "bread"],
+  idempotencyKey: "k-1",
+};
+
+/** A (problem+)JSON answer. */
+export const json =
+  (status: number, body: unknown, headers: Record<string, string> = {}) =>
+  (_req: http.IncomingMessage, res: http.ServerResponse) =>
+    res
+      .writeHead(status, { "Content-Type": "application/problem+json", ...headers })
+      .end(JSON.stringify(body));
