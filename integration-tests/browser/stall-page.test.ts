@@ -1,173 +1,121 @@
 /// <reference lib="dom" /> // page.evaluate callbacks run in the browser
 /**
- * Gita's stall page in a real headless Chromium (./stall-page.ts): ordering through the form
- * (keyboard only for gita), the pick on the foxtrot meter, problems shown in words, the cold
- * store and recent toasties following changes made by others with plain HTTP, a hostile
- * customer name shown as text, a phone's width, and jafflr draining and coming back.
- * Saves docs/stall-page.png.
- *
- * Everything here holds before and after foxtrot step 3: every customer who orders is on
- * `pick.v2`, as everyone is by the time v1 is deleted, and the meter must never show a v1 pick.
- * What concerns only v1 is in stall-page-pick-v1.test.ts.
- * Not part of `npm test` (needs Chromium): `npm run test:browser -w integration-tests`, a stage
- * of .ci/run, and run by `npm run rehearse:foxtrot-3` without v1.
+ * Gita's stall page in Chromium (./stall-page.ts): ordering through the form (keyboard only for
+ * gita), problems in words, changes made by others with plain HTTP, a hostile customer name shown
+ * as text, a phone's width, jafflr draining and coming back; saves docs/stall-page.png.
+ * Everything here holds before and after foxtrot step 3: whoever orders is on `pick.v2`, and the
+ * meter must never show a v1 pick (v1 is in stall-page-pick-v1.test.ts).
+ * Not part of `npm test` (needs Chromium): `npm run test:browser -w integration-tests`.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
-import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { pickV2FlagFile } from "testkit/flags";
-import { actClient, arrangeClient } from "testkit/http-client";
 import { REPO_ROOT } from "testkit/service-process";
-import { StallPage, WAIT } from "./stall-page";
+import { openStallPage, type StallPage, WAIT } from "./stall-page";
 
-const SCREENSHOT = path.join(REPO_ROOT, "docs", "stall-page.png");
 const HOSTILE = "<img src=x onerror=alert(1)>";
-/** Whoever orders in this file; after step 3 the flag file is moot (every toastie is v2). */
-const ON_V2 = ["gita", "bob", "carol-curl", HOSTILE];
 
 describe("the stall page in Chromium", () => {
-  let stall: StallPage;
-
+  let s: StallPage;
   before(async () => {
-    stall = await StallPage.open(pickV2FlagFile(ON_V2));
+    s = await openStallPage(["gita", "bob", "carol-curl", HOSTILE]);
   });
+  after(() => s?.close());
 
-  after(async () => {
-    await stall?.close();
-  });
-
-  it("shows the live page: connected, the cold store, the grill and every ingredient as a checkbox", async () => {
-    const { page } = stall;
+  it("is live: the grill, the cold store, every ingredient as a checkbox, the meter", async () => {
+    const page = s.page;
     await page.locator('#connection[data-state="live"]').waitFor(WAIT);
     await page.getByRole("region", { name: "Grill" }).getByText("4 slots: 0 toasting").waitFor();
-    assert.equal(await stall.quantity("cheese").textContent(), "10");
-    for (const name of Object.keys(await stall.stock())) {
+    await s.quantity("cheese").getByText("10", { exact: true }).waitFor();
+    for (const name of Object.keys(await s.stall.stock())) {
       assert.equal(await page.getByLabel(name, { exact: true }).isChecked(), false, name);
     }
-    await page
-      .getByRole("figure", { name: "Foxtrot meter" })
-      .locator("svg polyline")
-      .first()
-      .waitFor({
-        state: "attached",
-      });
+    const meter = page.getByRole("figure", { name: "Foxtrot meter" }).locator("svg polyline");
+    await meter.first().waitFor({ state: "attached" });
   });
 
   it("gita orders with the keyboard only: done, via v2, with her order id, on the meter as v2", async () => {
-    const { page } = stall;
+    const { page } = s;
     await page.getByLabel("Customer").focus();
     await page.keyboard.type("gita");
-    const tabTo = async (selector: string) => {
-      for (let i = 0; i < 20; i++) {
-        await page.keyboard.press("Tab");
-        if (await page.locator(selector).evaluate((el) => el === document.activeElement)) return;
-      }
-      assert.fail(`Tab never reached ${selector}`);
-    };
-    await tabTo("#ingredient-cheese");
-    await page.keyboard.press("Space");
-    await tabTo("#doneness");
-    await page.keyboard.press("ArrowDown"); // light → medium
-    await tabTo("#toast-it");
-    await page.keyboard.press("Enter");
-    await stall.outcome().locator(".done").waitFor(WAIT);
-    const text = (await stall.outcome().textContent()) ?? "";
-    const orders = (await arrangeClient(stall.chillybin.url).get("/orders?customer=gita")).body
-      .orders;
-    assert.equal(orders.length, 1);
-    assert.match(text, /A medium toastie for gita/);
-    assert.match(text, /Picked via v2/);
-    assert.ok(text.includes(`order ${orders[0].id}`), `${text} names order ${orders[0].id}`);
-    await stall.quantity("cheese").getByText("9", { exact: true }).waitFor(WAIT);
-    await stall.meterAbove("v2", 0);
-    assert.equal(await stall.meterPicks("v1"), 0, "gita's toastie is no v1 pick");
+    // Tab to each control, then: tick cheese, light → medium, submit.
+    const keys = { "ingredient-cheese": "Space", doneness: "ArrowDown", "toast-it": "Enter" };
+    const focused = () => page.evaluate(() => document.activeElement?.id);
+    for (const [id, key] of Object.entries(keys)) {
+      for (let i = 0; i < 20 && (await focused()) !== id; i++) await page.keyboard.press("Tab");
+      assert.equal(await focused(), id, "Tab reaches it");
+      await page.keyboard.press(key);
+    }
+    await s.outcome.locator(".done").waitFor(WAIT);
+    const text = (await s.outcome.textContent()) ?? "";
+    const [order] = (await s.stall.cold.get("/orders?customer=gita")).body.orders;
+    assert.match(text, /A medium toastie for gita.*Picked via v2/);
+    assert.ok(text.includes(`order ${order.id}`), `${text} names order ${order.id}`);
+    await s.quantity("cheese").getByText("9", { exact: true }).waitFor(WAIT);
+    await s.meterAbove("v2", 0);
   });
 
   it("an order without cheese shows the problem in words and changes no stock", async () => {
-    const before = await stall.stock();
-    await stall.order("bob", ["ham", "tomato"]);
-    const text = (await stall.outcome().locator(".problem").textContent()) ?? "";
-    assert.match(text, /Invalid request/);
-    assert.match(text, /No cheese on this toastie: add cheese or sheese/);
-    assert.deepEqual(await stall.stock(), before, "nothing was picked");
-    assert.equal(await stall.quantity("ham").textContent(), String(before.ham));
+    const before = await s.stall.stock();
+    await s.order("bob", ["ham", "tomato"]);
+    const text = (await s.outcome.locator(".problem").textContent()) ?? "";
+    assert.match(text, /Invalid request.*No cheese on this toastie: add cheese or sheese/);
+    assert.deepEqual(await s.stall.stock(), before, "nothing was picked");
   });
 
-  it("a restock made with curl, straight at chillybin, shows in the cold store", async () => {
-    await arrangeClient(stall.chillybin.url).post("/restock", {
-      json: { cheese: 42, pickles: 7 },
-    });
-    await stall.quantity("cheese").getByText("42", { exact: true }).waitFor(WAIT);
-    await stall.quantity("pickles").getByText("7", { exact: true }).waitFor(WAIT);
-    await stall.page.getByLabel("pickles", { exact: true }).waitFor(WAIT);
-  });
-
-  it("a toastie ordered with curl appears in the recent toasties, newest first", async () => {
-    const res = await actClient(stall.jafflr.url).post("/toastie", {
-      json: { customer: "carol-curl", ingredients: ["cheese", "vegemite"], doneness: "burnt" },
-    });
-    assert.equal(res.status, 200, res.text);
-    await stall.newest().getByText("carol-curl").waitFor(WAIT);
-    assert.match((await stall.newest().textContent()) ?? "", /cheese, vegemite.*burnt.*v2.*done/);
+  it("a restock and a toastie made with curl show in the cold store and the recent toasties", async () => {
+    await s.stall.cold.post("/restock", { json: { cheese: 42, pickles: 7 } });
+    await s.quantity("cheese").getByText("42", { exact: true }).waitFor(WAIT);
+    await s.page.getByLabel("pickles", { exact: true }).waitFor(WAIT);
+    const json = { customer: "carol-curl", ingredients: ["cheese", "vegemite"], doneness: "burnt" };
+    assert.equal((await s.stall.grill.post("/toastie", { json })).status, 200);
+    await s.newest.getByText("carol-curl").waitFor(WAIT);
+    assert.match((await s.newest.textContent()) ?? "", /cheese, vegemite.*burnt.*v2.*done/);
   });
 
   it(`a customer called ${HOSTILE} is shown as text, never as markup`, async () => {
-    await stall.order(HOSTILE, ["cheese", "tomato"], "well-done");
-    assert.ok(((await stall.outcome().textContent()) ?? "").includes(`toastie for ${HOSTILE}`));
-    const cell = stall.newest().locator("td.customer");
-    await cell.getByText(HOSTILE, { exact: true }).waitFor(WAIT);
-    assert.equal(await stall.page.locator("main img").count(), 0, "no element was made from it");
-    assert.deepEqual(stall.problems, [], "no script ran, no CSP violation, no page error");
+    await s.order(HOSTILE, ["cheese", "tomato"], "well-done");
+    assert.ok(((await s.outcome.textContent()) ?? "").includes(`toastie for ${HOSTILE}`));
+    await s.newest.locator("td.customer").getByText(HOSTILE, { exact: true }).waitFor(WAIT);
+    assert.equal(await s.page.locator("main img").count(), 0, "no element was made from it");
   });
 
-  it("every toastie here went via v2: no v1 in the recent toasties, none on the meter", async () => {
-    // gita's, carol-curl's and the hostile name's: each picked, so each row names its arm.
-    const v2 = stall.recent().locator("span.via.v2");
-    await v2.nth(2).waitFor(WAIT);
-    assert.equal(await v2.count(), 3);
-    assert.equal(await stall.recent().locator("span.via.v1").count(), 0);
-    assert.equal(await stall.meterPicks("v1"), 0);
+  it("every toastie went via v2, none on the meter via v1; no page error, CSP violation or dialog", async () => {
+    await s.recent.locator("span.via.v2").nth(2).waitFor(WAIT); // gita's, carol-curl's, the hostile one's
+    assert.equal(await s.recent.locator("span.via.v1").count(), 0);
+    assert.equal(await s.meterPicks("v1"), 0);
+    assert.deepEqual(s.problems, []);
   });
 
   it("fits a phone's width: nothing wider than the screen but the toasties table's own scroller", async () => {
-    const { page } = stall;
-    await page.setViewportSize({ width: 390, height: 844 });
-    try {
-      const overflow = await page.evaluate(
-        () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
-      );
-      assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
-      await page.screenshot({ path: path.join(tmpdir(), "stall-page-phone.png"), fullPage: true });
-    } finally {
-      await page.setViewportSize({ width: 1280, height: 900 });
-    }
+    await s.page.setViewportSize({ width: 390, height: 844 });
+    const overflow = await s.page.evaluate(
+      () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+    );
+    await s.page.setViewportSize({ width: 1280, height: 900 });
+    assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
   });
 
   it("saves a screenshot of the page (docs/stall-page.png)", async () => {
-    const { page } = stall;
-    await arrangeClient(stall.chillybin.url).post("/restock", { json: { bread: 24 } });
-    await stall.quantity("bread").getByText("24", { exact: true }).waitFor(WAIT);
+    const { page } = s;
+    await s.stall.cold.post("/restock", { json: { bread: 24 } });
+    await s.quantity("bread").getByText("24", { exact: true }).waitFor(WAIT);
     await page.getByLabel("Customer").fill("gita");
     await page.getByLabel("cheese", { exact: true }).setChecked(true);
     await page.getByLabel("tomato", { exact: true }).setChecked(true);
     await page.getByLabel("Customer").blur();
-    // No half-finished "changed" flash in the picture.
-    await page.emulateMedia({ reducedMotion: "reduce" });
-    await page.screenshot({ path: SCREENSHOT, fullPage: true });
-    assert.ok(existsSync(SCREENSHOT));
+    await page.emulateMedia({ reducedMotion: "reduce" }); // no half-finished "changed" flash
+    await page.screenshot({ path: path.join(REPO_ROOT, "docs", "stall-page.png"), fullPage: true });
   });
 
   // Last: a restart empties jafflr's in-memory recent toasties.
   it("jafflr drains and comes back on its port: the page says so, reconnects by itself and is live again", async () => {
-    const { page } = stall;
-    const exit = await stall.stopJafflr();
+    const exit = await s.stopJafflr();
     assert.equal(exit.code, 0, "open pages did not hold up the drain");
-    await page.locator('#connection[data-state="connecting"]').waitFor(WAIT);
-    await stall.startJafflrAgain();
-    await page.locator('#connection[data-state="live"]').waitFor({ timeout: 30_000 });
-    await arrangeClient(stall.chillybin.url).post("/restock", { json: { cheese: 5 } });
-    await stall.quantity("cheese").getByText("5", { exact: true }).waitFor(WAIT);
+    await s.page.locator('#connection[data-state="connecting"]').waitFor(WAIT);
+    await s.startJafflrAgain();
+    await s.page.locator('#connection[data-state="live"]').waitFor({ timeout: 30_000 });
+    await s.stall.cold.post("/restock", { json: { cheese: 5 } });
+    await s.quantity("cheese").getByText("5", { exact: true }).waitFor(WAIT);
   });
 });

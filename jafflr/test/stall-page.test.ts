@@ -20,10 +20,11 @@ let server: ReturnType<TestJafflr["app"]["listen"]>;
 const url = () => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const flags = tempFlagFile(["gita"]);
 const told: ToastieOutcome[] = [];
+const order = { ingredients: ["cheese"] };
 const toastie = (customer: string) =>
   request(jafflr.app)
     .post("/toastie")
-    .send({ customer, ingredients: ["cheese"] })
+    .send({ ...order, customer })
     .expect(200);
 
 before(async () => {
@@ -43,14 +44,10 @@ after(async () => {
 
 describe("GET / and the page's assets", () => {
   const chrome = "text/html,application/xhtml+xml,application/xml;q=0.9,image/webp,*/*;q=0.8";
-  for (const [accept, page] of [
-    ["*/*", false],
-    ["application/json", false],
-    [undefined, false],
-    ["application/json, text/html;q=0.5", false],
-    [chrome, true],
-    ["text/html", true],
-  ] as const) {
+  const html = [chrome, "text/html"];
+  const json = ["*/*", "application/json", undefined, "application/json, text/html;q=0.5"];
+  for (const accept of [...json, ...html]) {
+    const page = html.includes(accept ?? "");
     it(`${accept ?? "no Accept"} gets ${page ? "the page, under a strict CSP" : "JSON"}`, async () => {
       const req = request(jafflr.app).get("/");
       const res = await (accept ? req.set("Accept", accept) : req.unset("Accept")).expect(200);

@@ -6,10 +6,7 @@ import type { IncomingHttpHeaders } from "node:http";
 import { EventSource } from "eventsource";
 import { eventually } from "testkit/eventually";
 
-export interface StallMessage {
-  event: string;
-  data: string;
-}
+export type StallMessage = { event: string; data: string };
 
 const EVENTS = ["snapshot", "grill", "stock", "cold", "toastie", "meter"];
 
@@ -17,24 +14,28 @@ export async function openStallStream(baseUrl: string) {
   const messages: StallMessage[] = [];
   let consumed = 0;
   let answer: Response | undefined;
-  let settle: () => void = () => {};
-  const ended = new Promise<void>((resolve) => (settle = resolve));
+  let end = () => {};
+  /** Settles when the stream ends (the server ended it, or close()). */
+  const ended = new Promise<void>((resolve) => {
+    end = resolve;
+  });
   const source = new EventSource(new URL("/stall/events", baseUrl), {
     fetch: async (url, init) => (answer = await fetch(url, init)),
   });
   for (const event of EVENTS)
     source.addEventListener(event, (e) => messages.push({ event, data: e.data }));
-  // The first error (the server ended the stream, or refused it) ends it here: no reconnect.
-  source.onerror = () => {
+  const close = () => {
     source.close();
-    settle();
+    end();
   };
+  // The first error (the server ended the stream, or refused it) ends it here: no reconnect.
+  source.onerror = close;
   await eventually(() => source.readyState !== EventSource.CONNECTING || undefined, {
     timeoutMs: 10_000,
     message: () => "no answer",
   });
-  const next = async (match: (m: StallMessage) => boolean, timeoutMs = 10_000) => {
-    return eventually(
+  const next = (match: (m: StallMessage) => boolean, timeoutMs = 10_000) =>
+    eventually(
       () => {
         while (consumed < messages.length) {
           const m = messages[consumed++] as StallMessage;
@@ -44,20 +45,15 @@ export async function openStallStream(baseUrl: string) {
       },
       { timeoutMs, message: () => `no matching message; got ${messages.map((m) => m.event)}` },
     );
-  };
   return {
     status: answer?.status ?? 0,
     headers: Object.fromEntries(answer?.headers ?? []) as IncomingHttpHeaders,
-    messages,
     next,
     /** The next message of this event, its data parsed. */
     nextEvent: async <T = unknown>(event: string, timeoutMs?: number) =>
       JSON.parse((await next((m) => m.event === event, timeoutMs)).data) as T,
     ended,
-    close: () => {
-      source.close();
-      settle();
-    },
+    close,
   };
 }
 

@@ -1,2 +1,0 @@
-// Until integration-tests import MeterPoint from ./hub.
-export type { MeterPoint } from "./hub";
