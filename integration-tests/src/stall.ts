@@ -1,160 +1,166 @@
 /**
- * The system under test: chillybin and jafflr as real processes (their built `dist/index.js`, as
- * production runs them) on ephemeral ports, against a fresh database of their own.
+ * The system under test: chillybin and jafflr as real processes (their built dist/index.js, as
+ * production runs them) on ephemeral ports and a fresh database, jafflr's flags from a file of
+ * the test's own. Optionally a TcpProxy between jafflr and chillybin, to watch and hurt that link.
  *
- * With JAFFLR_URL and CHILLYBIN_URL set (the deploy pipeline's post-deploy check), tests that only
- * talk HTTP run against those deployed services instead; tests that must start, stop or signal
- * processes are skipped in that mode only, saying why (`needsOwnProcesses`).
+ * With JAFFLR_URL and CHILLYBIN_URL set (the pipeline's post-deploy check), tests that only talk
+ * HTTP run against those services; tests that start or signal processes skip, saying why.
  */
-
-import { actClient, arrangeClient, type Client } from "testkit/http-client";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import pg from "pg";
+import { pickV2FlagFile } from "testkit/flags";
+import { actClient, arrangeClient } from "testkit/http-client";
 import {
   type ServiceProcess,
   type StartServiceOptions,
   startService,
 } from "testkit/service-process";
+import { TcpProxy } from "testkit/tcp-proxy";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 
-// The test kit's one `eventually`, also importable from here beside the stall it waits on.
 export { eventually } from "testkit/eventually";
 
-export interface Deployed {
-  jafflrUrl: string;
-  chillybinUrl: string;
-  /** For POST /restock when the deployed chillybin requires it. */
-  adminToken?: string;
-}
-
-/** The deployed services to check, when JAFFLR_URL and CHILLYBIN_URL are both set. */
-export const deployed: Deployed | undefined =
+export const deployed =
   process.env.JAFFLR_URL && process.env.CHILLYBIN_URL
-    ? {
-        jafflrUrl: process.env.JAFFLR_URL,
-        chillybinUrl: process.env.CHILLYBIN_URL,
-        adminToken: process.env.CHILLYBIN_ADMIN_TOKEN || undefined,
-      }
+    ? { jafflrUrl: process.env.JAFFLR_URL, chillybinUrl: process.env.CHILLYBIN_URL }
     : undefined;
 
-/** `describe(name, needsOwnProcesses, …)`: skipped, with the reason, only against deployed services. */
+/** `describe(name, needsOwnProcesses, …)`: skipped, with the reason, against deployed services. */
 export const needsOwnProcesses: { skip?: string } = deployed
-  ? {
-      skip: "JAFFLR_URL/CHILLYBIN_URL are set: this test starts, stops or signals its own processes, which a deployed system does not allow",
-    }
+  ? { skip: "JAFFLR_URL/CHILLYBIN_URL are set: this test starts or signals its own processes" }
   : {};
 
 export type Env = Record<string, string | undefined>;
 
-/**
- * Settings from the test's own environment that must not leak into the services it starts
- * (HOST and PORT are startService's own).
- */
-const AMBIENT =
-  /^(UNLEASH_|OTEL_|FLAGS_|CHILLYBIN_|JAFFLR_|GRILL_|COOK_|PG_|MIGRATE_|SHUTDOWN_)|^VERSION$/;
+/** The test's own settings of these kinds must not leak into the services it starts. */
+const AMBIENT = /^(UNLEASH_|OTEL_|FLAGS_|CHILLYBIN_|JAFFLR_|GRILL_|COOK_|PG_|SHUTDOWN_)|^VERSION$/;
 
-/**
- * The services' environment: the ambient variables above removed (an `undefined` value makes
- * spawn leave the variable out), then the test's own settings.
- */
+/** The services' environment: the ambient settings above left out, then the test's own. */
 export function serviceEnv(env: Env): Record<string, string> {
-  const cleared = Object.fromEntries(
-    Object.keys(process.env)
-      .filter((key) => AMBIENT.test(key))
-      .map((key) => [key, undefined]),
-  );
-  return { ...cleared, ...env } as Record<string, string>;
-}
-
-export interface Stall {
-  db: TestDatabase;
-  chillybin: ServiceProcess;
-  jafflr: ServiceProcess;
-  /** Arrange/act clients for both services. */
-  jafflrArrange: Client;
-  jafflrAct: Client;
-  chillybinArrange: Client;
-  chillybinAct: Client;
-  /**
-   * Starts chillybin again (stopping it first if it runs) on the same port and database, so
-   * jafflr's CHILLYBIN_URL and these clients stay valid, as with a pod restarted behind a Service.
-   */
-  restartChillybin(): Promise<ServiceProcess>;
-  /** Both services' output, for assertion messages. */
-  logs(): string;
-  /** Stops both services and drops the database. */
-  stop(): Promise<void>;
+  const cleared = Object.keys(process.env).filter((key) => AMBIENT.test(key));
+  // An undefined value makes spawn leave the variable out.
+  return { ...Object.fromEntries(cleared.map((key) => [key, undefined])), ...env } as Record<
+    string,
+    string
+  >;
 }
 
 export interface StallOptions {
   chillybinEnv?: Env;
-  /**
-   * Added to jafflr's environment (CHILLYBIN_URL is set here; COOK_TIME_SCALE defaults to 0).
-   * A promise is awaited while chillybin starts, e.g. a flag server jafflr needs from the start.
-   */
-  jafflrEnv?: Env | Promise<Env>;
-  jafflrStart?: StartServiceOptions;
+  /** Added to jafflr's (COOK_TIME_SCALE 0 unless given). */
+  jafflrEnv?: Env;
+  /** pick.v2 on for exactly these customers; default gita, as in the repo's flag file. */
+  v2Customers?: string[];
+  /** A TcpProxy between jafflr and chillybin. */
+  proxy?: boolean;
+  /** A TcpProxy between chillybin and PostgreSQL (close it: the database is gone). */
+  pgProxy?: boolean;
 }
 
-export async function startStall(options: StallOptions = {}): Promise<Stall> {
-  const db = await createTestDatabase();
+export type Stall = Awaited<ReturnType<typeof startStall>>;
+
+export async function startStall(options: StallOptions = {}) {
+  const db: TestDatabase = await createTestDatabase();
   const started: ServiceProcess[] = [];
-  const chillybinEnv = serviceEnv({ DATABASE_URL: db.url, ...options.chillybinEnv });
-  try {
-    const chillybinStarted = startService("chillybin", chillybinEnv).then((service) => {
-      started.push(service);
-      return service;
-    });
-    const [chillybinResult, jafflrEnvResult] = await Promise.allSettled([
-      chillybinStarted,
-      options.jafflrEnv,
-    ]);
-    if (chillybinResult.status === "rejected") throw chillybinResult.reason;
-    if (jafflrEnvResult.status === "rejected") throw jafflrEnvResult.reason;
-    let chillybin = chillybinResult.value;
-    const jafflr = await startService(
-      "jafflr",
-      serviceEnv({ CHILLYBIN_URL: chillybin.url, COOK_TIME_SCALE: "0", ...jafflrEnvResult.value }),
-      options.jafflrStart,
-    );
-    started.push(jafflr);
-    const stall: Stall = {
-      db,
-      get chillybin() {
-        return chillybin;
-      },
-      jafflr,
-      jafflrArrange: arrangeClient(jafflr.url),
-      jafflrAct: actClient(jafflr.url),
-      chillybinArrange: arrangeClient(chillybin.url),
-      chillybinAct: actClient(chillybin.url),
-      async restartChillybin() {
-        if (chillybin.child.exitCode === null && chillybin.child.signalCode === null) {
-          await chillybin.stop();
-        }
-        chillybin = await startService("chillybin", {
-          ...chillybinEnv,
-          PORT: String(chillybin.port),
-        });
-        started.push(chillybin);
-        return chillybin;
-      },
-      logs: () => started.map((s) => `--- ${s.name} (${s.url}) ---\n${tail(s.logs())}`).join("\n"),
-      async stop() {
-        const results = await Promise.allSettled(started.map((s) => s.stop("SIGTERM", 15_000)));
-        await db.drop();
-        const failures = results.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
-        if (failures.length > 0)
-          throw new AggregateError(failures, "a service did not stop cleanly");
-      },
-    };
-    return stall;
-  } catch (error) {
-    await Promise.allSettled(started.map((s) => s.stop("SIGKILL", 5_000)));
-    await db.drop();
-    throw error;
+  const cleanups: (() => Promise<unknown>)[] = [() => db.drop()];
+  const dir = await mkdtemp(path.join(tmpdir(), "stall-"));
+  cleanups.push(() => rm(dir, { recursive: true, force: true }));
+  const flagsFile = path.join(dir, "features.json");
+  /** Rewrites the flag file (write and rename, never half-written): pick.v2 on for these. */
+  const setV2For = async (customers: string[]) => {
+    await writeFile(`${flagsFile}.tmp`, JSON.stringify(pickV2FlagFile(customers)));
+    await rename(`${flagsFile}.tmp`, flagsFile);
+  };
+  await setV2For(options.v2Customers ?? ["gita"]);
+  const pgUrl = new URL(db.url);
+  const pgProxy = options.pgProxy
+    ? new TcpProxy({ host: pgUrl.hostname, port: Number(pgUrl.port || 5432) })
+    : undefined;
+  await pgProxy?.open();
+  if (pgProxy) {
+    cleanups.push(() => pgProxy.close());
+    pgUrl.port = String(pgProxy.port);
   }
+  const chillybinEnv = serviceEnv({ DATABASE_URL: pgUrl.href, ...options.chillybinEnv });
+  const start = async (name: "chillybin" | "jafflr", env: Env, o?: StartServiceOptions) => {
+    const service = await startService(name, env, o);
+    started.push(service);
+    return service;
+  };
+  let chillybin = await start("chillybin", chillybinEnv);
+  const proxy = options.proxy ? new TcpProxy(chillybin.url) : undefined;
+  await proxy?.open();
+  if (proxy) cleanups.push(() => proxy.close());
+  const pool = new pg.Pool({ connectionString: db.url, max: 3 });
+  pool.on("error", () => {}); // the server may go away on purpose
+  cleanups.push(() => pool.end());
+  const jafflrEnv = (env: Env = {}) =>
+    serviceEnv({
+      CHILLYBIN_URL: proxy?.url ?? chillybin.url,
+      FLAGS_FILE: flagsFile,
+      FLAGS_POLL_MS: "50",
+      COOK_TIME_SCALE: "0",
+      ...options.jafflrEnv,
+      ...env,
+    });
+  const jafflr = await start("jafflr", jafflrEnv());
+  const stall = {
+    db,
+    pool,
+    proxy,
+    pgProxy,
+    flagsFile,
+    setV2For,
+    get chillybin() {
+      return chillybin;
+    },
+    jafflr,
+    /** Arrange (throws unless 2xx) and act clients for both services. */
+    cold: arrangeClient(chillybin.url),
+    coldAct: actClient(chillybin.url),
+    grill: actClient(jafflr.url),
+    /** Another jafflr beside the first, e.g. with other settings. */
+    startJafflr: (env: Env, o?: StartServiceOptions) => start("jafflr", jafflrEnv(env), o),
+    /** chillybin again on the same port and database (a pod restarted behind its Service). */
+    async restartChillybin(env: Env = {}) {
+      await chillybin.stop();
+      chillybin = await start("chillybin", {
+        ...chillybinEnv,
+        ...env,
+        PORT: String(chillybin.port),
+      });
+      return chillybin;
+    },
+    async stock(): Promise<Record<string, number>> {
+      return (await stall.cold.get("/")).body;
+    },
+    logs: () => started.map((s) => `--- ${s.name} ${s.url}\n${tail(s.logs())}`).join("\n"),
+    /** Wraps a test body so that its failure ends with the services' output. */
+    withLogs<A extends unknown[]>(body: (...args: A) => Promise<void>) {
+      return async (...args: A) => {
+        try {
+          await body(...args);
+        } catch (error) {
+          if (error instanceof Error) error.message += `\n${stall.logs()}`;
+          throw error;
+        }
+      };
+    },
+    async stop() {
+      const stops = await Promise.allSettled(started.map((s) => s.stop("SIGTERM", 15_000)));
+      for (const cleanup of cleanups.reverse()) await cleanup();
+      const failed = stops.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+      if (failed.length > 0) throw new AggregateError(failed, "a service did not stop cleanly");
+    },
+  };
+  return stall;
 }
 
-/** The last lines of a log, enough to explain a failure without drowning it. */
-export function tail(text: string, lines = 60): string {
-  return text.split("\n").slice(-lines).join("\n");
+/** The last lines of a log, and every warning or error before them. */
+export function tail(text: string, lines = 40): string {
+  const all = text.split("\n");
+  const trouble = all.slice(0, -lines).filter((l) => /^\[stderr\]|"level":"(warn|error)"/.test(l));
+  return [...trouble.slice(-10), ...all.slice(-lines)].join("\n");
 }

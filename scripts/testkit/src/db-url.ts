@@ -18,9 +18,8 @@ export function withDatabase(url: string, database: string): string {
   return parsed.toString();
 }
 
-/** The database a URL points at (`postgres` when none is given, as libpq defaults to the user). */
+/** The database a URL points at (libpq's default when none is given: the user's name). */
 export function databaseName(url: string): string {
-  const parsed = new URL(url);
-  const name = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
-  return name || decodeURIComponent(parsed.username) || "postgres";
+  const { pathname, username } = new URL(url);
+  return decodeURIComponent(pathname.slice(1) || username) || "postgres";
 }

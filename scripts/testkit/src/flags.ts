@@ -1,7 +1,7 @@
 /**
- * How every tool and test turns a flag on for some customers: Unleash's `flexibleRollout` at
- * 100 % constrained to `userId IN [...]` — the shape of jafflr/flags/features.json, and one that
- * Unleash 7 accepts (it rejects the old `userWithId` strategy).
+ * A flag on for some customers, as every tool and test writes it: Unleash's `flexibleRollout` at
+ * 100 % constrained to `userId IN [...]` (the shape of jafflr/flags/features.json; Unleash 7
+ * rejects the older `userWithId`).
  */
 export function userIdStrategy(flag: string, userIds: string[]) {
   return {
@@ -12,14 +12,9 @@ export function userIdStrategy(flag: string, userIds: string[]) {
 }
 
 /** An Unleash client-features document with `flag` on for exactly these customers. */
-export function flagOnFor(flag: string, customers: string[]) {
-  return {
-    version: 1,
-    features: [{ name: flag, enabled: true, strategies: [userIdStrategy(flag, customers)] }],
-  };
-}
+export const flagOnFor = (flag: string, customers: string[]) => ({
+  version: 1,
+  features: [{ name: flag, enabled: true, strategies: [userIdStrategy(flag, customers)] }],
+});
 
-/** An Unleash client-features document with `pick.v2` on for exactly these customers. */
-export function pickV2FlagFile(customers: string[]) {
-  return flagOnFor("pick.v2", customers);
-}
+export const pickV2FlagFile = (customers: string[]) => flagOnFor("pick.v2", customers);

@@ -1,128 +1,92 @@
 /**
- * The two HTTP clients the tests use against running services:
- * - `act`: the request under test. Never throws: any status, or status 0 with `error` when no
- *   answer came at all (refused, reset, timed out), so the test asserts on what happened.
- * - `arrange`: setting the scene (restock, read stock). Throws on anything but 2xx, with the
- *   answer in the message, so a broken precondition never looks like a failing assertion.
- * Both check every answer against the service's own `GET /openapi.json` (./openapi.ts) and throw
- * when it is not what the description declares: drift fails whichever test saw it.
+ * The HTTP clients of tests against running services. `actClient`: the request under test, never
+ * throws for an answer (status 0 and `error` when none came). `arrangeClient`: setting the scene,
+ * throws unless 2xx. Every answer is checked against the service's own GET /openapi.json
+ * (OpenAPI 3.1): the status declared for the operation, the content type for that status, a JSON
+ * body valid against its schema. A mismatch throws, failing whichever test saw it.
  */
-import { checkAgainstOpenApi, prefetchOpenApi } from "./openapi";
+import { Ajv2020, type ValidateFunction } from "ajv/dist/2020";
+import addFormats from "ajv-formats";
 
-/** A parsed JSON answer: its shape is what the test asserts, so it is not typed up front. */
 // biome-ignore lint/suspicious/noExplicitAny: a test reads any field of an answer and asserts on it
 export type Json = any;
-
 export interface Reply<T = Json> {
-  /** 0 when there was no HTTP answer (see `error`). */
   status: number;
   headers: Headers;
-  /** Parsed JSON for JSON/problem+json answers, the text otherwise. */
+  /** Parsed JSON for JSON answers, the text otherwise. */
   body: T;
   text: string;
   contentType: string;
-  /** Why there was no answer, e.g. "ECONNREFUSED". */
   error?: string;
 }
-
 export interface RequestOptions {
-  /** Sent as a JSON body with Content-Type: application/json. */
   json?: unknown;
   headers?: Record<string, string>;
   timeoutMs?: number;
 }
-
+type Send = <T = Json>(path: string, options?: RequestOptions) => Promise<Reply<T>>;
 export interface Client {
-  readonly baseUrl: string;
-  get<T = Json>(path: string, options?: RequestOptions): Promise<Reply<T>>;
-  post<T = Json>(path: string, options?: RequestOptions): Promise<Reply<T>>;
+  baseUrl: string;
+  get: Send;
+  post: Send;
   request<T = Json>(method: string, path: string, options?: RequestOptions): Promise<Reply<T>>;
 }
 
-const DEFAULT_TIMEOUT_MS = 30_000;
-
-/**
- * A client whose requests never throw for what the service answers, only when the answer breaks
- * the service's description. `defaultHeaders` go on every request (e.g. Authorization).
- */
 export function actClient(baseUrl: string, defaultHeaders: Record<string, string> = {}): Client {
-  prefetchOpenApi(baseUrl);
-  const request = async <T>(method: string, path: string, options: RequestOptions = {}) => {
-    const headers: Record<string, string> = {
-      accept: "application/json, application/problem+json;q=0.9, */*;q=0.1",
-      ...defaultHeaders,
-      ...options.headers,
-    };
-    if (options.json !== undefined) headers["content-type"] ??= "application/json";
-    let response: Response;
-    try {
-      response = await fetch(new URL(path, baseUrl), {
-        method,
-        headers,
-        body: options.json === undefined ? undefined : JSON.stringify(options.json),
-        redirect: "manual",
-        signal: AbortSignal.timeout(options.timeoutMs ?? DEFAULT_TIMEOUT_MS),
-      });
-    } catch (error) {
-      return noAnswer<T>(error);
-    }
-    let text: string;
-    try {
-      text = await response.text();
-    } catch (error) {
-      return noAnswer<T>(error);
-    }
-    const contentType = response.headers.get("content-type") ?? "";
-    let body: unknown = text;
-    if (/[/+]json\b/.test(contentType)) {
-      try {
-        body = JSON.parse(text);
-      } catch {
-        // keep the text: the test sees the malformed body in its message
-      }
-    }
-    const url = new URL(path, baseUrl);
-    await checkAgainstOpenApi(url.href, {
-      method,
-      path: `${url.pathname}${url.search}`,
-      status: response.status,
-      contentType,
-      text,
-      json: body === text ? undefined : body,
-    });
-    return {
-      status: response.status,
-      headers: response.headers,
-      body: body as T,
-      text,
-      contentType,
-    };
-  };
-  return {
+  void documentOf(baseUrl).catch(() => {}); // read it now, while the service certainly answers
+  return client(
     baseUrl,
-    request,
-    get: (path, options) => request("GET", path, options),
-    post: (path, options) => request("POST", path, options),
-  };
+    async <T>(method: string, path: string, options: RequestOptions = {}): Promise<Reply<T>> => {
+      const headers: Record<string, string> = {
+        accept: "application/json, */*;q=0.1",
+        ...defaultHeaders,
+        ...options.headers,
+      };
+      if (options.json !== undefined) headers["content-type"] ??= "application/json";
+      try {
+        const response = await fetch(new URL(path, baseUrl), {
+          method,
+          headers,
+          body: options.json === undefined ? undefined : JSON.stringify(options.json),
+          signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
+        });
+        const text = await response.text();
+        const contentType = response.headers.get("content-type") ?? "";
+        const json = /[/+]json\b/.test(contentType) ? parseJson(text) : undefined;
+        const { status } = response;
+        await checkAgainstOpenApi(baseUrl, { method, path, status, contentType, text, json });
+        return { status, headers: response.headers, body: (json ?? text) as T, text, contentType };
+      } catch (error) {
+        if ((error as Error).message.startsWith("OpenAPI")) throw error;
+        const e = error as { name: string; cause?: { code?: string }; message: string };
+        const code = e.name === "TimeoutError" ? "TIMEOUT" : (e.cause?.code ?? e.message);
+        return {
+          status: 0,
+          headers: new Headers(),
+          body: undefined as T,
+          text: "",
+          contentType: "",
+          error: code,
+        };
+      }
+    },
+  );
 }
 
-/** A client that throws unless the answer is 2xx; returns the same replies otherwise. */
 export function arrangeClient(
   baseUrl: string,
   defaultHeaders: Record<string, string> = {},
 ): Client {
   const act = actClient(baseUrl, defaultHeaders);
-  const request = async <T>(method: string, path: string, options?: RequestOptions) => {
-    const reply = await act.request<T>(method, path, options);
-    if (reply.status < 200 || reply.status > 299) {
-      const what =
-        reply.status === 0
-          ? `no answer (${reply.error})`
-          : `${reply.status} ${reply.text.slice(0, 1_000)}`;
-      throw new Error(`arrange: ${method} ${new URL(path, baseUrl).href} failed: ${what}`);
-    }
-    return reply;
-  };
+  return client(baseUrl, async (method, path, options) => {
+    const reply = await act.request(method, path, options);
+    if (reply.status >= 200 && reply.status <= 299) return reply;
+    const what = reply.status ? `${reply.status} ${reply.text.slice(0, 1_000)}` : reply.error;
+    throw new Error(`arrange: ${method} ${path} at ${baseUrl} failed: ${what}`);
+  });
+}
+
+function client(baseUrl: string, request: Client["request"]): Client {
   return {
     baseUrl,
     request,
@@ -131,30 +95,99 @@ export function arrangeClient(
   };
 }
 
-function noAnswer<T>(error: unknown): Reply<T> {
-  return {
-    status: 0,
-    headers: new Headers(),
-    body: undefined as T,
-    text: "",
-    contentType: "",
-    error: errorCode(error),
-  };
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }
 
-/** fetch wraps the socket error: `TypeError: fetch failed` with the real one as `cause`. */
-export function errorCode(error: unknown): string {
-  const e = error as { name?: string; message?: string; code?: string; cause?: unknown };
-  if (e?.name === "TimeoutError") return "TIMEOUT";
-  const cause = e?.cause as
-    | { code?: string; message?: string; errors?: { code?: string }[] }
-    | undefined;
-  return (
-    cause?.code ??
-    cause?.errors?.find((x) => x.code)?.code ??
-    e?.code ??
-    cause?.message ??
-    e?.message ??
-    String(error)
-  );
+export interface Received {
+  method: string;
+  /** Path and query as sent. */
+  path: string;
+  status: number;
+  contentType: string;
+  text: string;
+  json?: unknown;
+}
+type Document = { doc: Json; routes: [string, RegExp][] };
+const documents = new Map<string, Promise<Document>>();
+const ajv = addFormats(new Ajv2020({ strict: false, allErrors: true, logger: false }));
+const validators = new Map<Json, ValidateFunction>();
+const PROBLEM = { type: "object", required: ["type", "title", "status"] };
+/** Answered by the HTTP layer before any route is chosen, so no operation declares them. */
+const HTTP_LAYER = [413, 414, 431];
+
+function documentOf(baseUrl: string): Promise<Document> {
+  const url = new URL("/openapi.json", baseUrl).href;
+  const found =
+    documents.get(url) ??
+    fetch(url).then(async (response) => {
+      const doc: Json = await response.json();
+      if (!/^3\.1\./.test(doc.openapi)) throw new Error(`OpenAPI: ${url} is not OpenAPI 3.1`);
+      // The most literal template first; express routes are case-insensitive, forgive a trailing /.
+      const literal = (t: string) => t.replace(/\{[^}]*\}/g, "").length;
+      const templates = Object.keys(doc.paths).sort((a, b) => literal(b) - literal(a));
+      const pattern = (t: string) => `^${t.replace(/\{[^}]*\}/g, "[^/]+").replace(/\/$/, "")}/?$`;
+      return {
+        doc,
+        routes: templates.map((t): [string, RegExp] => [t, new RegExp(pattern(t), "i")]),
+      };
+    });
+  documents.set(url, found);
+  found.catch(() => documents.delete(url)); // the next answer tries again
+  return found;
+}
+
+/** Throws when `received` is not what the service's own document declares. */
+export async function checkAgainstOpenApi(baseUrl: string, received: Received): Promise<void> {
+  if (received.status === 0) return;
+  const problem = mismatch(await documentOf(baseUrl), received);
+  if (!problem) return;
+  const { method, path, status, contentType, text } = received;
+  const what = `${method} ${new URL(path, baseUrl).href} → ${status} ${contentType}`;
+  throw new Error(`OpenAPI mismatch: ${what}: ${problem}\n${text.slice(0, 600)}`);
+}
+
+function mismatch({ doc, routes }: Document, received: Received): string | undefined {
+  const { status, text, json } = received;
+  const pathname = received.path.split("?")[0] as string;
+  const [template] = routes.find(([, pattern]) => pattern.test(pathname)) ?? [];
+  const method = received.method.toLowerCase();
+  const item = template ? doc.paths[template] : {};
+  // express answers HEAD with the GET route's handler, unless HEAD is refused (then: a problem).
+  const fallback = method === "head" && status < 400 ? item.get : undefined;
+  const op = /^(get|put|post|delete|patch|head)$/.test(method)
+    ? (item[method] ?? fallback)
+    : undefined;
+  const type = received.contentType.split(";")[0]?.trim().toLowerCase() ?? "";
+  const invalid = (schema: Json) => {
+    if (text === "" || json === undefined) return undefined;
+    const validate =
+      validators.get(schema) ?? ajv.compile({ ...schema, components: doc.components });
+    validators.set(schema, validate);
+    return validate(json)
+      ? undefined
+      : `body: ${ajv.errorsText(validate.errors, { dataVar: "body" })}`;
+  };
+  const problem = () =>
+    text === "" || type === "application/problem+json" ? invalid(PROBLEM) : "not a problem";
+  const key = [`${status}`, `${`${status}`[0]}XX`, "default"].find((k) => op?.responses?.[k]);
+  if (!op && status >= 400 && status < 500) return problem(); // no such route or method
+  if (!key)
+    return HTTP_LAYER.includes(status)
+      ? problem()
+      : `status ${status} is not declared for ${method} ${template ?? pathname}`;
+  const response = op.responses[key];
+  const content =
+    (response.$ref ? doc.components.responses[response.$ref.split("/").pop()] : response).content ??
+    {};
+  if (text === "" && (type === "" || Object.keys(content).length === 0)) return undefined;
+  const declared = [type, `${type.split("/")[0]}/*`, "*/*"].find((t) => content[t]);
+  if (!declared) return `content type ${type || "(none)"} is not declared for ${key}`;
+  return /json$/.test(type) && content[declared].schema
+    ? invalid(content[declared].schema)
+    : undefined;
 }

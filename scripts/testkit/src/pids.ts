@@ -2,6 +2,18 @@
 import { spawnSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 
+/** Linux's /proc, or `ps` elsewhere; "" when the process is gone. */
+function proc(pid: number, file: "stat" | "cmdline" | "comm", psField: string): string {
+  try {
+    return readFileSync(`/proc/${pid}/${file}`, "utf8");
+  } catch {
+    if (file === "stat") return "";
+    return (
+      spawnSync("ps", ["-o", `${psField}=`, "-p", String(pid)], { encoding: "utf8" }).stdout ?? ""
+    );
+  }
+}
+
 /** Whether the process runs. A zombie (exited, not yet reaped by its parent) does not. */
 export function isAlive(pid: number): boolean {
   if (!Number.isInteger(pid) || pid <= 0) return false;
@@ -10,38 +22,16 @@ export function isAlive(pid: number): boolean {
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
   }
-  return !isZombie(pid);
-}
-
-/** Linux only (/proc/<pid>/stat: "pid (comm) state …"); elsewhere no process counts as one. */
-function isZombie(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
-  } catch {
-    return false;
-  }
+  const stat = proc(pid, "stat", "");
+  return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
 }
 
 /** The process's full command line ("" when it is gone). */
-export function commandLine(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ").trim();
-  } catch {
-    const ps = spawnSync("ps", ["-o", "command=", "-p", String(pid)], { encoding: "utf8" });
-    return ps.stdout?.trim() ?? "";
-  }
-}
+export const commandLine = (pid: number) =>
+  proc(pid, "cmdline", "command").split("\0").join(" ").trim();
 
 /** The executable's name, e.g. "postgres" or "node" ("" when it is gone). */
-export function commandName(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
-  } catch {
-    const ps = spawnSync("ps", ["-o", "comm=", "-p", String(pid)], { encoding: "utf8" });
-    return ps.stdout?.trim().split("/").pop() ?? "";
-  }
-}
+export const commandName = (pid: number) => proc(pid, "comm", "comm").trim().split("/").pop() ?? "";
 
 export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
@@ -54,16 +44,15 @@ export async function waitForExit(pid: number, timeoutMs: number): Promise<boole
 
 /** SIGTERM, then SIGKILL if it has not gone after `graceMs`. */
 export async function terminate(pid: number, graceMs: number): Promise<void> {
-  try {
-    process.kill(pid, "SIGTERM");
-  } catch {
-    return;
+  for (const [signal, wait] of [
+    ["SIGTERM", graceMs],
+    ["SIGKILL", 5_000],
+  ] as const) {
+    try {
+      process.kill(pid, signal);
+    } catch {
+      return;
+    }
+    if (await waitForExit(pid, wait)) return;
   }
-  if (await waitForExit(pid, graceMs)) return;
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    return;
-  }
-  await waitForExit(pid, 5_000);
 }
