@@ -3,47 +3,31 @@
 # proves the rollout; undoes it when the proof fails.
 #
 #   scripts/delivery/deploy.sh [--dry-run] [--namespace <ns>] [--timeout <d>] [--verify <command>]
-#       [--kind <cluster> [--build] [--baseline <file>]] [--with-postgres] [--with-unleash]
-#       [service...]
+#       [--kind <cluster> [--build] [--baseline <file>]] [--with-postgres] [--with-unleash] [service...]
 #
-# What is running: the version each Deployment records in its annotation
-# toasties-galore/deployed-version, written only once a rollout has been proven. A throwaway kind
-# cluster starts empty, so there --baseline <file> ("<service> <version>" lines: the last
-# successful deploy, from deployments.sh last) says what production ran: those versions are
-# brought up first, then the changed services roll out while a load generator sends toasties
-# through the Services, and any failed request fails the deploy. An empty file (a fork's first
-# deploy) brings up nothing, and there is no load to send.
-# After the rollouts, --verify <command> runs (NAMESPACE exported), e.g. "verify.sh smoke".
-# When a rollout, the load or the check fails, every service this run changed is rolled back
-# (kubectl rollout undo), diagnostics are printed, and the exit status is 1.
-#
-#   --dry-run          print the plan and the commands, change nothing
+# What runs is the version each Deployment records in its annotation toasties-galore/deployed-version,
+# written only once a rollout is proven. A kind cluster starts empty: there --baseline <file>
+# ("<service> <version>" lines, the last successful deploy from deployments.sh last) is brought up
+# first, then the changed services roll out while a load generator sends toasties through the
+# Services; one failed request fails the deploy (an empty file, a fork's first deploy: no load).
+# After the rollouts --verify <command> runs (NAMESPACE exported), e.g. "verify.sh smoke". When a
+# rollout, the load or the check fails, every service this run changed is rolled back, diagnostics
+# are printed, and the exit status is 1.
 #   --namespace <ns>   default toasties; created when absent
 #   --timeout <d>      how long one rollout may take, default 300s
-#   --verify <cmd>     the post-deploy check (see verify.sh)
-#   --kind <cluster>   images are loaded into the kind cluster's nodes instead of pulled by them;
-#                      implies --with-postgres
-#   --build            build this commit's images locally (docker build) instead of pulling them
-#   --baseline <file>  kind only: the versions to bring up before rolling out (see above)
+#   --kind <cluster>   load images into the kind cluster's nodes; implies --with-postgres
+#   --build            build this commit's images locally instead of pulling them (kind only)
 #   --with-postgres    also run the throwaway PostgreSQL of deploy/k8s/postgres.yaml
-#   --with-unleash     also run the Unleash server of deploy/k8s/unleash.yaml for jafflr's flags
-#   service...         consider only these (default: every service)
-# Environment: IMAGE_REPOSITORY, DOCKER, KUBECTL, KIND (see lib/delivery.sh), and for a real
-# cluster, each optional: CHILLYBIN_DATABASE_URL (written to the Secret chillybin-db),
-# REGISTRY_PULL_TOKEN with REGISTRY_PULL_USER (written to the pull Secret registry-pull).
+#   --with-unleash     also run the Unleash server of deploy/k8s/unleash.yaml
+# Environment: IMAGE_REPOSITORY, DOCKER, KUBECTL, KIND (lib/delivery.sh); on a real cluster,
+# optionally CHILLYBIN_DATABASE_URL (Secret chillybin-db) and REGISTRY_PULL_TOKEN with
+# REGISTRY_PULL_USER (pull Secret registry-pull).
 set -euo pipefail
 # shellcheck source=scripts/delivery/lib/delivery.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"
 
-namespace=toasties
-kind_cluster=""
-build=false
-baseline_file=""
-with_postgres=false
-with_unleash=false
-timeout=300s
-verify=""
-only=()
+namespace=toasties kind_cluster="" build=false baseline_file="" timeout=300s verify=""
+with_postgres=false with_unleash=false only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --kind | --namespace | --timeout | --verify | --baseline)
@@ -80,8 +64,7 @@ fi
 KCTL=("$KUBECTL" --namespace "$namespace")
 ANNOTATION=toasties-galore/deployed-version
 
-# A kubeconfig whose user logs in through a cloud plugin (gke-gcloud-auth-plugin, aws, kubelogin…)
-# works on a laptop and fails on a runner without that plugin: say so instead of a cryptic error.
+# A kubeconfig that logs in through a cloud plugin fails on a runner without it: say so, clearly.
 if [[ -z "$kind_cluster" ]] && have "$KUBECTL"; then
   plugin="$("$KUBECTL" config view --minify -o 'jsonpath={.users[0].user.exec.command}' 2>/dev/null || true)"
   if [[ -n "$plugin" ]] && ! have "$plugin"; then
@@ -90,14 +73,10 @@ if [[ -z "$kind_cluster" ]] && have "$KUBECTL"; then
 fi
 
 reachable=true
+target="context $("$KUBECTL" config current-context 2>/dev/null || echo '(in-cluster)')"
 if ! have "$KUBECTL" || ! "$KUBECTL" version --request-timeout=10s >/dev/null 2>&1; then
   [[ "$DRY_RUN" == true ]] || die "no cluster reachable with $KUBECTL (check KUBECONFIG / the current context)"
-  reachable=false
-fi
-if [[ "$reachable" == true ]]; then
-  target="context $("$KUBECTL" config current-context 2>/dev/null || echo '(in-cluster)')"
-else
-  target="no reachable cluster; assuming nothing is deployed"
+  reachable=false target="no reachable cluster; assuming nothing is deployed"
 fi
 echo "deploy to namespace $namespace, $target$([[ "$DRY_RUN" == true ]] && echo ' (dry run)')"
 [[ -n "$kind_cluster" ]] && echo "kind cluster $kind_cluster: images are loaded into its nodes"
@@ -142,15 +121,11 @@ fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-# deploy/k8s/<name>.yaml (as committed at <rev>, or the working tree's) with the placeholders
-# filled in; refuses one that still has any.
+# deploy/k8s/<name>.yaml (as committed at <rev>, or the working tree's) with the placeholders filled.
 render() {
   local name="$1" version="$2" rev="${3:-}" out="$work/$1-$2.yaml"
-  if [[ -n "$rev" ]] && git -C "$REPO" show "$rev:deploy/k8s/$name.yaml" >"$out.in" 2>/dev/null; then
-    :
-  else
+  [[ -n "$rev" ]] && git -C "$REPO" show "$rev:deploy/k8s/$name.yaml" >"$out.in" 2>/dev/null ||
     cp "$manifests/$name.yaml" "$out.in"
-  fi
   sed -e "s|__IMAGE_REPOSITORY__|$repository|g" -e "s|__VERSION__|$version|g" "$out.in" >"$out"
   if grep -n '__[A-Z_]*__' "$out" >&2; then die "unfilled placeholder in deploy/k8s/$name.yaml"; fi
   echo "$out"
@@ -178,10 +153,8 @@ apply_secret() {
 
 ensure_namespace() {
   # Every namespace has the ServiceAccount "default"; reading it needs no cluster-wide rights.
-  if [[ "$reachable" == true ]] && "${KCTL[@]}" get serviceaccount default >/dev/null 2>&1; then
-    return
-  fi
-  run "$KUBECTL" create namespace "$namespace"
+  [[ "$reachable" == true ]] && "${KCTL[@]}" get serviceaccount default >/dev/null 2>&1 ||
+    run "$KUBECTL" create namespace "$namespace"
 }
 
 ensure_secrets() {
@@ -211,11 +184,11 @@ ensure_secrets() {
 
 # On kind, the nodes cannot pull from a registry that needs the runner's login: load the image.
 load_image() {
-  local service="$1" version="$2" image="$repository/$1:$2"
+  local image="$repository/$1:$2"
   [[ -n "$kind_cluster" ]] || return 0
   # --build builds this commit's versions; any other (a baseline) comes from the registry.
-  if [[ "$build" == true ]] && grep -qx "$service $version" <<<"$versions"; then
-    build_image "$service" "$version" "$image" || return 1
+  if [[ "$build" == true ]] && grep -qx "$1 $2" <<<"$versions"; then
+    build_image "$1" "$2" "$image" || return 1
   else
     run "$DOCKER" pull "$image" || return 1
   fi
@@ -230,20 +203,17 @@ rollout() {
   run "${KCTL[@]}" rollout status "deployment/$service" --timeout="$timeout"
 }
 
-diagnostics() {
-  echo "--- diagnostics: namespace $namespace" >&2
-  "${KCTL[@]}" get deployments,replicasets,pods,services,endpoints -o wide >&2 || true
-  "${KCTL[@]}" get events --sort-by=.lastTimestamp >&2 || true
-  "${KCTL[@]}" describe pods -l app.kubernetes.io/part-of=toasties-galore >&2 || true
-  "${KCTL[@]}" logs -l app.kubernetes.io/part-of=toasties-galore --all-containers --prefix --tail=60 >&2 || true
-}
-
 changed=()
-# Rolls back what this run changed, newest first, and fails with the reason.
+# Prints diagnostics, rolls back what this run changed, newest first, and fails with the reason.
 fail() {
   echo "deploy failed: $*" >&2
   [[ "$DRY_RUN" == true ]] && exit 1
-  diagnostics
+  echo "--- diagnostics: namespace $namespace" >&2
+  local selector=app.kubernetes.io/part-of=toasties-galore
+  "${KCTL[@]}" get deployments,replicasets,pods,services,endpoints -o wide >&2 || true
+  "${KCTL[@]}" get events --sort-by=.lastTimestamp >&2 || true
+  "${KCTL[@]}" describe pods -l "$selector" >&2 || true
+  "${KCTL[@]}" logs -l "$selector" --all-containers --prefix --tail=60 >&2 || true
   local i service
   for ((i = ${#changed[@]} - 1; i >= 0; i--)); do
     service="${changed[$i]}"
@@ -304,14 +274,11 @@ stop_load() {
 echo "shared resources"
 ensure_namespace
 ensure_secrets
-if [[ "$with_postgres" == true ]]; then
-  apply_manifest postgres -
-  run "${KCTL[@]}" rollout status deployment/postgres --timeout="$timeout"
-fi
-if [[ "$with_unleash" == true ]]; then
-  apply_manifest unleash -
-  run "${KCTL[@]}" rollout status deployment/unleash --timeout="$timeout"
-fi
+for extra in postgres unleash; do
+  [[ "$(eval echo "\$with_$extra")" == true ]] || continue
+  apply_manifest "$extra" -
+  run "${KCTL[@]}" rollout status "deployment/$extra" --timeout="$timeout"
+done
 
 if [[ -n "$baseline_file" ]]; then
   # What production ran, each with the manifest of its own version.

@@ -1,16 +1,11 @@
 #!/usr/bin/env bash
-# The pipeline's memory of what is live, kept by GitHub: every deploy is a GitHub deployment in an
-# environment (a fork's Environments page lists them), and its payload holds the versions it ran.
-#
-#   scripts/delivery/deployments.sh last <environment>
-#       "<service> <version>" lines of the newest deployment whose latest status is success;
-#       nothing at all when there is none (a fork's first deploy)
-#   scripts/delivery/deployments.sh record <environment> <success|failure>
-#       records this commit (HEAD) and its versions (last-commit --all) with that status
-#
-# Needs gh with a token that may read and write deployments (in a workflow: GH_TOKEN set to
-# github.token, and permissions deployments: write). The repository is GITHUB_REPOSITORY, else
-# the `origin` remote on GitHub. GH, the binary to use (default gh).
+# What is live, kept by GitHub: every deploy is a GitHub deployment in an environment, its payload
+# holding the versions it ran.
+#   deployments.sh last <environment>      "<service> <version>" lines of the newest deployment whose
+#                                          latest status is success; nothing on a fork's first deploy
+#   deployments.sh record <environment> <success|failure>   records HEAD and its versions
+# Needs gh with a token that may read and write deployments (GH_TOKEN; permissions deployments:
+# write). The repository is GITHUB_REPOSITORY, else the `origin` remote. GH: the binary (gh).
 set -euo pipefail
 # shellcheck source=scripts/delivery/lib/delivery.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"

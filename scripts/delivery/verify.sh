@@ -1,15 +1,9 @@
 #!/usr/bin/env bash
-# The post-deploy check deploy.sh --verify runs: reaches the deployed services through
-# kubectl port-forward (NAMESPACE, default toasties) and runs
-#   scripts/delivery/verify.sh smoke   the smoke suite (smoke/*.test.ts): readiness, versions, a stock
-#                                      read, a traced request, metrics, the v1/v2 routes answering
-#                                      requests they must refuse. Changes no business state: safe
-#                                      against production.
-#   scripts/delivery/verify.sh full    the smoke suite, then the integration suite with
-#                                      JAFFLR_URL/CHILLYBIN_URL set (its tests that need only the
-#                                      two URLs; they order toasties and restock): throwaway
-#                                      clusters only.
-# Exits non-zero when a check fails.
+# The post-deploy check deploy.sh --verify runs, reaching the services through kubectl
+# port-forward (NAMESPACE, default toasties):
+#   verify.sh smoke   the smoke suite (smoke/*.test.ts): changes no business state, safe in production
+#   verify.sh full    then the integration suite against JAFFLR_URL/CHILLYBIN_URL (it orders
+#                     toasties and restocks): throwaway clusters only
 set -euo pipefail
 # shellcheck source=scripts/delivery/lib/delivery.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"
@@ -25,11 +19,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Forwards a free local port to the Service and sets forwarded_port. kubectl port-forward picks
-# one pod behind the Service; after a completed rollout every pod runs the new version.
+# Forwards a free local port to the Service (one of its pods: after a rollout, all run the new
+# version) and sets forwarded_port.
 forward() {
   local service="$1" port="$2" log="$work/forward-$1.log" tries=0
-  : >"$log" # exists before the background job opens it, so the loop below can read it at once
+  : >"$log"
   "$KUBECTL" --namespace "$namespace" port-forward "service/$service" ":$port" >"$log" 2>&1 &
   forwards+=($!)
   forwarded_port=""

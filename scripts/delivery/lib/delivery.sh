@@ -1,10 +1,8 @@
 # shellcheck shell=bash
-# Shared by publish.sh and deploy.sh (sourced, not run). Portable bash 3.2+.
-#
-# The repository acted on is the one of the current directory; the tools are the ones next to
-# this file. Environment:
-#   IMAGE_REPOSITORY  where images live, e.g. ghcr.io/octocat/toasties-galore (default: from
-#                     GITHUB_REPOSITORY, else the `origin` remote on GitHub, else localhost/toasties-galore)
+# Shared by publish.sh, deploy.sh, verify.sh and deployments.sh (sourced). Portable bash 3.2+.
+# They act on the repository of the current directory. Environment:
+#   IMAGE_REPOSITORY  where images live (default: ghcr.io/<GITHUB_REPOSITORY, else the `origin`
+#                     remote on GitHub>, else localhost/toasties-galore)
 #   DOCKER, KUBECTL, KIND   the binaries to use (default docker, kubectl, kind)
 
 DELIVERY="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -14,52 +12,38 @@ KUBECTL="${KUBECTL:-kubectl}"
 KIND="${KIND:-kind}"
 DRY_RUN="${DRY_RUN:-false}"
 
-lower() { tr '[:upper:]' '[:lower:]'; }
-
 die() {
   echo "$(basename "$0"): $*" >&2
   exit 1
 }
+have() { command -v "$1" >/dev/null 2>&1; }
 
 # owner/name of the GitHub repository, or nothing.
 github_slug() {
-  if [[ -n "${GITHUB_REPOSITORY:-}" ]]; then
-    echo "$GITHUB_REPOSITORY"
-    return
-  fi
   local url
   url="$(git -C "$REPO" remote get-url origin 2>/dev/null || true)"
-  if [[ "$url" =~ github\.com[:/]([^/]+)/([^/]+)$ ]]; then
+  if [[ -n "${GITHUB_REPOSITORY:-}" ]]; then
+    echo "$GITHUB_REPOSITORY"
+  elif [[ "$url" =~ github\.com[:/]([^/]+)/([^/]+)$ ]]; then
     echo "${BASH_REMATCH[1]}/${BASH_REMATCH[2]%.git}"
   fi
 }
 
 # Registry paths must be lower case, and a fork's owner often is not.
 image_repository() {
-  if [[ -n "${IMAGE_REPOSITORY:-}" ]]; then
-    echo "${IMAGE_REPOSITORY%/}" | lower
-    return
-  fi
   local slug
   slug="$(github_slug)"
-  if [[ -n "$slug" ]]; then
-    echo "ghcr.io/$slug" | lower
+  if [[ -n "${IMAGE_REPOSITORY:-}" ]]; then
+    echo "${IMAGE_REPOSITORY%/}" | tr '[:upper:]' '[:lower:]'
+  elif [[ -n "$slug" ]]; then
+    echo "ghcr.io/$slug" | tr '[:upper:]' '[:lower:]'
   else
     echo "localhost/toasties-galore"
   fi
 }
 
-source_url() {
-  local slug
-  slug="$(github_slug)"
-  [[ -n "$slug" ]] && echo "${GITHUB_SERVER_URL:-https://github.com}/$slug"
-  return 0
-}
-
-# "<service> <version>" lines for every service at HEAD (last-commit --all).
-all_versions() {
-  "$DELIVERY/last-commit" --all
-}
+# "<service> <version>" lines for every service at HEAD.
+all_versions() { "$DELIVERY/last-commit" --all; }
 
 # Prints a command as it would run; runs it unless this is a dry run.
 run() {
@@ -73,23 +57,18 @@ run() {
   fi
 }
 
-have() { command -v "$1" >/dev/null 2>&1; }
-
-# The arguments both scripts read alike: --dry-run, --help (the script's header comment), an
-# unknown option, and a service name (appended to the caller's `only` array).
+# What every script reads alike: --dry-run, --help (the header comment), an unknown option, and a
+# service name (appended to the caller's `only` array).
 common_arg() {
   case "$1" in
     --dry-run) DRY_RUN=true ;;
-    -h | --help)
-      sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
-      exit 0
-      ;;
+    -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' && exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
     *) only+=("$1") ;;
   esac
 }
 
-# Dies unless every name given after the "<service> <version>" lines is one of their services.
+# Dies unless every name after the "<service> <version>" lines is one of their services.
 check_services() {
   local versions="$1" name
   shift
@@ -98,15 +77,13 @@ check_services() {
   done
 }
 
-# The exact build of one image: the top-level Dockerfile with SERVICE and VERSION. No provenance
-# attestation: with Docker 29's containerd image store it makes the image an index whose extra
-# manifest `kind load docker-image` cannot export ("content digest not found", kind #3795).
+# One image: the top-level Dockerfile with SERVICE and VERSION. No provenance attestation: with
+# containerd's image store it makes an index whose extra manifest `kind load` cannot export.
 build_image() {
-  local service="$1" version="$2" image="$3" source
-  source="$(source_url)"
+  local service="$1" version="$2" image="$3" slug
+  slug="$(github_slug)"
   run "$DOCKER" build --provenance=false --file "$REPO/Dockerfile" \
-    --build-arg "SERVICE=$service" \
-    --build-arg "VERSION=$version" \
-    ${source:+--build-arg "SOURCE=$source"} \
+    --build-arg "SERVICE=$service" --build-arg "VERSION=$version" \
+    ${slug:+--build-arg "SOURCE=${GITHUB_SERVER_URL:-https://github.com}/$slug"} \
     --tag "$image" "$REPO"
 }

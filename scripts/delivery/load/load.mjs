@@ -1,60 +1,41 @@
 // The rehearsal's load generator: sends toasties through jafflr's Service while deploy.sh rolls
-// out, and counts every request that did not get a proper answer. It runs inside the cluster (the
-// pod of load.yaml, on the jafflr image's node: plain Node, no dependencies), so each request
-// takes the path a customer's does: the Service picks among the ready pods.
-//
-// Output, one line each: "load: first toastie ok" once; "load: FAILED <what>" per failure (the
-// first 20); on SIGTERM, after the requests in flight have finished, "load: done sent=N ok=N
-// failed=N restocked=N" and exit 0.
+// out, and counts every request without a proper answer. It runs in the cluster (load.yaml, plain
+// Node on the jafflr image), so each request takes a customer's path among the ready pods.
+// Output: "load: first toastie ok" once; "load: FAILED <what>" per failure (the first 20); on
+// SIGTERM, once the requests in flight are done, "load: done sent=N ok=N failed=N restocked=N".
 import http from "node:http";
 
-const JAFFLR_URL = process.env.JAFFLR_URL ?? "http://jafflr:7000";
-const CHILLYBIN_URL = process.env.CHILLYBIN_URL ?? "http://chillybin:7001";
-const ADMIN_TOKEN = process.env.CHILLYBIN_ADMIN_TOKEN ?? "";
-const CONCURRENCY = Number(process.env.LOAD_CONCURRENCY ?? 2);
-const TIMEOUT_MS = Number(process.env.LOAD_TIMEOUT_MS ?? 10_000);
-/** Enough for thousands of toasties: a rehearsal must not fail by running out of bread. */
-const STOCK = { bread: 10_000, cheese: 10_000 };
-
+const env = process.env;
+const [JAFFLR, CHILLYBIN] = [
+  env.JAFFLR_URL ?? "http://jafflr:7000",
+  env.CHILLYBIN_URL ?? "http://chillybin:7001",
+];
+const TIMEOUT_MS = Number(env.LOAD_TIMEOUT_MS ?? 10_000);
 const counts = { sent: 0, ok: 0, failed: 0, restocked: 0 };
 let stopping = false;
-let reportedFirst = false;
+let first = true;
 
-/**
- * One request on a fresh connection (agent: false): a kept-alive connection would stay on one pod
- * and hide how the Service spreads new connections while pods come and go.
- */
-function request(url, { method = "GET", headers = {}, body } = {}) {
+/** A fresh connection each (agent: false): a kept-alive one would hide how new ones spread. */
+function post(url, body, headers = {}) {
   return new Promise((resolve) => {
-    const req = http.request(url, { method, headers, agent: false, timeout: TIMEOUT_MS }, (res) => {
+    const options = {
+      method: "POST",
+      agent: false,
+      timeout: TIMEOUT_MS,
+      headers: { "content-type": "application/json", ...headers },
+    };
+    const req = http.request(url, options, (res) => {
       let text = "";
-      res.setEncoding("utf8");
       res.on("data", (chunk) => {
         text += chunk;
       });
-      res.on("end", () => resolve({ status: res.statusCode, text }));
-      res.on("error", (error) => resolve({ error: error.message }));
+      res.on("end", () => resolve(`${res.statusCode} ${text}`));
+      res.on("error", (error) => resolve(error.message));
     });
     req.on("timeout", () => req.destroy(new Error(`no answer within ${TIMEOUT_MS} ms`)));
-    req.on("error", (error) => resolve({ error: error.message }));
-    req.end(body);
+    req.on("error", (error) => resolve(error.message));
+    req.end(JSON.stringify(body));
   });
-}
-
-const json = (value) => ({
-  headers: { "content-type": "application/json" },
-  body: JSON.stringify(value),
-});
-
-async function restock() {
-  const answer = await request(`${CHILLYBIN_URL}/restock`, {
-    method: "POST",
-    ...json(STOCK),
-    headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
-  });
-  if (answer.status !== 200)
-    fail(`POST /restock: ${answer.error ?? `${answer.status} ${answer.text}`}`);
-  else counts.restocked += 1;
 }
 
 function fail(what) {
@@ -62,39 +43,42 @@ function fail(what) {
   if (counts.failed <= 20) console.log(`load: FAILED ${what.slice(0, 300)}`);
 }
 
+/** Plenty of stock: a rehearsal must not fail by running out of bread. */
+async function restock() {
+  const stock = { bread: 10_000, cheese: 10_000 };
+  const answer = await post(`${CHILLYBIN}/restock`, stock, {
+    authorization: `Bearer ${env.CHILLYBIN_ADMIN_TOKEN ?? ""}`,
+  });
+  if (answer.startsWith("200 ")) counts.restocked += 1;
+  else fail(`POST /restock: ${answer}`);
+}
+
 async function worker(id) {
-  let n = 0;
-  while (!stopping) {
-    n += 1;
+  for (let n = 1; !stopping; n++) {
     counts.sent += 1;
-    const answer = await request(`${JAFFLR_URL}/toastie`, {
-      method: "POST",
-      ...json({ customer: `rehearsal-${id}`, ingredients: ["cheese"], doneness: "light" }),
+    const answer = await post(`${JAFFLR}/toastie`, {
+      customer: `rehearsal-${id}`,
+      ingredients: ["cheese"],
+      doneness: "light",
     });
-    if (answer.status === 200) {
+    if (answer.startsWith("200 ")) {
       counts.ok += 1;
-      if (!reportedFirst) {
-        reportedFirst = true;
-        console.log("load: first toastie ok");
-      }
-    } else if (answer.status === 409) {
-      // Out of stock is a proper answer, not an outage: restock and carry on.
-      counts.ok += 1;
+      if (first) console.log("load: first toastie ok");
+      first = false;
+    } else if (answer.startsWith("409 ")) {
+      counts.ok += 1; // out of stock is a proper answer, not an outage
       await restock();
-    } else {
-      fail(
-        `POST /toastie #${n} of worker ${id}: ${answer.error ?? `${answer.status} ${answer.text}`}`,
-      );
-    }
+    } else fail(`POST /toastie #${n} of worker ${id}: ${answer}`);
   }
 }
 
 process.on("SIGTERM", () => {
   stopping = true;
 });
-
 await restock();
-await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => worker(i + 1)));
+await Promise.all(
+  Array.from({ length: Number(env.LOAD_CONCURRENCY ?? 2) }, (_, i) => worker(i + 1)),
+);
 console.log(
   `load: done sent=${counts.sent} ok=${counts.ok} failed=${counts.failed} restocked=${counts.restocked}`,
 );
