@@ -1,0 +1,135 @@
+// What the delivery tests share: the real checkout, a throwaway git repository shaped like it, and
+// recording fakes of kubectl, docker, kind and gh put first on PATH, so the scripts run for real
+// and the tests see what they decided to call (never that a cluster ran anything).
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join, resolve } from "node:path";
+
+export const REPO_ROOT = resolve(__dirname, "..", "..", "..");
+export const SCRIPTS = join(REPO_ROOT, "scripts", "delivery");
+export const readRepo = (path: string) => fs.readFileSync(join(REPO_ROOT, path), "utf8");
+
+/** A repository with the real package.json files and manifests and one source file per workspace. */
+export function fixtureRepo() {
+  const dir = fs.mkdtempSync(join(tmpdir(), "toasties-fixture-"));
+  const env = { ...process.env, GIT_CONFIG_GLOBAL: "/dev/null", GIT_CONFIG_NOSYSTEM: "1" };
+  const who = ["-c", "user.name=Fixture", "-c", "user.email=fixture@example.invalid"];
+  const repo = {
+    dir,
+    git: (...args: string[]) =>
+      execFileSync("git", [...who, ...args], { cwd: dir, env, encoding: "utf8" }).trim(),
+    read: (path: string) => fs.readFileSync(join(dir, path), "utf8"),
+    write(path: string, content: string) {
+      fs.mkdirSync(dirname(join(dir, path)), { recursive: true });
+      fs.writeFileSync(join(dir, path), content);
+      return repo;
+    },
+    // biome-ignore lint/suspicious/noExplicitAny: package.json files, edited field by field
+    editJson(path: string, change: (json: Record<string, any>) => void) {
+      const json = JSON.parse(repo.read(path));
+      change(json);
+      return repo.write(path, JSON.stringify(json));
+    },
+    /** Everything staged and committed; the new commit's sha. */
+    commit: (message = "change") =>
+      repo.git("add", "-A") +
+      repo.git("commit", "-q", "--allow-empty", "-m", message) +
+      repo.git("rev-parse", "HEAD"),
+    remove: () => fs.rmSync(dir, { recursive: true, force: true }),
+  };
+  repo.git("init", "-q", "--initial-branch=main");
+  for (const path of ["package.json", "turbo.json", "tsconfig.base.json", "deploy/k8s"])
+    fs.cpSync(join(REPO_ROOT, path), join(dir, path), { recursive: true });
+  for (const ws of JSON.parse(readRepo("package.json")).workspaces as string[]) {
+    repo
+      .write(`${ws}/package.json`, readRepo(`${ws}/package.json`))
+      .write(`${ws}/src/index.ts`, `export const name = "${ws}";\n`);
+  }
+  repo
+    .write("package-lock.json", "{}\n")
+    .write("Dockerfile", "FROM scratch\n")
+    .write("README.md", "# fixture\n");
+  repo.commit("initial layout");
+  return repo;
+}
+
+/** A rule: the first one whose tool matches and whose bash glob matches the joined arguments answers. */
+export interface Rule {
+  tool: "kubectl" | "docker" | "kind" | "gh";
+  args: string;
+  exit?: number;
+  stdout?: string;
+  stderr?: string;
+}
+
+// Appends "<tool> <args>" to calls.log, keeps each file passed with -f or --input in applied/, and
+// answers from rules.tsv; gh's --jq is applied to the answer with jq, as gh would.
+const FAKE = `#!/usr/bin/env bash
+printf '%s %s\\n' "$(basename "$0")" "$*" >>"$FAKE_DIR/calls.log"
+prev=""
+for arg in "$@"; do
+  if [[ ( "$prev" == -f || "$prev" == --input ) && -f "$arg" ]]; then
+    cp "$arg" "$FAKE_DIR/applied/$(ls "$FAKE_DIR/applied" | wc -l | awk '{ printf "%03d", $1 }')-$(basename "$arg")"
+  fi
+  [[ "$prev" == --jq ]] && jq_expr="$arg"
+  prev="$arg"
+done
+while IFS=$'\\t' read -r tool pattern code stream out; do
+  # shellcheck disable=SC2053
+  [[ "$tool" == "$(basename "$0")" && "$*" == $pattern ]] || continue
+  if [[ "$stream" == stderr ]]; then printf '%b' "$out" >&2
+  elif [[ -n "\${jq_expr:-}" ]]; then printf '%b' "$out" | jq -r "$jq_expr"
+  else printf '%b' "$out"; fi
+  exit "$code"
+done <"$FAKE_DIR/rules.tsv"
+`;
+
+export class FakeTools {
+  readonly dir = fs.mkdtempSync(join(tmpdir(), "toasties-fakes-"));
+
+  constructor() {
+    fs.mkdirSync(join(this.dir, "bin"));
+    for (const tool of ["kubectl", "docker", "kind", "gh"])
+      fs.writeFileSync(join(this.dir, "bin", tool), FAKE, { mode: 0o755 });
+  }
+
+  /** Forgets the calls so far and answers with `rules` from now on. */
+  reset(rules: Rule[]): void {
+    fs.rmSync(join(this.dir, "applied"), { recursive: true, force: true });
+    fs.mkdirSync(join(this.dir, "applied"));
+    fs.writeFileSync(join(this.dir, "calls.log"), "");
+    const line = (r: Rule) => [
+      r.tool,
+      r.args,
+      r.exit ?? 0,
+      r.stderr === undefined ? "stdout" : "stderr",
+      (r.stderr ?? r.stdout ?? "").replaceAll("\\", "\\\\").replaceAll("\n", "\\n"),
+    ];
+    fs.writeFileSync(
+      join(this.dir, "rules.tsv"),
+      rules.map((r) => `${line(r).join("\t")}\n`).join(""),
+    );
+  }
+
+  /** Every call so far, "<tool> <args>", in order. */
+  calls = (): string[] =>
+    fs.readFileSync(join(this.dir, "calls.log"), "utf8").split("\n").filter(Boolean);
+
+  /** The files passed with -f or --input, in order: [name, content]. */
+  applied = (): [string, string][] =>
+    fs
+      .readdirSync(join(this.dir, "applied"))
+      .sort()
+      .map((name) => [name.slice(4), fs.readFileSync(join(this.dir, "applied", name), "utf8")]);
+
+  env = () => ({
+    PATH: `${this.dir}/bin:${process.env.PATH}`,
+    FAKE_DIR: this.dir,
+    DOCKER: "docker",
+    KUBECTL: "kubectl",
+    KIND: "kind",
+    GH: "gh",
+  });
+  remove = () => fs.rmSync(this.dir, { recursive: true, force: true });
+}
