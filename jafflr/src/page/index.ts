@@ -111,19 +111,17 @@ export function registerStallRoutes(registry: OpenAPIRegistry): void {
     headers,
     content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
   });
+  const text = z.string();
   registry.registerPath({
     method: "get",
     path: "/stall/assets/{asset}",
-    summary: "The stall page's script or stylesheet, named by its content hash.",
+    summary: "The page's script or stylesheet, named by its content hash, so cached for good.",
     request: { params: z.object({ asset: z.string().regex(/^stall\.[0-9a-f]{12}\.(js|css)$/) }) },
     responses: {
       200: {
-        description: "The asset, cacheable for good (its URL changes with its content).",
-        headers: {
-          "Cache-Control": header("Immutable.", IMMUTABLE),
-          "Content-Security-Policy": csp,
-        },
-        content: { "text/javascript": { schema: z.string() }, "text/css": { schema: z.string() } },
+        description: "The asset.",
+        headers: { "Cache-Control": header("", IMMUTABLE), "Content-Security-Policy": csp },
+        content: { "text/javascript": { schema: text }, "text/css": { schema: text } },
       },
       404: problem("No such asset (e.g. an older hash)."),
     },
@@ -131,14 +129,13 @@ export function registerStallRoutes(registry: OpenAPIRegistry): void {
   registry.registerPath({
     method: "get",
     path: "/stall/events",
-    summary: "Server-Sent Events for the stall page: a snapshot, then every change.",
-    description:
-      "`event: snapshot` (grill, stock, cold-store connection, the last 20 toasties, 300 one-second meter points), then `grill`, `stock`, `cold`, `toastie` and one `meter` event ({t, v1, v2}) per second, each with one line of JSON. The stream ends when jafflr drains.",
+    summary:
+      "Server-Sent Events: `snapshot` (grill, stock, cold, the last 20 toasties, 300 meter points), then `grill`, `stock`, `cold`, `toastie` and a `meter` point ({t, v1, v2}) each second, one line of JSON each; ends when jafflr drains.",
     responses: {
       200: {
         description: "The event stream.",
-        headers: { "Cache-Control": header("Never cached.", "no-store") },
-        content: { "text/event-stream": { schema: z.string() } },
+        headers: { "Cache-Control": header("", "no-store") },
+        content: { "text/event-stream": { schema: text } },
       },
       503: problem("jafflr is shutting down.", { "Retry-After": header("Seconds.") }),
     },

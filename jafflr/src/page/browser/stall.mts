@@ -13,7 +13,6 @@ let windowSeconds = 300;
 let toasties: ToastieOutcome[] = [];
 let points: MeterPoint[] = [];
 let stock: Stock = {};
-let ingredientNames = "";
 
 const byId = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -97,29 +96,19 @@ function renderStock(next: Stock) {
     return tr;
   });
   fill("stock-rows", rows, 2, "The cold store is empty.");
-  // The checkboxes are rebuilt only when the names change, so ticks and focus survive restocks.
-  if (names.join() === ingredientNames) return;
-  ingredientNames = names.join();
+  // The checkboxes change only with the names, and keep their ticks and focus when they do.
   const box = byId("ingredients");
-  const ticked = new Set(
-    [...box.querySelectorAll("input")].filter((i) => i.checked).map((i) => i.value),
-  );
-  const focused =
-    box.contains(document.activeElement) && (document.activeElement as HTMLInputElement).value;
-  const labels = names.map((name) => {
-    const input = Object.assign(document.createElement("input"), {
-      type: "checkbox",
-      name: "ingredients",
-      value: name,
-      id: `ingredient-${name}`,
-      checked: ticked.has(name),
-    });
-    const label = el("label", "", input, name);
-    label.setAttribute("for", input.id);
-    return label;
-  });
+  const old = new Map([...box.querySelectorAll("input")].map((i) => [i.value, i.parentNode]));
+  if ([...old.keys()].join() === names.join() && names.length) return;
+  const focused = document.activeElement as HTMLElement | null;
+  const labels = names.map((name) => old.get(name) ?? checkbox(name));
   box.replaceChildren(...(labels.length ? labels : [el("label", "empty", "Nothing in stock.")]));
-  if (focused) document.getElementById(`ingredient-${focused}`)?.focus();
+  focused?.focus();
+}
+
+function checkbox(value: string): HTMLElement {
+  const input = Object.assign(el("input", ""), { type: "checkbox", name: "ingredients", value });
+  return el("label", "", Object.assign(input, { id: `ingredient-${value}` }), value);
 }
 
 function renderCold(cold: Snapshot["cold"]) {
@@ -199,10 +188,9 @@ function showOutcome(className: string, [first, ...rest]: string[]) {
 async function order(event: SubmitEvent) {
   event.preventDefault();
   const button = byId<HTMLButtonElement>("toast-it");
-  const customer = byId<HTMLInputElement>("customer").value.trim();
-  const boxes = byId("ingredients").querySelectorAll("input");
-  const ingredients = [...boxes].filter((i) => i.checked).map((i) => i.value);
-  const doneness = byId<HTMLSelectElement>("doneness").value;
+  const form = new FormData(event.currentTarget as HTMLFormElement);
+  const customer = String(form.get("customer") ?? "").trim();
+  const [ingredients, doneness] = [form.getAll("ingredients"), form.get("doneness")];
   button.disabled = true;
   showOutcome("pending", [`Toasting for ${customer || "anonymous"}…`]);
   try {
