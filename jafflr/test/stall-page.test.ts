@@ -6,13 +6,20 @@ import "tpi/register"; // first, as in index.ts
  * stand-in chillybin has no /events; the stream beside a real chillybin is in integration-tests.
  */
 import assert from "node:assert/strict";
+import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
+import { EventSource } from "eventsource";
 import request from "supertest";
 import type { MeterPoint, Snapshot } from "../src/page/hub";
 import type { ToastieOutcome } from "../src/toastie";
-import { buildJafflr, standInChillybin, type TestJafflr, tempFlagFile } from "./helpers";
-import { openStallStream } from "./stall-stream";
+import {
+  buildJafflr,
+  eventually,
+  standInChillybin,
+  type TestJafflr,
+  tempFlagFile,
+} from "./helpers";
 
 let chillybin: Awaited<ReturnType<typeof standInChillybin>>;
 let jafflr: TestJafflr;
@@ -78,34 +85,48 @@ describe("GET / and the page's assets", () => {
   });
 });
 
+/** A page's stream as a browser's EventSource receives it; next() waits (bounded) for an event. */
+function openPage() {
+  let answer: Response | undefined;
+  const source = new EventSource(new URL("/stall/events", url()), {
+    fetch: async (input, init) => (answer = await fetch(input, init)),
+  });
+  const next = async <T>(event: string) => {
+    const [e] = await once(source, event, { signal: AbortSignal.timeout(10_000) });
+    return JSON.parse(e.data) as T;
+  };
+  return { source, next, answer: () => answer };
+}
+
 describe("GET /stall/events", () => {
   it("opens with a snapshot, then pushes every toastie; a later page catches up", async () => {
-    const page = await openStallStream(url());
-    assert.equal(page.status, 200);
-    assert.match(String(page.headers["content-type"]), /^text\/event-stream/);
-    assert.equal(page.headers["cache-control"], "no-store");
-    const snap = await page.nextEvent<Snapshot>("snapshot");
+    const page = openPage();
+    const snap = await page.next<Snapshot>("snapshot");
+    assert.match(page.answer()?.headers.get("content-type") ?? "", /^text\/event-stream/);
+    assert.equal(page.answer()?.headers.get("cache-control"), "no-store");
     assert.deepEqual(snap.grill, { slots: 4, toasting: 0, waiting: 0, queue: 32 });
     assert.equal(snap.meter.points.length, 300);
+    const pushed = page.next<ToastieOutcome>("toastie");
     await toastie("gita");
-    const pushed = await page.nextEvent<ToastieOutcome>("toastie");
-    page.close();
-    assert.deepEqual([pushed.customer, pushed.pickedVia, pushed.status], ["gita", "v2", 200]);
+    const { customer, pickedVia, status } = await pushed;
+    page.source.close();
+    assert.deepEqual([customer, pickedVia, status], ["gita", "v2", 200]);
     assert.equal(told.at(-1)?.customer, "gita", "the app's own onToastie still hears it");
     // 21 more: the snapshot keeps the last 20, newest first.
     for (let i = 0; i < 21; i++) await toastie(`c${i}`);
-    const later = await openStallStream(url());
-    const { toasties } = await later.nextEvent<Snapshot>("snapshot");
-    later.close();
+    const later = openPage();
+    const { toasties } = await later.next<Snapshot>("snapshot");
+    later.source.close();
     assert.deepEqual([toasties.length, toasties[0]?.customer], [20, "c20"]);
   });
 
   it("sends a meter point for every second", async () => {
-    const page = await openStallStream(url());
-    const a = await page.nextEvent<MeterPoint>("meter", 3_000);
-    const b = await page.nextEvent<MeterPoint>("meter", 3_000);
-    page.close();
-    assert.deepEqual(b, { t: a.t + 1, v1: 0, v2: 0 });
+    const page = openPage();
+    const points: MeterPoint[] = [];
+    page.source.addEventListener("meter", (e) => points.push(JSON.parse(e.data)));
+    await eventually(() => points.length >= 2, "two meter points");
+    page.source.close();
+    assert.deepEqual(points[1], { t: (points[0]?.t ?? 0) + 1, v1: 0, v2: 0 });
   });
 
   it("HEAD answers the headers only; POST is 405", async () => {
@@ -116,10 +137,12 @@ describe("GET /stall/events", () => {
   });
 
   it("draining ends every stream at once, and a page that reconnects meanwhile gets a 503", async () => {
-    const page = await openStallStream(url());
-    await page.nextEvent("snapshot");
+    const page = openPage();
+    await page.next("snapshot");
+    const ended = once(page.source, "error");
     jafflr.lifecycle.beginShutdown(); // the file's last test: a drain does not go back
-    await page.ended;
+    await ended;
+    page.source.close();
     const again = await request(jafflr.app).get("/stall/events").expect(503);
     assert.match(again.headers["content-type"] ?? "", /^application\/problem\+json/);
     assert.equal(again.headers["retry-after"], "1");

@@ -13,8 +13,6 @@ function watch(url: string, opts: { idleTimeoutMs?: number; connectTimeoutMs?: n
   const stop = watchChillybin({
     chillybinUrl: url,
     logger: memoryLogger("error").logger,
-    backoffBaseMs: 10,
-    backoffMaxMs: 40,
     ...opts,
     stock: (s) => seen.stocks.push(s),
     pick: (via) => seen.picks.push(via),

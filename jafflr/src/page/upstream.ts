@@ -18,8 +18,6 @@ export interface WatchOptions {
   connectTimeoutMs?: number;
   /** No byte for this long (three of chillybin's 15 s heartbeats) and the stream is given up. */
   idleTimeoutMs?: number;
-  backoffBaseMs?: number;
-  backoffMaxMs?: number;
 }
 
 /**
@@ -69,10 +67,7 @@ export function watchChillybin(opts: WatchOptions): () => void {
       if (connected || failures === 0) logger.warn({ reason }, "lost chillybin's events");
       [connected, failures] = [false, failures + 1];
       opts.status(false, reason);
-      const delay = Math.min(
-        opts.backoffMaxMs ?? 10_000,
-        (opts.backoffBaseMs ?? 250) * 2 ** Math.min(failures - 1, 16),
-      );
+      const delay = Math.min(10_000, 250 * 2 ** Math.min(failures - 1, 6));
       retry = setTimeout(open, randomInt(Math.ceil(delay / 2), delay + 1));
     };
   };
