@@ -11,7 +11,7 @@
  * chillybin needs a database: the whole check runs under with-db (DATABASE_URL's server when
  * set, else an embedded PostgreSQL).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import {
   cpSync,
   existsSync,
@@ -25,6 +25,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import dockerignore from "@balena/dockerignore";
 import { freePort } from "testkit/net";
+import { launchService } from "testkit/service-process";
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
 const json = (file: string) => JSON.parse(readFileSync(file, "utf8"));
@@ -108,44 +109,7 @@ function runtimeProblems(
   return problems;
 }
 
-function startNode(cwd: string, script: string, env: NodeJS.ProcessEnv) {
-  const child: ChildProcess = spawn(process.execPath, [script], { cwd, env });
-  let output = "";
-  for (const stream of [child.stdout, child.stderr]) {
-    stream?.on("data", (chunk) => {
-      output += chunk;
-    });
-  }
-  const exited = new Promise<number | null>((done) => child.once("exit", done));
-  return { child, exited, output: () => output.trim().split("\n").slice(-30).join("\n") };
-}
-
-async function waitFor200(url: string, started: ReturnType<typeof startNode>): Promise<string> {
-  let last = "no answer";
-  let gone = false;
-  void started.exited.then(() => {
-    gone = true;
-  });
-  for (
-    const deadline = Date.now() + 30_000;
-    Date.now() < deadline && !gone;
-    await new Promise((r) => setTimeout(r, 200))
-  ) {
-    try {
-      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      const body = await response.text();
-      if (response.status === 200) return body;
-      last = `${response.status} ${body.slice(0, 200)}`;
-    } catch (error) {
-      last = (error as Error).message;
-    }
-  }
-  throw new Error(
-    `${url} did not answer 200 (${gone ? "the process exited" : `last: ${last}`}):\n${started.output()}`,
-  );
-}
-
-/** Starts the service from the runtime folder as the image would, checks /health (and /ready). */
+/** Started from the runtime folder with plain node, as the image's CMD does; /health, SIGTERM. */
 async function startAndProbe(runtime: string, service: string, port: number): Promise<void> {
   const version = `docker-check-${service}`;
   const env: NodeJS.ProcessEnv = {
@@ -154,33 +118,42 @@ async function startAndProbe(runtime: string, service: string, port: number): Pr
     HOST: "127.0.0.1",
     PORT: String(port),
     VERSION: version,
-    LOG_LEVEL: "info",
   };
-  const cwd = join(runtime, service);
   const databaseUrl = process.env.DATABASE_URL;
   if (service === "chillybin") {
     // As in Kubernetes: migrations run first (the init container), the service does not.
-    const migrate = startNode(cwd, "dist/migrate.js", { ...env, DATABASE_URL: databaseUrl });
-    const code = await migrate.exited;
-    if (code !== 0) throw new Error(`node dist/migrate.js exited ${code}:\n${migrate.output()}`);
+    const migrate = spawnSync(process.execPath, [join(runtime, service, "dist", "migrate.js")], {
+      env: { ...env, DATABASE_URL: databaseUrl },
+      encoding: "utf8",
+    });
+    if (migrate.status !== 0)
+      throw new Error(
+        `node dist/migrate.js exited ${migrate.status}:\n${migrate.stdout}${migrate.stderr}`,
+      );
     log(`${service}: node dist/migrate.js applied the shipped migrations`);
     Object.assign(env, { DATABASE_URL: databaseUrl, MIGRATE_ON_START: "false" });
   } else {
     env.CHILLYBIN_URL = "http://127.0.0.1:9"; // /health must not depend on chillybin: nothing listens there
   }
-  const started = startNode(cwd, "dist/index.js", env);
-  try {
-    const health = await waitFor200(`http://127.0.0.1:${port}/health`, started);
-    if (!health.includes(version)) throw new Error(`/health does not report VERSION: ${health}`);
-    log(`${service}: GET /health -> 200 ${health.trim()}`);
-    if (service === "chillybin") await waitFor200(`http://127.0.0.1:${port}/ready`, started);
-  } finally {
-    started.child.kill("SIGTERM");
-  }
-  const timeout = setTimeout(() => started.child.kill("SIGKILL"), 30_000);
-  const code = await started.exited;
-  clearTimeout(timeout);
-  if (code !== 0) throw new Error(`${service} exited ${code} after SIGTERM:\n${started.output()}`);
+  const lines: string[] = [];
+  const started = await launchService({
+    name: service,
+    entry: join(runtime, service, "dist", "index.js"),
+    env,
+    onLine: (line) => lines.push(line),
+    waitForReady: service === "chillybin",
+  });
+  const health = await (await fetch(`${started.url}/health`)).text();
+  started.child.kill("SIGTERM");
+  const exit = await started.exited;
+  if (!health.includes(version)) throw new Error(`/health does not report VERSION: ${health}`);
+  log(
+    `${service}: GET /health -> ${health.trim()}${service === "chillybin" ? ", /ready -> 200" : ""}`,
+  );
+  if (exit.code !== 0)
+    throw new Error(
+      `${service} exited ${exit.code ?? exit.signal} after SIGTERM:\n${lines.slice(-30).join("\n")}`,
+    );
   log(`${service}: SIGTERM -> clean exit 0`);
 }
 
