@@ -1,8 +1,8 @@
 /**
- * A service as a real process: its built entry point started with plain `node` (as production
- * runs it), its URL read from tpi's `{"msg":"listening","url":…}` log line (PORT=0: ephemeral),
- * then `/ready` awaited. `launchService` is the bare launcher (`npm start` uses it);
- * `startService` is the tests' form: output kept for failure messages, stopped with the test.
+ * A service as a real process: its built entry point run by plain `node` (as production runs it),
+ * its URL read from tpi's "listening" log line (PORT=0: ephemeral), then `/ready` awaited.
+ * `launchService` is the bare launcher (`npm start` uses it); `startService` is the tests' form:
+ * output kept for failure messages, every service stopped when the test process ends.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -15,22 +15,21 @@ export { freePort } from "./net";
 /** The checkout this kit lives in (scripts/testkit/src → three levels up). */
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 export type ServiceName = "chillybin" | "jafflr";
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-export interface LaunchOptions {
+export type Exit = { code: number | null; signal: NodeJS.Signals | null };
+export interface LaunchOptions extends StartServiceOptions {
   name: string;
   entry: string;
   env: NodeJS.ProcessEnv;
   onLine: (line: string, stream: "stdout" | "stderr") => void;
-  /** Wait for `/ready` to answer 200 (default) or only for the listening line. */
+  /** Own process group: a terminal's Ctrl-C reaches only the parent, which stops services in order. */
+  detached?: boolean;
+  /** Aborting kills the half-started service. */
+  signal?: AbortSignal;
+}
+export interface StartServiceOptions {
+  /** false: wait only for the listening line (e.g. a dependency is down). */
   waitForReady?: boolean;
   timeoutMs?: number;
-  /** Own process group, so a terminal's Ctrl-C reaches only the parent, which stops services in order. */
-  detached?: boolean;
-  /** Aborting kills the half-started service and rejects. */
-  signal?: AbortSignal;
 }
 export interface LaunchedService {
   name: string;
@@ -44,70 +43,73 @@ export interface LaunchedService {
 export const serviceEntry = (name: ServiceName) => path.join(REPO_ROOT, name, "dist", "index.js");
 export const describeExit = ({ code, signal }: Exit) =>
   signal ? `signal ${signal}` : `exit code ${code}`;
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms).unref());
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
+const listeningUrl = (line: string): string | undefined => {
+  try {
+    const record = line.includes('"listening"') ? JSON.parse(line) : {};
+    return record.msg === "listening" ? record.url : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
-export async function launchService(options: LaunchOptions): Promise<LaunchedService> {
-  const { name, entry, timeoutMs = 30_000 } = options;
-  if (!existsSync(entry))
-    throw new Error(`${name} is not built (${entry} is missing): run \`npm run build\` first.`);
+export async function launchService(o: LaunchOptions): Promise<LaunchedService> {
+  if (!existsSync(o.entry))
+    throw new Error(`${o.name} is not built (no ${o.entry}): run \`npm run build\`.`);
   // An IPC channel: should this process die, even by SIGKILL, the channel closes and tpi drains
   // the service on 'disconnect', so no orphan holds a port. Unref'd: it must not keep us alive.
-  const child = spawn(process.execPath, [entry], {
-    env: options.env,
+  const child = spawn(process.execPath, [o.entry], {
+    env: o.env,
     stdio: ["ignore", "pipe", "pipe", "ipc"],
-    detached: options.detached ?? false,
+    detached: o.detached,
   });
   child.channel?.unref();
-  const exited = new Promise<Exit>((r) =>
-    child.once("close", (code, signal) => r({ code, signal })),
+  let exit: Exit | undefined;
+  const exited = new Promise<Exit>((resolve) =>
+    child.once("close", (code, signal) => {
+      exit = { code, signal };
+      resolve(exit);
+    }),
   );
-  let heard: (url: string) => void = () => {};
-  const listening = new Promise<string>((r) => (heard = r));
+  let url: string | undefined;
   for (const stream of ["stdout", "stderr"] as const) {
     createInterface({ input: child[stream] as NodeJS.ReadableStream }).on("line", (line) => {
-      options.onLine(line, stream);
-      const url =
-        /^\{.*"msg":"listening"/.test(line) && (JSON.parse(line) as { url?: unknown }).url;
-      if (typeof url === "string") heard(url);
+      o.onLine(line, stream);
+      url ??= listeningUrl(line);
     });
   }
-  const deadline = Date.now() + timeoutMs;
-  const fail = (why: string) => new Error(`${name} did not start: ${why}`);
-  let phase = "listening";
-  const died = exited.then((exit) =>
-    Promise.reject(fail(`it exited (${describeExit(exit)}) before it was ${phase}`)),
-  );
-  died.catch(() => {});
-  const aborted = new Promise<never>((_, reject) => {
-    const abort = () => reject(fail("start-up was cancelled"));
-    if (options.signal?.aborted) abort();
-    options.signal?.addEventListener("abort", abort, { once: true });
-  });
+  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  let last = "no answer yet";
   try {
-    const late = sleep(timeoutMs).then(() =>
-      Promise.reject(fail(`no "listening" log line within ${timeoutMs} ms`)),
-    );
-    const url = await Promise.race([listening, died, aborted, late]);
-    phase = "ready";
-    let last = "no answer yet";
-    while (options.waitForReady ?? true) {
-      const reply = await Promise.race([
-        get(new URL("/ready", url), 2_000).catch((e: Error) => ({ status: 0, body: e.message })),
-        died,
-        aborted,
-      ]);
-      if (reply.status === 200) break;
-      last = `${reply.status} ${reply.body.slice(0, 300)}`;
+    for (;;) {
+      const state = url ? "ready" : "listening";
+      if (exit) throw new Error(`it exited (${describeExit(exit)}) before it was ${state}`);
+      if (o.signal?.aborted) throw new Error("start-up was cancelled");
       if (Date.now() > deadline)
-        throw fail(`${url}/ready is not 200 in time (last answer: ${last})`);
-      await sleep(100);
+        throw new Error(`not ${state} within ${o.timeoutMs ?? 30_000} ms (${last})`);
+      if (url && o.waitForReady === false) break;
+      if (url) {
+        const ready = await get(new URL("/ready", url), 2_000).catch((e: Error) => ({
+          status: 0,
+          body: e.message,
+        }));
+        if (ready.status === 200) break;
+        last = `/ready: ${ready.status} ${ready.body.slice(0, 300)}`;
+      }
+      await sleep(url ? 100 : 20);
     }
-    return { name, url, port: Number(new URL(url).port), child, exited };
   } catch (error) {
-    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    if (!exit) child.kill("SIGKILL");
     await exited;
-    throw error;
+    throw new Error(`${o.name} did not start: ${(error as Error).message}`);
   }
+  return {
+    name: o.name,
+    url: url as string,
+    port: Number(new URL(url as string).port),
+    child,
+    exited,
+  };
 }
 
 /** A GET without keep-alive, so polling leaves no socket holding the event loop open. */
@@ -116,8 +118,9 @@ export function get(url: URL, timeoutMs: number): Promise<{ status: number; body
     const request = http.get(url, { agent: false, timeout: timeoutMs }, (response) => {
       let body = "";
       response.setEncoding("utf8").on("data", (chunk: string) => (body += chunk));
-      response.on("end", () => resolve({ status: response.statusCode ?? 0, body }));
-      response.on("error", reject);
+      response
+        .on("end", () => resolve({ status: response.statusCode ?? 0, body }))
+        .on("error", reject);
     });
     request.on("timeout", () => request.destroy(new Error(`timed out after ${timeoutMs} ms`)));
     request.on("error", reject);
@@ -133,11 +136,6 @@ export interface ServiceProcess extends LaunchedService {
   /** SIGKILL, no waiting: a crash. */
   kill(): void;
 }
-export interface StartServiceOptions {
-  /** false: wait only for the listening line (e.g. a dependency is down). */
-  waitForReady?: boolean;
-  timeoutMs?: number;
-}
 
 const running = new Set<ServiceProcess>();
 process.once("exit", () => {
@@ -151,19 +149,21 @@ export async function startService(
 ): Promise<ServiceProcess> {
   const lines: string[] = [];
   const logs = () => lines.join("\n");
+  const onLine = (line: string, stream: string) => {
+    lines.push(stream === "stderr" ? `[stderr] ${line}` : line);
+    if (lines.length > 5_000) lines.shift();
+  };
+  // The listening line is logged at info, so info is the quietest level that works here.
+  const base = { PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info" };
   const launched = await launchService({
     name,
     entry: serviceEntry(name),
-    // The listening line is logged at info, so info is the quietest level that works here.
-    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", LOG_LEVEL: "info", ...env },
-    onLine: (line, stream) => {
-      lines.push(stream === "stderr" ? `[stderr] ${line}` : line);
-      if (lines.length > 5_000) lines.shift();
-    },
+    env: { ...process.env, ...base, ...env },
+    onLine,
     ...options,
-  }).catch((error: Error) => {
-    throw new Error(`${error.message}\n--- ${name} output ---\n${logs()}`);
-  });
+  }).catch((error: Error) =>
+    Promise.reject(new Error(`${error.message}\n--- ${name} output ---\n${logs()}`)),
+  );
   const { child, exited } = launched;
   const service: ServiceProcess = {
     ...launched,
@@ -175,9 +175,7 @@ export async function startService(
       if (exit) return exit;
       child.kill("SIGKILL");
       await exited;
-      throw new Error(
-        `${name} did not exit within ${timeoutMs} ms of ${signal}.\n--- ${name} output ---\n${logs()}`,
-      );
+      throw new Error(`${name} did not exit within ${timeoutMs} ms of ${signal}.\n${logs()}`);
     },
     kill: () => child.kill("SIGKILL"),
   };
