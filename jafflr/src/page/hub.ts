@@ -66,7 +66,11 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
         this.set(value());
       },
     });
-  gauge("stall_page_streams", "Stall pages on GET /stall/events.", () => channel.sessionCount);
+  gauge(
+    "stall_page_streams",
+    "Stall pages connected to GET /stall/events.",
+    () => channel.sessionCount,
+  );
   gauge(
     "stall_chillybin_watching",
     "1 while jafflr watches chillybin's GET /events for its stall pages (one watch, shared).",
