@@ -148,7 +148,6 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
       // retry: EventSource reconnects after 1 s when a stream ends (e.g. this jafflr drained).
       const session = await createSession(req, res, {
         retry: 1000,
-        keepAlive: 15_000,
         headers: { "Cache-Control": "no-store" },
         state: { res },
       });
@@ -160,7 +159,7 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
         grill: grillState(),
         stock,
         cold,
-        toasties: [...recent],
+        toasties: recent,
         meter: meterNow,
       };
       session.push(snapshot, "snapshot");
