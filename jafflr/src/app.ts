@@ -1,7 +1,6 @@
-import type { Express, Request } from "express";
+import type { Express } from "express";
 import {
   createServiceApp,
-  HttpProblem,
   type Lifecycle,
   type Logger,
   type Metrics,
@@ -9,6 +8,7 @@ import {
   OpenAPIRegistry,
   openApiDocument,
   promClient,
+  requireJson,
   z,
 } from "tpi";
 import type { ChillybinClient } from "./chillybin-client";
@@ -18,20 +18,11 @@ import type { FlagName } from "./flags";
 import type { Grill } from "./grill";
 import { registerStallRoutes, stallPage, stallPageRoot } from "./page";
 import { Problem, problemTypes } from "./problems";
-import {
-  IDEMPOTENCY_KEY,
-  parseIdempotencyKey,
-  parseToastieOrder,
-  Toastie,
-  ToastieOrderBody,
-  ToastieOrderQuery,
-  type ToastieOutcome,
-  toastieServer,
-} from "./toastie";
+import * as toastie from "./toastie";
 import { LEGACY_HEADERS, mountLegacyToastie } from "./toastie-get";
 
 export interface AppDeps {
-  /** CHILLYBIN_URL is here for the stall page, which reads stock straight from chillybin. */
+  /** CHILLYBIN_URL is for the stall page, which reads stock straight from chillybin. */
   config: Pick<Config, "VERSION" | "CHILLYBIN_URL">;
   logger: Logger;
   metrics: Metrics;
@@ -39,11 +30,11 @@ export interface AppDeps {
   features: Features<FlagName>;
   chillybin: ChillybinClient;
   grill: Grill;
-  /** Called once per toastie that passed validation, after its answer is decided (done or failed). */
-  onToastie?: (outcome: ToastieOutcome) => void;
+  /** Told once per toastie that passed validation, after its answer is decided. */
+  onToastie?: (outcome: toastie.ToastieOutcome) => void;
 }
 
-export const Status = z
+const Status = z
   .object({
     toasting: z.int().min(0),
     waiting: z.int().min(0),
@@ -52,65 +43,49 @@ export const Status = z
     chillybin: z.strictObject({
       reachable: z.boolean(),
       checkedAt: z.iso.datetime().nullable(),
-      reason: z.string().optional().openapi({ description: "While it cannot be reached." }),
+      reason: z.string().optional(),
     }),
   })
   .openapi("Status");
 
 export function createApp(deps: AppDeps): Express {
-  const { config, logger, metrics, lifecycle, chillybin, grill } = deps;
+  const { config, metrics, chillybin, grill } = deps;
   for (const [name, help, read] of [
     ["grill_toasting", "Orders holding a grill slot (picking or cooking).", () => grill.toasting],
     ["grill_waiting", "Orders queued for a grill slot.", () => grill.waiting],
+    ["jafflr_chillybin_up", "1 while jafflr can reach chillybin, else 0.", () => up(chillybin)],
   ] as const) {
-    new promClient.Gauge({
-      name,
-      help,
-      registers: [metrics.registry],
-      collect() {
-        this.set(read());
-      },
-    });
+    const registers = [metrics.registry];
+    new promClient.Gauge({ name, help, registers, collect: collector(read) });
   }
-  const page = stallPage(deps); // Gita's stall page: hears every toastie; mounted before GET /
-  const serveToastie = toastieServer({
-    ...deps,
-    onToastie: page.onToastie,
-    registry: metrics.registry,
-  });
+  const page = stallPage(deps); // hears every toastie; mounted before the JSON GET /
+  const serve = toastie.toastieServer({ ...deps, ...page, registry: metrics.registry });
   const described = describe(config.VERSION);
 
   return createServiceApp({
     service: "jafflr",
     version: config.VERSION,
-    logger,
-    metrics,
-    lifecycle,
-    // No readiness checks beyond draining: the flags are loaded before the app exists, and
-    // chillybin being down must not take every jafflr out of its Service at once (toasties
-    // answer a quick 503 problem instead).
+    ...deps,
+    // Readiness is only "not draining": chillybin being down must not take every jafflr out of
+    // its Service at once (toasties answer a quick 503 problem instead).
     routes(app) {
       page.mount(app);
       app.get("/", (_req, res) => {
-        const status: z.infer<typeof Status> = {
-          toasting: grill.toasting,
-          waiting: grill.waiting,
-          slots: grill.slots,
-          version: config.VERSION,
-          chillybin: chillybin.reachability,
-        };
-        res.json(status);
+        const { toasting, waiting, slots } = grill;
+        const status = { toasting, waiting, slots, version: config.VERSION };
+        res.json({ ...status, chillybin: chillybin.reachability } satisfies z.infer<typeof Status>);
       });
       app.all("/", methodNotAllowed(["GET", "HEAD"]));
-      app.post("/toastie", async (req, res) => {
-        rejectNonJsonBody(req);
-        const order = parseToastieOrder({
-          query: req.query as Record<string, unknown>,
-          body: req.body,
-        });
-        await serveToastie(res, order, parseIdempotencyKey(req.headers["idempotency-key"]));
+      // The JSON parser skips other media types: a form body must not become an empty order.
+      const jsonIfAny: typeof requireJson = (req, res, next) =>
+        req.headers["transfer-encoding"] || Number(req.headers["content-length"] ?? 0) > 0
+          ? requireJson(req, res, next)
+          : next();
+      app.post("/toastie", jsonIfAny, async (req, res) => {
+        const order = toastie.parseToastieOrder({ query: req.query, body: req.body });
+        await serve(res, order, toastie.parseIdempotencyKey(req.headers["idempotency-key"]));
       });
-      mountLegacyToastie(app, serveToastie, metrics);
+      mountLegacyToastie(app, serve, metrics);
       app.all("/toastie", methodNotAllowed(["GET", "HEAD", "POST"]));
       app.get("/openapi.json", (_req, res) => {
         res.json(described);
@@ -120,24 +95,18 @@ export function createApp(deps: AppDeps): Express {
   });
 }
 
-/** The JSON parser skips other media types; a form or text body must not silently become an empty order. */
-function rejectNonJsonBody(req: Request) {
-  const hasBody =
-    req.headers["transfer-encoding"] !== undefined ||
-    Number(req.headers["content-length"] ?? 0) > 0;
-  if (hasBody && !req.is(["application/json", "application/*+json"])) {
-    throw new HttpProblem(415, "Unsupported Media Type", {
-      detail:
-        "Send the order as a JSON body (Content-Type: application/json) or in the query string.",
-    });
-  }
+const up = (chillybin: ChillybinClient) => (chillybin.reachability.reachable ? 1 : 0);
+
+function collector(read: () => number) {
+  return function (this: promClient.Gauge) {
+    this.set(read());
+  };
 }
 
-/** GET /openapi.json: OpenAPI 3.1 from the same zod schemas that check requests and shape answers. */
+/** GET /openapi.json: OpenAPI 3.1 from the zod schemas that check requests and shape answers. */
 function describe(version: string) {
   const registry = new OpenAPIRegistry();
-  registry.register("Problem", Problem);
-  const json = (schema: z.ZodType, description: string) => ({
+  const json = (schema: z.ZodType, description = "") => ({
     description,
     content: { "application/json": { schema } },
   });
@@ -146,10 +115,9 @@ function describe(version: string) {
     content: { "application/problem+json": { schema: Problem } },
   });
   const failures = {
-    400: problem("invalid-request (`errors` says where and why); about:blank for malformed JSON."),
-    409: problem("out-of-stock (`short`); with v1, `taken` lists what was already picked."),
+    400: problem("invalid-request (`errors`: where and why); about:blank for malformed JSON."),
+    409: problem("out-of-stock (`short`); with v1, `taken`: what was already picked."),
     413: problem("The body is larger than 16 KiB."),
-    415: problem("A body that is not JSON."),
     422: problem("unknown-ingredient, idempotency-key-reused or order-rejected."),
     500: problem("Something went wrong inside jafflr (never expected)."),
     502: problem("cold-store-error: chillybin answered something jafflr cannot use."),
@@ -158,94 +126,71 @@ function describe(version: string) {
       headers: { "Retry-After": { schema: { type: "string" as const, pattern: "^[0-9]+$" } } },
     },
   };
-  const headers = z.object({
-    "Idempotency-Key": z.string().regex(IDEMPOTENCY_KEY).optional().openapi({
-      description: "A retried toastie with the same key picks once (v2); else one per toastie.",
-    }),
-  });
-  registry.registerPath({
-    method: "get",
-    path: "/",
-    summary: "The grill, and whether chillybin is reachable; a browser gets the stall page.",
-    responses: {
-      200: {
-        description: "Status, or the stall page.",
-        headers: stallPageRoot.headers,
-        content: { "application/json": { schema: Status }, ...stallPageRoot.content },
-      },
-    },
-  });
-  registerStallRoutes(registry);
-  registry.registerPath({
-    method: "post",
-    path: "/toastie",
-    summary: "Order a toastie: a JSON body or, as the original took it, the query string.",
-    request: {
-      headers,
-      query: ToastieOrderQuery.partial(),
-      body: { required: false, content: { "application/json": { schema: ToastieOrderBody } } },
-    },
-    responses: { 200: json(Toastie, "Toasted."), ...failures },
-  });
-  const { 415: _, ...getFailures } = failures;
-  registry.registerPath({
-    method: "get",
-    path: "/toastie",
-    summary: "Order a toastie the original's way (deprecated; use POST /toastie).",
-    deprecated: true,
-    request: { headers, query: ToastieOrderQuery },
-    responses: Object.fromEntries(
-      Object.entries({ 200: json(Toastie, "Toasted."), ...getFailures }).map(([s, r]) => [
+  const key = z.string().regex(toastie.IDEMPOTENCY_KEY).optional();
+  const headers = z.object({ "Idempotency-Key": key });
+  const done = json(toastie.Toastie, "Toasted.");
+  const legacy = (responses: Record<number, object>) =>
+    Object.fromEntries(
+      Object.entries(responses).map(([s, r]) => [
         s,
-        { ...r, headers: { ...LEGACY_HEADERS, ...("headers" in r ? r.headers : {}) } },
+        { ...r, headers: { ...LEGACY_HEADERS, ...("headers" in r ? (r.headers as object) : {}) } },
       ]),
-    ),
-  });
-  registry.registerPath({
-    method: "head",
-    path: "/toastie",
-    summary: "The legacy form's headers only: never reads the order, never toasts.",
-    deprecated: true,
-    responses: { 200: { description: "No body.", headers: LEGACY_HEADERS } },
-  });
+    );
   const readiness = z.object({
     status: z.enum(["ready", "unavailable"]),
     checks: z.record(z.string(), z.string()),
   });
-  for (const [path, summary, responses] of [
-    [
-      "/health",
-      "Liveness: the process serves. Never touches chillybin.",
-      {
-        200: json(
-          z.object({ status: z.literal("ok"), service: z.literal("jafflr"), version: z.string() }),
-          "Alive.",
-        ),
-      },
-    ],
-    [
-      "/ready",
-      "Readiness: not draining. Does not depend on chillybin.",
-      { 200: json(readiness, "Ready."), 503: json(readiness, "Shutting down.") },
-    ],
-    [
-      "/metrics",
-      "Prometheus metrics.",
-      {
-        200: { description: "Prometheus text.", content: { "text/plain": { schema: z.string() } } },
-      },
-    ],
-    ["/openapi.json", "This description.", { 200: json(z.object({}), "OpenAPI 3.1.") }],
-  ] as const) {
-    registry.registerPath({ method: "get", path, summary, responses });
-  }
-  return {
-    ...openApiDocument(registry, {
-      title: "jafflr",
-      version,
-      description:
-        "The toastie stall: orders toasties, picks their ingredients from chillybin (v1 or v2, as the `pick.v2` flag says per customer) and cooks them. Problem types are listed under x-problem-types.",
-    }),
-    "x-problem-types": problemTypes,
+  const health = z.object({
+    status: z.literal("ok"),
+    service: z.literal("jafflr"),
+    version: z.string(),
+  });
+  const text = {
+    description: "Prometheus text.",
+    content: { "text/plain": { schema: z.string() } },
   };
+  const root = { ...json(Status), headers: stallPageRoot.headers };
+  Object.assign(root.content, stallPageRoot.content); // a browser gets the stall page
+  for (const [method, path, summary, responses, more] of [
+    ["get", "/", "The grill, and whether chillybin is reachable.", { 200: root }],
+    [
+      "post",
+      "/toastie",
+      "Order a toastie: a JSON body or the query string.",
+      { 200: done, 415: problem("A body that is not JSON."), ...failures },
+      {
+        request: {
+          headers,
+          query: toastie.ToastieOrderQuery.partial(),
+          body: {
+            required: false,
+            content: { "application/json": { schema: toastie.ToastieOrderBody } },
+          },
+        },
+      },
+    ],
+    [
+      "get",
+      "/toastie",
+      "Order the original's way.",
+      legacy({ 200: done, ...failures }),
+      { deprecated: true, request: { headers, query: toastie.ToastieOrderQuery } },
+    ],
+    [
+      "head",
+      "/toastie",
+      "Its headers only: never toasts.",
+      legacy({ 200: { description: "" } }),
+      { deprecated: true },
+    ],
+    ["get", "/health", "Liveness; never touches chillybin.", { 200: json(health) }],
+    ["get", "/ready", "Readiness: not draining.", { 200: json(readiness), 503: json(readiness) }],
+    ["get", "/metrics", "Prometheus metrics.", { 200: text }],
+    ["get", "/openapi.json", "This description.", { 200: json(z.object({})) }],
+  ] as const) {
+    registry.registerPath({ method, path, summary, responses, ...more });
+  }
+  registerStallRoutes(registry);
+  const info = { title: "jafflr", version, description: "Problem types: x-problem-types." };
+  return { ...openApiDocument(registry, info), "x-problem-types": problemTypes };
 }

@@ -43,16 +43,7 @@ async function main() {
         }
       : undefined,
   });
-  const chillybin = new ChillybinClient({
-    baseUrl: config.CHILLYBIN_URL,
-    connectTimeoutMs: config.CHILLYBIN_CONNECT_TIMEOUT_MS,
-    timeoutMs: config.CHILLYBIN_TIMEOUT_MS,
-    retries: config.CHILLYBIN_RETRIES,
-    checkEveryMs: config.CHILLYBIN_CHECK_MS,
-    version: config.VERSION,
-    registry: metrics.registry,
-    logger,
-  });
+  const chillybin = new ChillybinClient(config, { registry: metrics.registry, logger });
   chillybin.start();
   const grill = new Grill({
     slots: config.GRILL_SLOTS,

@@ -1,106 +1,83 @@
 import { randomUUID } from "node:crypto";
 import type { Response } from "express";
 import { clip, HttpProblem, invalidRequest, parseRequest, promClient, z } from "tpi";
-
-type Registry = promClient.Registry;
-
 import type { AppDeps } from "./app";
 import { DONENESS, type Slot } from "./grill";
 import { pickV1 } from "./pick-v1";
 import { type Picked, pickV2 } from "./pick-v2";
 import { problem } from "./problems";
 
-/**
- * A toastie, from the order to the answer: read and check the order, queue for the grill, pick
- * the ingredients from chillybin (v1 or v2, as the `pick.v2` flag says for this customer), cook.
- */
-
-// ---------- the order (zod; the same rules and words as chillybin's) ----------
+// A toastie: read and check the order (chillybin's rules and words), queue for the grill, pick
+// the ingredients (v1 or v2, as the `pick.v2` flag says for this customer), cook.
 
 const CUSTOMER_RULE =
   "customer must be 1-64 printable characters, not blank, no leading or trailing spaces";
 const NAME_RULE = "1-32 lowercase letters, digits, - or _, starting with a letter";
+const quote = (input: unknown) => JSON.stringify(clip(String(input)));
 
-/**
- * chillybin's rule: 1-64 code points; no control, format or separator characters (no NULs,
- * newlines or bidi overrides) except the zero-width joiner inside emoji like 👩‍🍳; no leading or
- * trailing whitespace, which also rules out blank names.
- */
+/** chillybin's rule: 1-64 code points, no control, format or separator characters (the emoji ZWJ aside), no outer spaces. */
 export function isValidCustomer(s: string): boolean {
-  const length = [...s].length;
   const printable = /^[^\p{C}\p{Zl}\p{Zp}]+$/u.test(s.replaceAll("\u200d", ""));
-  return length >= 1 && length <= 64 && s.trim() === s && printable;
+  return [...s].length <= 64 && s.trim() === s && printable;
 }
 
-const customer = z
-  .string({ error: CUSTOMER_RULE })
-  .refine(isValidCustomer, CUSTOMER_RULE)
-  .default("anonymous")
-  .openapi({ description: "1-64 printable code points." });
-
-const doneness = z
-  .enum(DONENESS, {
-    error: (iss) =>
-      `doneness must be one of ${DONENESS.join(", ")}${typeof iss.input === "string" ? `, got ${JSON.stringify(clip(iss.input))}` : ""}`,
-  })
-  .default("light");
-
-const ingredientName = z
+const customer = z.string({ error: CUSTOMER_RULE }).refine(isValidCustomer, CUSTOMER_RULE);
+const doneness = z.enum(DONENESS, {
+  error: ({ input }) =>
+    `doneness must be one of ${DONENESS.join(", ")}${typeof input === "string" ? `, got ${quote(input)}` : ""}`,
+});
+const name = z
   .string({ error: "each ingredient must be a string" })
   .regex(/^[a-z][a-z0-9_-]{0,31}$/, {
-    error: (iss) =>
-      `${JSON.stringify(clip(String(iss.input)))} is not an ingredient name: use ${NAME_RULE}`,
+    error: ({ input }) => `${quote(input)} is not an ingredient name: use ${NAME_RULE}`,
   });
-
 const ingredients = (what: string) =>
   z
-    .array(ingredientName, {
-      error: (iss) =>
-        iss.input === undefined
+    .array(name, {
+      error: ({ input }) =>
+        input === undefined
           ? "name at least one ingredient, including cheese"
           : `${what} must be a list of ingredient names`,
     })
     .min(1, `${what} must have 1 to 10 ingredients, got 0`)
     .max(10, {
-      error: (iss) => `${what} must have 1 to 10 ingredients, got ${(iss.input as []).length}`,
+      error: ({ input }) => `${what} must have 1 to 10 ingredients, got ${(input as []).length}`,
     })
     // Only once every name is valid: "no cheese" about a list of typos would mislead.
     .refine((names) => names.some((n) => n === "cheese" || n === "sheese"), {
       error: "No cheese on this toastie: add cheese or sheese",
       when: (payload) => payload.issues.length === 0,
     });
+const order = {
+  doneness: doneness.default("light"),
+  customer: customer.default("anonymous"),
+};
 
 export const ToastieOrderBody = z
-  .strictObject({ ingredients: ingredients("ingredients"), doneness, customer })
+  .strictObject({ ingredients: ingredients("ingredients"), ...order })
   .openapi("ToastieOrder");
-
-/** The original's query form: `?i=cheese&i=vegemite&doneness=medium&customer=gita`. */
+/** The original's query form, `?i=cheese&i=vegemite`: one `i` is a string, more an array. */
 export const ToastieOrderQuery = z.strictObject({
-  // `?i=cheese` is a string, `?i=cheese&i=ham` an array: both mean a list.
   i: z.preprocess((v) => (typeof v === "string" ? [v] : v), ingredients("i")),
-  doneness,
-  customer,
+  ...order,
 });
-
 export const Toastie = z
   .strictObject({
     status: z.literal("done"),
     customer: z.string(),
-    ingredients: z.array(z.string()).openapi({ description: "With the two slices of bread." }),
-    doneness: z.enum(DONENESS),
+    ingredients: z.array(z.string()).openapi({ description: "With two slices of bread." }),
+    doneness,
     pickedVia: z.enum(["v1", "v2"]),
     orderId: z.string().optional().openapi({ description: "chillybin's order id (v2)." }),
   })
   .openapi("Toastie");
-
 export type ToastieOrder = z.output<typeof ToastieOrderBody>;
 
-/** Reads an order from a JSON body or the query string (never both); a 400 lists all that is wrong. */
-export function parseToastieOrder(input: { query: Record<string, unknown>; body: unknown }) {
-  const { body } = input;
+/** From a JSON body or the query string, never both; one 400 lists all that is wrong. */
+export function parseToastieOrder({ query, body }: { query: object; body: unknown }) {
   const empty = body?.constructor === Object && Object.keys(body).length === 0;
-  if (body === undefined || empty) return parseQueryOrder(input.query);
-  const first = Object.keys(input.query)[0];
+  if (body === undefined || empty) return parseQueryOrder(query);
+  const first = Object.keys(query)[0];
   if (first !== undefined) {
     const detail = "send the order either as a JSON body or in the query string, not both";
     throw invalidRequest([{ parameter: clip(first), detail }]);
@@ -112,16 +89,16 @@ export function parseToastieOrder(input: { query: Record<string, unknown>; body:
   return parseRequest(ToastieOrderBody, body, "body", "customer, ingredients, doneness");
 }
 
-/** The query form only: the deprecated GET /toastie reads nothing else. */
-export function parseQueryOrder(query: Record<string, unknown>): ToastieOrder {
+/** The query form only: the legacy GET /toastie reads nothing else. */
+export function parseQueryOrder(query: object): ToastieOrder {
   const { i, ...rest } = parseRequest(ToastieOrderQuery, query, "query", "customer, i, doneness");
   return { ...rest, ingredients: i };
 }
 
-/** Idempotency-Key: exactly one header of 1-255 visible ASCII characters, passed on to chillybin. */
+/** Exactly one header of 1-255 visible ASCII characters, passed on to chillybin. */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-export function parseIdempotencyKey(header: string | string[] | undefined): string | undefined {
+export function parseIdempotencyKey(header: string | string[] | undefined) {
   if (header === undefined || (typeof header === "string" && IDEMPOTENCY_KEY.test(header))) {
     return header;
   }
@@ -129,12 +106,7 @@ export function parseIdempotencyKey(header: string | string[] | undefined): stri
   throw invalidRequest([{ header: "Idempotency-Key", detail }]);
 }
 
-/** Two slices of bread around every toastie, as the original did. */
-export const withBread = (names: string[]) => [...names, "bread", "bread"];
-
-// ---------- serving one ----------
-
-/** What became of a checked toastie (for the stall page); no `pickedVia` if it failed before picking. */
+/** What became of a checked toastie; no `pickedVia` when it failed before picking. */
 export type ToastieOutcome = Omit<ToastieOrder, "doneness"> & {
   doneness: string;
   at: string;
@@ -143,16 +115,12 @@ export type ToastieOutcome = Omit<ToastieOrder, "doneness"> & {
   orderId?: string;
   problem?: { title: string; detail?: string };
 };
+type Deps = Pick<AppDeps, "logger" | "features" | "chillybin" | "grill" | "onToastie">;
 
-export type ToastieDeps = Pick<
-  AppDeps,
-  "logger" | "features" | "chillybin" | "grill" | "onToastie"
->;
-
-/** Serves one checked order on `res`; shared by POST /toastie and the legacy GET. */
+/** Serves one checked order on `res`: POST /toastie's and the legacy GET's. */
 export type ServeToastie = (res: Response, order: ToastieOrder, key?: string) => Promise<void>;
 
-export function toastieServer(deps: ToastieDeps & { registry: Registry }): ServeToastie {
+export function toastieServer(deps: Deps & { registry: promClient.Registry }): ServeToastie {
   const { logger, chillybin, grill } = deps;
   const served = new promClient.Counter({
     name: "toasties_total",
@@ -161,7 +129,8 @@ export function toastieServer(deps: ToastieDeps & { registry: Registry }): Serve
     registers: [deps.registry],
   });
 
-  return async (res, order, idempotencyKey) => {
+  return async (res, order, idempotencyKey = randomUUID()) => {
+    const { customer, doneness } = order;
     let picked: Picked | undefined;
     let slot: Slot | undefined;
     let failure: unknown;
@@ -181,23 +150,22 @@ export function toastieServer(deps: ToastieDeps & { registry: Registry }): Serve
         });
       }
       slot = await grill.reserve(gone.signal);
-      const { customer, doneness } = order;
-      const ingredients = withBread(order.ingredients);
+      const ingredients = [...order.ingredients, "bread", "bread"]; // as the original did
       // The foxtrot's one decision, per request so a flag flip applies at once.
       const pick = deps.features.isEnabled("pick.v2", order.customer) ? pickV2 : pickV1;
-      const idempotencyKeyOrNew = idempotencyKey ?? randomUUID();
-      picked = await pick(chillybin, {
-        customer,
-        ingredients,
-        idempotencyKey: idempotencyKeyOrNew,
-      });
+      picked = await pick(chillybin, { customer, ingredients, idempotencyKey });
       if (!picked.ok) throw picked.problem;
       await slot.cook(doneness);
       served.inc({ picked_via: picked.via });
       logger.info({ customer, pickedVia: picked.via, doneness }, "toastie done");
-      const { via: pickedVia, orderId } = picked;
-      const done = { status: "done" as const, customer, ingredients, doneness, pickedVia, orderId };
-      res.json(done satisfies z.input<typeof Toastie>);
+      const done = {
+        status: "done" as const,
+        customer,
+        ingredients,
+        doneness,
+        pickedVia: picked.via,
+      };
+      res.json({ ...done, orderId: picked.orderId } satisfies z.input<typeof Toastie>);
     } catch (err) {
       failure = err;
     } finally {
@@ -206,12 +174,11 @@ export function toastieServer(deps: ToastieDeps & { registry: Registry }): Serve
     }
     const p = failure instanceof HttpProblem ? failure : undefined;
     const status = p?.status ?? (failure === undefined ? 200 : 500);
+    const told = { ...order, at: new Date().toISOString(), status };
     const title = p?.title ?? "Internal Server Error";
     try {
       deps.onToastie?.({
-        ...order,
-        at: new Date().toISOString(),
-        status,
+        ...told,
         ...(picked && { pickedVia: picked.via }),
         ...(picked?.ok && picked.orderId && { orderId: picked.orderId }),
         ...(status !== 200 && { problem: { title, detail: p?.options.detail } }),

@@ -84,7 +84,7 @@ describe("bad orders are refused before anything is picked", () => {
       413,
       /./,
     ],
-    ["a form body", (a) => a.post("/toastie").type("form").send("i=cheese"), 415, /JSON body/],
+    ["a form body", (a) => a.post("/toastie").type("form").send("i=cheese"), 415, /as JSON/],
   ];
   for (const [name, send, status, detail] of cases) {
     it(`${name} → ${status} problem`, async () => {
@@ -139,6 +139,7 @@ describe("the rest of the surface", () => {
     assert.match(quick.headers["retry-after"] ?? "", /^\d+$/);
     assert.match(quick.body.detail, /could not be reached \(ECONNREFUSED, at /);
     assert.equal(await attempts(), before, "no call while chillybin is known to be down");
+    assert.equal(await metricValue(dead.metrics, "jafflr_chillybin_up", {}), 0);
     assert.equal((await app.get("/ready")).status, 200);
   });
 });

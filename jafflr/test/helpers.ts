@@ -139,17 +139,17 @@ export async function buildJafflr(opts: {
     waitMs: 1000,
     filePollMs: 20,
   });
-  const client = new ChillybinClient({
-    baseUrl: opts.chillybinUrl,
-    connectTimeoutMs: 2_000,
-    timeoutMs: opts.timeoutMs ?? 10_000,
-    retries: opts.retries ?? 2,
-    version: "test",
-    registry: metrics.registry,
-    logger,
-    backoffBaseMs: 10,
-    backoffMaxMs: 50,
-  });
+  const client = new ChillybinClient(
+    {
+      VERSION: "test",
+      CHILLYBIN_URL: opts.chillybinUrl,
+      CHILLYBIN_CONNECT_TIMEOUT_MS: 1_000,
+      CHILLYBIN_TIMEOUT_MS: opts.timeoutMs ?? 10_000,
+      CHILLYBIN_RETRIES: opts.retries ?? 2,
+      CHILLYBIN_CHECK_MS: 2_000,
+    },
+    { registry: metrics.registry, logger, backoffMs: [10, 50] },
+  );
   const grill = new Grill({ slots: 4, queue: 32, timeScale: 0, ...opts.grill });
   const config = { VERSION: "test", CHILLYBIN_URL: opts.chillybinUrl };
   const deps = { config, logger, metrics, lifecycle, features, chillybin: client, grill };
@@ -181,17 +181,23 @@ export async function pickAgainst(
   order = ORDER,
 ) {
   const s = handle === "refused" ? undefined : await faultServer(handle);
-  const c = new ChillybinClient({
-    baseUrl: s?.url ?? `http://127.0.0.1:${await closedPort()}`,
-    connectTimeoutMs: 1_000,
-    timeoutMs: 200,
-    retries: 2,
-    version: "test",
-    registry: createMetrics({ service: "jafflr", version: "test" }).registry,
-    logger: memoryLogger().logger,
-    backoffBaseMs: 5,
-    backoffMaxMs: 20,
-  });
+  const url = s?.url ?? `http://127.0.0.1:${await closedPort()}`;
+  const registry = createMetrics({ service: "jafflr", version: "test" }).registry;
+  const c = new ChillybinClient(
+    {
+      VERSION: "test",
+      CHILLYBIN_URL: url,
+      CHILLYBIN_CONNECT_TIMEOUT_MS: 1_000,
+      CHILLYBIN_TIMEOUT_MS: 200,
+      CHILLYBIN_RETRIES: 2,
+      CHILLYBIN_CHECK_MS: 2_000,
+    },
+    {
+      registry,
+      logger: memoryLogger().logger,
+      backoffMs: [5, 20],
+    },
+  );
   const picked = await pick(c, order).finally(() => Promise.all([c.close(), s?.close()]));
   return { picked, requests: s?.requests ?? [] };
 }
