@@ -182,11 +182,12 @@ describe(
         const exits: string[] = [];
         for (const instance of instances) {
           await everyInstanceServed();
-          const old = instance.process;
+          // As a Deployment rolls (maxSurge 1): the replacement starts while the old one drains.
+          const [old, next] = [instance.process, launch(instance.name)];
           const exit = await old.stop("SIGTERM", 20_000);
           exits.push(`${instance.name} ${old.url}: ${exit.signal ?? exit.code}`);
           proxies[instance.name].remove(old.url);
-          instance.process = await launch(instance.name);
+          instance.process = await next;
         }
         await everyInstanceServed();
         const outcomes = await load.stop();

@@ -10,15 +10,11 @@
 import http from "node:http";
 import net from "node:net";
 
-export interface Backend {
-  url: string;
-  host: string;
-  port: number;
-  ready: boolean;
-  removed: boolean;
-  /** Connections it accepted. */
-  served: number;
-}
+/** `served`: connections it accepted. */
+export type Backend = { url: string; host: string; port: number } & Record<
+  "ready" | "removed",
+  boolean
+> & { served: number };
 export interface Exchange {
   /** The request's first bytes (latin1): request line, headers, a small body. */
   request: string;
@@ -40,7 +36,6 @@ export class TcpProxy {
   private turn = 0;
   private readonly sockets = new Set<net.Socket>();
   private readonly clients = new Map<net.Socket, string>();
-  private readonly firsts: string[] = [];
   private readonly drops: string[] = [];
 
   /** `ready`: take only backends whose GET /ready answers 200 (polled every 100 ms). */
@@ -58,15 +53,15 @@ export class TcpProxy {
   add(target: Target): void {
     const { hostname: host, port } =
       typeof target === "string" ? new URL(target) : { hostname: target.host, port: target.port };
-    const backend = {
-      url: `http://${host}:${port}`,
+    const url = `http://${host}:${port}`;
+    this.backends.push({
+      url,
       host,
       port: Number(port),
       ready: !this.options.ready,
       removed: false,
       served: 0,
-    };
-    this.backends.push(backend);
+    });
   }
 
   /** Takes a backend out of rotation (its pod is gone); it stays in `backends` with what it served. */
@@ -79,11 +74,9 @@ export class TcpProxy {
     this.drops.push(prefix);
   }
 
-  /** Connections open now (`"open"`) or ever accepted (`"seen"`) whose first bytes start with `prefix`. */
-  connections(prefix: string, which: "open" | "seen" = "open"): number {
-    return (which === "open" ? [...this.clients.values()] : this.firsts).filter((s) =>
-      s.startsWith(prefix),
-    ).length;
+  /** Connections open now whose first bytes start with `prefix`. */
+  connections(prefix: string): number {
+    return [...this.clients.values()].filter((first) => first.startsWith(prefix)).length;
   }
 
   /** Destroys the open connections whose first bytes start with `prefix`. */
@@ -143,10 +136,7 @@ export class TcpProxy {
     const early: Buffer[] = [];
     client.on("data", (chunk: Buffer) => {
       const text = chunk.toString("latin1", 0, 4096);
-      if (!this.clients.get(client)) {
-        this.clients.set(client, text);
-        this.firsts.push(text);
-      }
+      if (!this.clients.get(client)) this.clients.set(client, text);
       if (HTTP_REQUEST.test(text)) {
         const drop = this.drops.findIndex((prefix) => text.startsWith(prefix));
         if (drop >= 0) this.drops.splice(drop, 1);
