@@ -1,7 +1,8 @@
 // What the delivery tests share: the real checkout, a throwaway git repository shaped like it, and
 // recording fakes of kubectl, docker, kind and gh put first on PATH, so the scripts run for real
 // and the tests see what they decided to call (never that a cluster ran anything).
-import { execFileSync } from "node:child_process";
+import assert from "node:assert/strict";
+import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
@@ -54,14 +55,12 @@ export function fixtureRepo() {
   return repo;
 }
 
-/** A rule: the first one whose tool matches and whose bash glob matches the joined arguments answers. */
-export interface Rule {
-  tool: "kubectl" | "docker" | "kind" | "gh";
-  args: string;
-  exit?: number;
-  stdout?: string;
-  stderr?: string;
-}
+/** The first rule whose tool matches and whose bash glob matches the joined arguments answers: a string is stdout. */
+export type Rule = [
+  tool: string,
+  glob: string,
+  answer?: string | { exit?: number; stdout?: string; stderr?: string },
+];
 
 // Appends "<tool> <args>" to calls.log, keeps each file passed with -f or --input in applied/, and
 // answers from rules.tsv; gh's --jq is applied to the answer with jq, as gh would.
@@ -94,42 +93,79 @@ export class FakeTools {
       fs.writeFileSync(join(this.dir, "bin", tool), FAKE, { mode: 0o755 });
   }
 
-  /** Forgets the calls so far and answers with `rules` from now on. */
-  reset(rules: Rule[]): void {
+  /** Runs a delivery script against the fakes answering with `rules`: its output and the calls it made. */
+  run(
+    script: string,
+    args: string[],
+    rules: Rule[] = [],
+    options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+  ) {
     fs.rmSync(join(this.dir, "applied"), { recursive: true, force: true });
     fs.mkdirSync(join(this.dir, "applied"));
     fs.writeFileSync(join(this.dir, "calls.log"), "");
-    const line = (r: Rule) => [
-      r.tool,
-      r.args,
-      r.exit ?? 0,
-      r.stderr === undefined ? "stdout" : "stderr",
-      (r.stderr ?? r.stdout ?? "").replaceAll("\\", "\\\\").replaceAll("\n", "\\n"),
-    ];
-    fs.writeFileSync(
-      join(this.dir, "rules.tsv"),
-      rules.map((r) => `${line(r).join("\t")}\n`).join(""),
-    );
+    const line = ([tool, glob, answer = ""]: Rule) => {
+      const {
+        exit = 0,
+        stdout = "",
+        stderr = undefined,
+      } = typeof answer === "string" ? { stdout: answer } : answer;
+      return [
+        tool,
+        glob,
+        exit,
+        stderr === undefined ? "stdout" : "stderr",
+        (stderr ?? stdout).replaceAll("\\", "\\\\").replaceAll("\n", "\\n"),
+      ].join("\t");
+    };
+    fs.writeFileSync(join(this.dir, "rules.tsv"), rules.map((r) => `${line(r)}\n`).join(""));
+    const blank = {
+      GITHUB_REPOSITORY: "",
+      GITHUB_RUN_ID: "",
+      CHILLYBIN_DATABASE_URL: "",
+      REGISTRY_PULL_TOKEN: "",
+    };
+    const tools = {
+      DOCKER: "docker",
+      KUBECTL: "kubectl",
+      KIND: "kind",
+      GH: "gh",
+      FAKE_DIR: this.dir,
+      PATH: `${this.dir}/bin:${process.env.PATH}`,
+    };
+    const env = {
+      ...process.env,
+      ...blank,
+      IMAGE_REPOSITORY: "ghcr.io/Octo-Cat/toasties-galore",
+      ...tools,
+      ...options.env,
+    };
+    const result = spawnSync(join(SCRIPTS, script), args, {
+      cwd: options.cwd,
+      env,
+      encoding: "utf8",
+      timeout: 120_000,
+    });
+    const calls = fs.readFileSync(join(this.dir, "calls.log"), "utf8").split("\n").filter(Boolean);
+    const log = `${result.stdout}${result.stderr}\n--- calls:\n${calls.join("\n")}`;
+    return {
+      ...result,
+      calls,
+      log,
+      /** The files passed with -f or --input, in order: [name, content]. */
+      applied: fs
+        .readdirSync(join(this.dir, "applied"))
+        .sort()
+        .map((n) => [n.slice(4), fs.readFileSync(join(this.dir, "applied", n), "utf8")] as const),
+      /** The index of the first call matching, asserting there is one. */
+      at(pattern: RegExp) {
+        const i = calls.findIndex((call) => pattern.test(call));
+        assert.ok(i >= 0, `no call ${pattern}:\n${log}`);
+        return i;
+      },
+      none: (pattern: RegExp) =>
+        assert.ok(!calls.some((c) => pattern.test(c)), `${pattern}:\n${log}`),
+    };
   }
 
-  /** Every call so far, "<tool> <args>", in order. */
-  calls = (): string[] =>
-    fs.readFileSync(join(this.dir, "calls.log"), "utf8").split("\n").filter(Boolean);
-
-  /** The files passed with -f or --input, in order: [name, content]. */
-  applied = (): [string, string][] =>
-    fs
-      .readdirSync(join(this.dir, "applied"))
-      .sort()
-      .map((name) => [name.slice(4), fs.readFileSync(join(this.dir, "applied", name), "utf8")]);
-
-  env = () => ({
-    PATH: `${this.dir}/bin:${process.env.PATH}`,
-    FAKE_DIR: this.dir,
-    DOCKER: "docker",
-    KUBECTL: "kubectl",
-    KIND: "kind",
-    GH: "gh",
-  });
   remove = () => fs.rmSync(this.dir, { recursive: true, force: true });
 }

@@ -2,13 +2,11 @@
 // a fake `kubectl port-forward`: the smoke suite passes and leaves stock and orders as they were
 // (it runs against production), and fails when a service does not answer.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
-import { join } from "node:path";
 import { after, before, test } from "node:test";
 import { freePort, get, type ServiceProcess, startService, stopAll } from "testkit/service-process";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import { versions } from "../lib/versions";
-import { FakeTools, REPO_ROOT, SCRIPTS } from "./helpers";
+import { FakeTools, REPO_ROOT, type Rule } from "./helpers";
 
 const fakes = new FakeTools();
 const expected = versions(REPO_ROOT);
@@ -32,20 +30,18 @@ after(async () => {
   fakes.remove();
 });
 
+/** verify.sh smoke, with kubectl port-forward answering with these local ports. */
 function verify(ports: Record<"jafflr" | "chillybin", number>) {
-  fakes.reset(
-    (["jafflr", "chillybin"] as const).map((service) => ({
-      tool: "kubectl" as const,
-      args: `--namespace shop-42 port-forward service/${service} :*`,
-      stdout: `Forwarding from 127.0.0.1:${ports[service]} -> 7000\n`,
-    })),
-  );
+  const forward = (service: "jafflr" | "chillybin"): Rule => [
+    "kubectl",
+    `--namespace shop-42 port-forward service/${service} :*`,
+    `Forwarding from 127.0.0.1:${ports[service]} -> 7000\n`,
+  ];
   // Without NODE_TEST_CONTEXT, verify.sh's `node --test` prints its results as in a workflow.
-  const { NODE_TEST_CONTEXT: _, ...env } = process.env;
-  const options = { cwd: REPO_ROOT, encoding: "utf8" as const, timeout: 120_000 };
-  return spawnSync(join(SCRIPTS, "verify.sh"), ["smoke"], {
-    ...options,
-    env: { ...env, ...fakes.env(), NAMESPACE: "shop-42" },
+  const env = { NODE_TEST_CONTEXT: undefined, NAMESPACE: "shop-42" };
+  return fakes.run("verify.sh", ["smoke"], [forward("jafflr"), forward("chillybin")], {
+    env,
+    cwd: REPO_ROOT,
   });
 }
 
@@ -58,10 +54,10 @@ const state = async () => {
 test("passes, and changes no stock and no order", async () => {
   const before = await state();
   const result = verify({ jafflr: jafflr.port, chillybin: chillybin.port });
-  assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
+  assert.equal(result.status, 0, result.log);
   assert.match(result.stdout, /^# fail 0$/m);
   assert.doesNotMatch(result.stdout, /^# pass 0$/m);
-  assert.deepEqual(fakes.calls(), [
+  assert.deepEqual(result.calls, [
     "kubectl --namespace shop-42 port-forward service/jafflr :7000",
     "kubectl --namespace shop-42 port-forward service/chillybin :7001",
   ]);
