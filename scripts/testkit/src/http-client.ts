@@ -43,32 +43,23 @@ export function actClient(baseUrl: string, defaultHeaders: Record<string, string
         ...options.headers,
       };
       if (options.json !== undefined) headers["content-type"] ??= "application/json";
-      try {
-        const response = await fetch(new URL(path, baseUrl), {
-          method,
-          headers,
-          body: options.json === undefined ? undefined : JSON.stringify(options.json),
-          signal: AbortSignal.timeout(options.timeoutMs ?? 30_000),
-        });
-        const text = await response.text();
-        const contentType = response.headers.get("content-type") ?? "";
-        const json = /[/+]json\b/.test(contentType) ? parseJson(text) : undefined;
-        const { status } = response;
-        await checkAgainstOpenApi(baseUrl, { method, path, status, contentType, text, json });
-        return { status, headers: response.headers, body: (json ?? text) as T, text, contentType };
-      } catch (error) {
-        if ((error as Error).message.startsWith("OpenAPI")) throw error;
-        const e = error as { name: string; cause?: { code?: string }; message: string };
-        const code = e.name === "TimeoutError" ? "TIMEOUT" : (e.cause?.code ?? e.message);
-        return {
-          status: 0,
-          headers: new Headers(),
-          body: undefined as T,
-          text: "",
-          contentType: "",
-          error: code,
-        };
+      const body = options.json === undefined ? undefined : JSON.stringify(options.json);
+      const signal = AbortSignal.timeout(options.timeoutMs ?? 30_000);
+      const answer = await fetch(new URL(path, baseUrl), { method, headers, body, signal })
+        .then(async (response) => ({ response, text: await response.text() }))
+        .catch((e: { name: string; cause?: { code?: string }; message: string }) =>
+          e.name === "TimeoutError" ? "TIMEOUT" : (e.cause?.code ?? e.message),
+        );
+      if (typeof answer === "string") {
+        const none = { status: 0, headers: new Headers(), text: "", contentType: "" };
+        return { ...none, body: undefined as T, error: answer };
       }
+      const { response, text } = answer;
+      const contentType = response.headers.get("content-type") ?? "";
+      const json = /[/+]json\b/.test(contentType) ? parseJson(text) : undefined;
+      const { status } = response;
+      await checkAgainstOpenApi(baseUrl, { method, path, status, contentType, text, json });
+      return { status, headers: response.headers, body: (json ?? text) as T, text, contentType };
     },
   );
 }
@@ -103,15 +94,11 @@ function parseJson(text: string): unknown {
   }
 }
 
-export interface Received {
-  method: string;
-  /** Path and query as sent. */
-  path: string;
+/** An answer as received: path and query as sent, the parsed body when it is JSON. */
+export type Received = Record<"method" | "path" | "contentType" | "text", string> & {
   status: number;
-  contentType: string;
-  text: string;
   json?: unknown;
-}
+};
 type Document = { doc: Json; routes: [string, RegExp][] };
 const documents = new Map<string, Promise<Document>>();
 const ajv = addFormats(new Ajv2020({ strict: false, allErrors: true, logger: false }));
