@@ -5,6 +5,7 @@ import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "tpi";
 import { type ClientFeaturesResponse, InMemStorageProvider, Unleash } from "unleash-client";
+import type { Config } from "./config";
 
 /**
  * Feature flags through unleash-client's public API. Without UNLEASH_URL the flag file (Unleash's
@@ -18,17 +19,10 @@ export interface Features<Flag extends string> {
   close(): Promise<void>;
 }
 
-export interface FeaturesOptions<Flags extends readonly string[]> {
-  /** The only names `isEnabled` accepts (jafflr: src/flags.ts); checked against the source. */
-  flags: Flags;
-  logger: Logger;
-  flagsFile: string;
-  appName: string;
-  /** Longest start-up wait for Unleash's first answer. */
-  waitMs: number;
-  filePollMs?: number;
-  unleash?: { url: string; token?: string; refreshMs: number };
-}
+type Options = Pick<
+  Config,
+  `FLAGS_${"FILE" | "WAIT_MS" | "POLL_MS"}` | (`UNLEASH_${string}` & keyof Config)
+>;
 
 /** Throws naming what is wrong: a broken flag file must not ship. */
 function parseFlagFile(file: string, text: () => string): ClientFeaturesResponse {
@@ -61,17 +55,18 @@ function client(appName: string, doc?: ClientFeaturesResponse, server: object = 
   });
 }
 
+/** `flags`: the only names `isEnabled` accepts (jafflr: src/flags.ts), checked against the source. */
 export async function startFeatures<const Flags extends readonly string[]>(
-  opts: FeaturesOptions<Flags>,
+  flags: Flags,
+  config: Options,
+  logger: Logger,
 ): Promise<Features<Flags[number]>> {
-  const [current, close] = opts.unleash
-    ? await fromUnleash(opts, opts.unleash)
-    : await fromFile(opts);
-  const missing = opts.flags.filter((flag) => !current().getFeatureToggleDefinition(flag));
-  if (missing.length > 0) {
-    const msg = "flags the code uses are not defined in the flag source; they are off";
-    opts.logger.warn({ missing }, msg);
-  }
+  const [current, close] = config.UNLEASH_URL
+    ? await fromUnleash(config, config.UNLEASH_URL, logger)
+    : await fromFile(config, logger);
+  const missing = flags.filter((flag) => !current().getFeatureToggleDefinition(flag));
+  const msg = "flags the code uses are not defined in the flag source; they are off";
+  if (missing.length > 0) logger.warn({ missing }, msg);
   return {
     isEnabled: (flag, customer) => current().isEnabled(flag, { userId: customer }, false),
     close: async () => close(),
@@ -81,12 +76,8 @@ export async function startFeatures<const Flags extends readonly string[]>(
 type Source = [current: () => Unleash, close: () => void];
 
 /** The file is re-read every poll; a changed text re-bootstraps a new client, a bad one is logged. */
-async function fromFile({
-  flagsFile: file,
-  appName,
-  logger,
-  filePollMs,
-}: FeaturesOptions<readonly string[]>) {
+async function fromFile(config: Options, logger: Logger) {
+  const { FLAGS_FILE: file, UNLEASH_APP_NAME: appName } = config;
   let text = "";
   let current: Unleash | undefined;
   const load = async () => {
@@ -114,7 +105,7 @@ async function fromFile({
       if (failed !== String(err)) logger.error({ flagsFile: file, err: String(err) }, msg);
       failed = String(err);
     }
-  }, filePollMs ?? 500).unref();
+  }, config.FLAGS_POLL_MS).unref();
   const close = () => {
     clearInterval(timer);
     current?.destroy();
@@ -122,12 +113,9 @@ async function fromFile({
   return [() => current as Unleash, close] as Source;
 }
 
-async function fromUnleash(
-  opts: FeaturesOptions<readonly string[]>,
-  server: FeaturesOptions<readonly string[]>["unleash"] & {},
-) {
-  const { logger, flagsFile } = opts;
-  if (!server.token) logger.warn("UNLEASH_URL is set without UNLEASH_API_TOKEN; likely refused");
+async function fromUnleash(config: Options, url: string, logger: Logger) {
+  const { FLAGS_FILE: flagsFile, UNLEASH_API_TOKEN: token, UNLEASH_REFRESH_MS: refreshMs } = config;
+  if (!token) logger.warn("UNLEASH_URL is set without UNLEASH_API_TOKEN; likely refused");
   let doc: ClientFeaturesResponse | undefined;
   try {
     doc = parseFlagFile(flagsFile, () => readFileSync(flagsFile, "utf8"));
@@ -139,12 +127,12 @@ async function fromUnleash(
   let polling = false;
   let closed = false;
   const agents = [new http.Agent({ keepAlive: true }), new https.Agent({ keepAlive: true })];
-  const unleash = client(opts.appName, doc, {
-    url: server.url,
-    refreshInterval: server.refreshMs,
+  const unleash = client(config.UNLEASH_APP_NAME, doc, {
+    url,
+    refreshInterval: refreshMs,
     disableMetrics: false,
-    timeout: Math.min(Math.max(server.refreshMs, 1000), 10_000),
-    customHeaders: server.token ? { Authorization: server.token } : undefined,
+    timeout: Math.min(Math.max(refreshMs, 1000), 10_000),
+    customHeaders: token ? { Authorization: token } : undefined,
     httpOptions: {
       agent: (url: URL) => {
         polling ||= url.pathname.endsWith("/client/features");
@@ -186,13 +174,12 @@ async function fromUnleash(
     });
   });
   unleash.start().catch((err: Error) => unleash.emit("error", err));
-  if (await Promise.race([answered, sleep(opts.waitMs, false, { ref: false })])) {
-    logger.info({ unleashUrl: server.url }, "feature flags from Unleash");
+  if (await Promise.race([answered, sleep(config.FLAGS_WAIT_MS, false, { ref: false })])) {
+    logger.info({ unleashUrl: url }, "feature flags from Unleash");
   } else {
-    const { waitMs } = opts;
     const msg =
       "Unleash did not answer in time; starting with the flag file's flags and polling on";
-    logger.warn({ unleashUrl: server.url, waitMs, flagsFile }, msg);
+    logger.warn({ unleashUrl: url, waitMs: config.FLAGS_WAIT_MS, flagsFile }, msg);
     answered.then(() => closed || logger.info("feature flags now from Unleash"));
   }
   const close = () => {

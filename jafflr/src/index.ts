@@ -28,21 +28,7 @@ async function main() {
   const lifecycle = new Lifecycle();
 
   // wiring: flags first (a bounded wait when Unleash is configured), then the arm and the grill
-  const features = await startFeatures({
-    flags: FLAGS,
-    logger,
-    flagsFile: config.FLAGS_FILE,
-    appName: config.UNLEASH_APP_NAME,
-    waitMs: config.FLAGS_WAIT_MS,
-    filePollMs: config.FLAGS_POLL_MS,
-    unleash: config.UNLEASH_URL
-      ? {
-          url: config.UNLEASH_URL,
-          token: config.UNLEASH_API_TOKEN,
-          refreshMs: config.UNLEASH_REFRESH_MS,
-        }
-      : undefined,
-  });
+  const features = await startFeatures(FLAGS, config, logger);
   const chillybin = new ChillybinClient(config, { registry: metrics.registry, logger });
   chillybin.start();
   const grill = new Grill({

@@ -9,8 +9,8 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import { after, describe, it } from "node:test";
 import { createMetrics } from "tpi";
-import { type Call, ChillybinClient, type Reply } from "../src/chillybin-client";
-import { closedPort, eventually, faultServer, memoryLogger, metricValue } from "./helpers";
+import type { Call, Reply } from "../src/chillybin-client";
+import { closedPort, eventually, faultServer, metricValue, testClient } from "./helpers";
 
 const open: { close: () => Promise<unknown> }[] = [];
 after(async () => {
@@ -19,25 +19,11 @@ after(async () => {
 
 function client(baseUrl: string, timeoutMs = 2_000) {
   const metrics = createMetrics({ service: "jafflr", version: "test" });
-  const c = new ChillybinClient(
-    {
-      VERSION: "9.9.9",
-      CHILLYBIN_URL: baseUrl,
-      CHILLYBIN_CONNECT_TIMEOUT_MS: 1_000,
-      CHILLYBIN_TIMEOUT_MS: timeoutMs,
-      CHILLYBIN_RETRIES: 2,
-      CHILLYBIN_CHECK_MS: 50,
-    },
-    {
-      registry: metrics.registry,
-      logger: memoryLogger().logger,
-      backoffMs: [5, 20],
-    },
-  );
+  const c = testClient(baseUrl, timeoutMs, metrics.registry);
   open.push(c);
   const attempts = (route: string, outcome: string) =>
     metricValue(metrics, "chillybin_client_requests_total", { route, outcome });
-  return { c, metrics, attempts };
+  return { c, attempts };
 }
 
 async function server(handle: Parameters<typeof faultServer>[0]) {

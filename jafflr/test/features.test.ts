@@ -6,9 +6,17 @@ import assert from "node:assert/strict";
 import { renameSync, writeFileSync } from "node:fs";
 import net from "node:net";
 import { after, describe, it } from "node:test";
+import { DEFAULT_FLAGS_FILE } from "../src/config";
 import { startFeatures } from "../src/features";
 import { FLAGS } from "../src/flags";
-import { closedPort, eventually, flagFileFor, memoryLogger, tempFlagFile } from "./helpers";
+import {
+  closedPort,
+  eventually,
+  flagConfig,
+  flagFileFor,
+  memoryLogger,
+  tempFlagFile,
+} from "./helpers";
 
 const FLAG = "test.flag";
 const cleanups: (() => unknown)[] = [];
@@ -22,17 +30,9 @@ function flagFile(customers = ["gita"]) {
   return temp.file;
 }
 
-async function start(flagsFile: string, unleash?: { url: string; refreshMs: number }) {
+async function start(flagsFile: string, url?: string) {
   const log = memoryLogger();
-  const opts = {
-    logger: log.logger,
-    flagsFile,
-    appName: "t",
-    waitMs: 300,
-    filePollMs: 20,
-    unleash,
-  };
-  const features = await startFeatures({ ...opts, flags: [FLAG] as const });
+  const features = await startFeatures([FLAG], flagConfig(flagsFile, url), log.logger);
   cleanups.push(() => features.close());
   const said = (msg: RegExp) => log.lines().filter((l) => msg.test(String(l.msg)));
   return { features, said };
@@ -72,11 +72,7 @@ describe("flags from the file", () => {
     const { said } = await start(tempFlagFile(["gita"], "other.flag").file);
     assert.deepEqual(said(/not defined in the flag source/)[0]?.missing, [FLAG]);
     const repo = memoryLogger();
-    const opts = { flags: FLAGS, logger: repo.logger, appName: "t", waitMs: 0 };
-    const jafflr = await startFeatures({
-      ...opts,
-      flagsFile: `${__dirname}/../flags/features.json`,
-    });
+    const jafflr = await startFeatures(FLAGS, flagConfig(DEFAULT_FLAGS_FILE), repo.logger);
     await jafflr.close();
     assert.ok(!repo.lines().some((l) => /not defined/.test(String(l.msg))));
   });
@@ -85,7 +81,7 @@ describe("flags from the file", () => {
 describe("flags from an Unleash server", () => {
   it("starts within the bounded wait on the file's flags when Unleash is down; poll errors rate-limited", async () => {
     const url = `http://127.0.0.1:${await closedPort()}/api`;
-    const { features, said } = await start(flagFile(["gita"]), { url, refreshMs: 100 });
+    const { features, said } = await start(flagFile(["gita"]), url);
     assert.deepEqual(
       ["gita", "gordon"].map((c) => features.isEnabled(FLAG, c)),
       [true, false],
@@ -114,7 +110,7 @@ describe("flags from an Unleash server", () => {
     await new Promise<void>((resolve) => broken.listen(0, "127.0.0.1", resolve));
     cleanups.push(() => new Promise((resolve) => broken.close(resolve)));
     const url = `http://127.0.0.1:${(broken.address() as net.AddressInfo).port}/api`;
-    const { features } = await start(flagFile(), { url, refreshMs: 100 });
+    const { features } = await start(flagFile(), url);
     await eventually(() => held.length === 1, "a timer-driven poll is on the wire");
     await features.close();
     for (const s of held) s.end("garbage\r\n\r\n"); // it fails after close: retried, then reported

@@ -48,6 +48,12 @@ export function tempFlagFile(customers = ["gita"], flag = "pick.v2") {
   return { file, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
+/** Flag settings for a test: the file's flags, re-read every 20 ms, or Unleash's at `url`. */
+export const flagConfig = (file: string, url?: string) => ({
+  ...{ FLAGS_FILE: file, FLAGS_WAIT_MS: 300, FLAGS_POLL_MS: 20, UNLEASH_URL: url },
+  ...{ UNLEASH_APP_NAME: "jafflr-test", UNLEASH_REFRESH_MS: 100, UNLEASH_API_TOKEN: "t" },
+});
+
 /** A bounded wait until `check` holds, not a timing assertion. */
 export async function eventually(
   check: () => boolean | Promise<boolean>,
@@ -61,20 +67,12 @@ export async function eventually(
   });
 }
 
-export interface RecordedRequest {
-  method: string;
-  url: string;
-  headers: http.IncomingHttpHeaders;
-  body: string;
-  /** Equal ports mean a reused keep-alive connection. */
-  remotePort: number | undefined;
-}
-
 /** A real HTTP server on an ephemeral port that may misbehave on purpose; records what reached it. */
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, n: number) => void;
 
 export async function faultServer(handle: Handler) {
-  const requests: RecordedRequest[] = [];
+  type Recorded = { method: string; url: string; body: string; remotePort?: number };
+  const requests: (Recorded & { headers: http.IncomingHttpHeaders })[] = [];
   const server = http.createServer((req, res) => {
     let body = "";
     req.on("data", (c) => {
@@ -124,32 +122,15 @@ export async function buildJafflr(opts: {
   chillybinUrl: string;
   flagsFile?: string;
   grill?: Partial<GrillOptions>;
-  retries?: number;
   timeoutMs?: number;
   onToastie?: (outcome: ToastieOutcome) => void;
 }) {
   const { logger, lines } = memoryLogger(process.env.TEST_LOG_LEVEL ?? "info");
   const metrics = createMetrics({ service: "jafflr", version: "test" });
   const lifecycle = new Lifecycle();
-  const features = await startFeatures({
-    flags: FLAGS,
-    logger,
-    flagsFile: opts.flagsFile ?? DEFAULT_FLAGS_FILE,
-    appName: "jafflr-test",
-    waitMs: 1000,
-    filePollMs: 20,
-  });
-  const client = new ChillybinClient(
-    {
-      VERSION: "test",
-      CHILLYBIN_URL: opts.chillybinUrl,
-      CHILLYBIN_CONNECT_TIMEOUT_MS: 1_000,
-      CHILLYBIN_TIMEOUT_MS: opts.timeoutMs ?? 10_000,
-      CHILLYBIN_RETRIES: opts.retries ?? 2,
-      CHILLYBIN_CHECK_MS: 2_000,
-    },
-    { registry: metrics.registry, logger, backoffMs: [10, 50] },
-  );
+  const flagsFile = opts.flagsFile ?? DEFAULT_FLAGS_FILE;
+  const features = await startFeatures(FLAGS, flagConfig(flagsFile), logger);
+  const client = testClient(opts.chillybinUrl, opts.timeoutMs ?? 10_000, metrics.registry, logger);
   const grill = new Grill({ slots: 4, queue: 32, timeScale: 0, ...opts.grill });
   const config = { VERSION: "test", CHILLYBIN_URL: opts.chillybinUrl };
   const deps = { config, logger, metrics, lifecycle, features, chillybin: client, grill };
@@ -159,6 +140,21 @@ export async function buildJafflr(opts: {
     await client.close();
   };
   return { app, grill, client, features, metrics, lifecycle, logLines: lines, close };
+}
+
+/** The arm as tests use it: 2 retries after 5-20 ms, a /health check every 50 ms once started. */
+export function testClient(
+  url: string,
+  timeoutMs = 200,
+  registry = createMetrics({ service: "jafflr", version: "test" }).registry,
+  logger = memoryLogger().logger,
+) {
+  const config = { VERSION: "9.9.9", CHILLYBIN_URL: url, CHILLYBIN_RETRIES: 2 };
+  const timeouts = { CHILLYBIN_CONNECT_TIMEOUT_MS: 1_000, CHILLYBIN_TIMEOUT_MS: timeoutMs };
+  return new ChillybinClient(
+    { ...config, ...timeouts, CHILLYBIN_CHECK_MS: 50 },
+    { registry, logger, backoffMs: [5, 20] },
+  );
 }
 
 /** A Prometheus sample's value, or undefined when absent. */
@@ -182,22 +178,7 @@ export async function pickAgainst(
 ) {
   const s = handle === "refused" ? undefined : await faultServer(handle);
   const url = s?.url ?? `http://127.0.0.1:${await closedPort()}`;
-  const registry = createMetrics({ service: "jafflr", version: "test" }).registry;
-  const c = new ChillybinClient(
-    {
-      VERSION: "test",
-      CHILLYBIN_URL: url,
-      CHILLYBIN_CONNECT_TIMEOUT_MS: 1_000,
-      CHILLYBIN_TIMEOUT_MS: 200,
-      CHILLYBIN_RETRIES: 2,
-      CHILLYBIN_CHECK_MS: 2_000,
-    },
-    {
-      registry,
-      logger: memoryLogger().logger,
-      backoffMs: [5, 20],
-    },
-  );
+  const c = testClient(url);
   const picked = await pick(c, order).finally(() => Promise.all([c.close(), s?.close()]));
   return { picked, requests: s?.requests ?? [] };
 }

@@ -53,57 +53,33 @@ describe("parseToastieOrder", () => {
     );
   });
 
-  const bad: [string, { query: Record<string, unknown>; body: unknown }, string][] = [
-    ["nothing", q({}), "name at least one ingredient, including cheese"],
-    ["an empty list", b({ ingredients: [] }), "ingredients must have 1 to 10 ingredients, got 0"],
+  const bad: [string, { query: Record<string, unknown>; body: unknown }, RegExp][] = [
+    ["nothing", q({}), /^name at least one ingredient, including cheese$/],
+    ["an empty list", b({ ingredients: [] }), /^ingredients must have 1 to 10 ingredients, got 0$/],
+    ["eleven", b({ ingredients: Array(11).fill("cheese") }), /1 to 10 ingredients, got 11$/],
     [
-      "eleven",
-      b({ ingredients: Array(11).fill("cheese") }),
-      "ingredients must have 1 to 10 ingredients, got 11",
+      "no cheese",
+      q({ i: ["vegemite", "ham"] }),
+      /^No cheese on this toastie: add cheese or sheese$/,
     ],
-    ["no cheese", q({ i: ["vegemite", "ham"] }), "No cheese on this toastie: add cheese or sheese"],
+    ["capitals", q({ i: ["Cheese"] }), /^"Cheese" is not an ingredient name: use 1-32 lowercase/],
+    ["a number", b({ ingredients: ["cheese", 7] }), /^each ingredient must be a string$/],
     [
-      "capitals",
-      q({ i: ["Cheese"] }),
-      '"Cheese" is not an ingredient name: use 1-32 lowercase letters, digits, - or _, starting with a letter',
+      "not a list",
+      b({ ingredients: "cheese" }),
+      /^ingredients must be a list of ingredient names$/,
     ],
-    ["a number", b({ ingredients: ["cheese", 7] }), "each ingredient must be a string"],
-    ["not a list", b({ ingredients: "cheese" }), "ingredients must be a list of ingredient names"],
-    ["a nested query field", q({ i: { a: "cheese" } }), "i must be a list of ingredient names"],
-    [
-      "a bad doneness",
-      q({ i: "cheese", doneness: "raw" }),
-      'doneness must be one of light, medium, well-done, burnt, got "raw"',
-    ],
-    [
-      "a blank customer",
-      b({ ingredients: ["cheese"], customer: " " }),
-      "customer must be 1-64 printable characters, not blank, no leading or trailing spaces",
-    ],
-    [
-      "an unknown field",
-      b({ ingredients: ["cheese"], size: "xl" }),
-      'unknown field "size"; expected customer, ingredients, doneness',
-    ],
-    [
-      "an unknown parameter",
-      q({ i: "cheese", x: "1" }),
-      'unknown parameter "x"; expected customer, i, doneness',
-    ],
-    [
-      "body and query",
-      { query: { i: "cheese" }, body: { ingredients: ["cheese"] } },
-      "send the order either as a JSON body or in the query string, not both",
-    ],
-    [
-      "a JSON array",
-      b(["cheese"]),
-      'the body must be a JSON object like {"ingredients":["cheese"]}',
-    ],
+    ["a nested query field", q({ i: { a: "cheese" } }), /^i must be a list of ingredient names$/],
+    ["a bad doneness", q({ i: "cheese", doneness: "raw" }), /one of light, .*, burnt, got "raw"$/],
+    ["a blank customer", b({ ingredients: ["cheese"], customer: " " }), /^customer must be 1-64/],
+    ["an unknown field", b({ ingredients: ["cheese"], size: "xl" }), /^unknown field "size"; exp/],
+    ["an unknown parameter", q({ i: "cheese", x: "1" }), /^unknown parameter "x"; expected cus/],
+    ["body and query", { query: { i: "cheese" }, body: { ingredients: [] } }, /not both$/],
+    ["a JSON array", b(["cheese"]), /^the body must be a JSON object like {"ingredients"/],
   ];
   for (const [name, input, detail] of bad) {
     it(`refuses ${name}`, () =>
-      assert.equal(problemOf(() => parseToastieOrder(input)).options.detail, detail));
+      assert.match(problemOf(() => parseToastieOrder(input)).message, detail));
   }
 
   it("lists every problem at once, each where it is", () => {
