@@ -1,4 +1,7 @@
 /**
+ * The original's happy path, end to end, also the pipeline's post-deploy check: with JAFFLR_URL
+ * and CHILLYBIN_URL set it runs against those services instead of starting its own.
+ *
  * One vocabulary (docs/api.md): jafflr and chillybin validate their own input, so this
  * test is what keeps them agreeing. Every edge case goes to both — a toastie at jafflr's
  * `POST /toastie`, the same thing as an order at chillybin's `POST /v2/pick` — and both must
@@ -8,8 +11,16 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { after, before, describe, test } from "node:test";
-import type { Reply } from "testkit/http-client";
-import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { actClient, arrangeClient, type Client, type Reply } from "testkit/http-client";
+import { deployed, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+
+/** One stall for the whole file, started by whichever part needs it first. */
+let started: Promise<Stall> | undefined;
+const shared = () => {
+  started ??= startStall();
+  return started;
+};
+after(async () => (await started)?.stop());
 
 const PROBLEMS = "https://toasties-galore.example/problems/";
 
@@ -95,16 +106,62 @@ const idempotencyKeys: Case<(unique: string) => string>[] = [
   { name: "empty", value: () => "", verdict: INVALID },
 ];
 
+describe("the original's happy path", () => {
+  let cold: Client;
+  let coldAct: Client;
+  let grill: Client;
+
+  before(async () => {
+    if (deployed) {
+      const token = process.env.CHILLYBIN_ADMIN_TOKEN;
+      const auth: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+      [cold, coldAct] = [
+        arrangeClient(deployed.chillybinUrl, auth),
+        actClient(deployed.chillybinUrl),
+      ];
+      grill = actClient(deployed.jafflrUrl);
+    } else {
+      ({ cold, coldAct, grill } = await shared());
+    }
+  });
+
+  test("restock → POST /toastie?i=cheese&i=vegemite → 200 → cheese 9, vegemite 9, bread 8", async () => {
+    await cold.post("/restock");
+    const stocked = (await cold.get("/")).body;
+    assert.deepEqual([stocked.cheese, stocked.vegemite, stocked.bread], [10, 10, 10]);
+    const toastie = await grill.post("/toastie?i=cheese&i=vegemite");
+    assert.equal(toastie.status, 200, toastie.text);
+    assert.equal(toastie.body.status, "done");
+    assert.equal(toastie.body.customer, "anonymous");
+    assert.deepEqual(toastie.body.ingredients, ["cheese", "vegemite", "bread", "bread"]);
+    assert.equal(toastie.body.doneness, "light");
+    const left = (await cold.get("/")).body;
+    assert.deepEqual([left.cheese, left.vegemite, left.bread], [9, 9, 8]);
+  });
+
+  test("v2: POST /v2/pick picks and records the order, as GET /orders/:id shows it", async () => {
+    await cold.post("/restock");
+    const json = { ingredient: "cheese", quantity: 2, customer: "gita" };
+    const picked = await coldAct.post("/v2/pick", { json });
+    assert.equal(picked.status, 200, picked.text);
+    assert.equal(picked.body.customer, "gita");
+    assert.deepEqual(picked.body.items, [{ ingredient: "cheese", quantity: 2 }]);
+    assert.ok(!Number.isNaN(Date.parse(picked.body.createdAt)), picked.text);
+    const stock = (await cold.get("/")).body;
+    assert.deepEqual([stock.cheese, stock.vegemite, stock.bread], [8, 10, 10]);
+    const order = await cold.get(`/orders/${encodeURIComponent(picked.body.id)}`);
+    assert.deepEqual(order.body, picked.body);
+  });
+});
+
 describe("one vocabulary: jafflr and chillybin give the same verdict", needsOwnProcesses, () => {
   let stall: Stall;
 
   before(async () => {
-    stall = await startStall();
+    stall = await shared();
     // Enough stock that no accepted case ever runs short, whichever arm jafflr picks with.
     await stall.cold.post("/restock", { json: { cheese: 10_000, bread: 10_000 } });
   });
-
-  after(() => stall?.stop());
 
   /** The same order, in each service's own words. */
   const toastie = (customer: unknown, names: string[], headers?: Record<string, string>) =>

@@ -14,6 +14,7 @@ import { actClient } from "testkit/http-client";
 import { freePorts, isPortFree } from "testkit/net";
 import { isAlive } from "testkit/pids";
 import { REPO_ROOT } from "testkit/service-process";
+import { needsOwnProcesses } from "../src/stall";
 
 const dir = mkdtempSync(join(tmpdir(), "stall-test-"));
 chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user, who must reach the data folder
@@ -49,41 +50,51 @@ async function npmStart() {
   return { child, closed, ports: { postgres, chillybin, jafflr }, output: () => output };
 }
 
-test("npm start serves both services; SIGINT stops everything with exit code 0", async () => {
-  const stall = await npmStart();
-  stall.child.kill("SIGINT");
-  assert.equal(await stall.closed, 0, stall.output());
-  assert.match(stall.output(), /stopped/);
-  for (const port of Object.values(stall.ports))
-    assert.ok(await isPortFree(port), `port ${port} is free`);
-});
+test(
+  "npm start serves both services; SIGINT stops everything with exit code 0",
+  needsOwnProcesses,
+  async () => {
+    const stall = await npmStart();
+    stall.child.kill("SIGINT");
+    assert.equal(await stall.closed, 0, stall.output());
+    assert.match(stall.output(), /stopped/);
+    for (const port of Object.values(stall.ports))
+      assert.ok(await isPortFree(port), `port ${port} is free`);
+  },
+);
 
-test("killed with SIGKILL, it leaves no service, no PostgreSQL and no port behind", async () => {
-  const stall = await npmStart();
-  const { services } = JSON.parse(readFileSync(join(dir, "stall.json"), "utf8"));
-  const postmaster = Number(readFileSync(join(dir, "pg", "postmaster.pid"), "utf8").split("\n")[0]);
-  const pids: Record<string, number> = { ...services, postgres: postmaster };
-  assert.deepEqual(Object.keys(pids).sort(), ["chillybin", "jafflr", "postgres"]);
-  stall.child.kill("SIGKILL");
-  after(() => {
-    for (const pid of Object.values(pids)) if (isAlive(pid)) process.kill(pid, "SIGKILL");
-  });
-  // The services notice their supervisor is gone (their IPC channel closes) and drain; the
-  // stall's reaper then stops PostgreSQL. The bound is the reaper's own worst case, and more.
-  let left: string[] = [];
-  await eventually(
-    async () => {
-      left = Object.entries(pids).flatMap(([name, pid]) =>
-        isAlive(pid) ? [`${name} (pid ${pid})`] : [],
-      );
-      for (const [name, port] of Object.entries(stall.ports))
-        if (!(await isPortFree(port))) left.push(`${name} port ${port}`);
-      return left.length === 0 || undefined;
-    },
-    {
-      timeoutMs: 90_000,
-      intervalMs: 200,
-      message: () => `still there: ${left.join(", ")}\n${stall.output()}`,
-    },
-  );
-});
+test(
+  "killed with SIGKILL, it leaves no service, no PostgreSQL and no port behind",
+  needsOwnProcesses,
+  async () => {
+    const stall = await npmStart();
+    const { services } = JSON.parse(readFileSync(join(dir, "stall.json"), "utf8"));
+    const postmaster = Number(
+      readFileSync(join(dir, "pg", "postmaster.pid"), "utf8").split("\n")[0],
+    );
+    const pids: Record<string, number> = { ...services, postgres: postmaster };
+    assert.deepEqual(Object.keys(pids).sort(), ["chillybin", "jafflr", "postgres"]);
+    stall.child.kill("SIGKILL");
+    after(() => {
+      for (const pid of Object.values(pids)) if (isAlive(pid)) process.kill(pid, "SIGKILL");
+    });
+    // The services notice their supervisor is gone (their IPC channel closes) and drain; the
+    // stall's reaper then stops PostgreSQL. The bound is the reaper's own worst case, and more.
+    let left: string[] = [];
+    await eventually(
+      async () => {
+        left = Object.entries(pids).flatMap(([name, pid]) =>
+          isAlive(pid) ? [`${name} (pid ${pid})`] : [],
+        );
+        for (const [name, port] of Object.entries(stall.ports))
+          if (!(await isPortFree(port))) left.push(`${name} port ${port}`);
+        return left.length === 0 || undefined;
+      },
+      {
+        timeoutMs: 90_000,
+        intervalMs: 200,
+        message: () => `still there: ${left.join(", ")}\n${stall.output()}`,
+      },
+    );
+  },
+);
