@@ -32,24 +32,16 @@ const json = (file: string) => JSON.parse(readFileSync(file, "utf8"));
 const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
 const log = (message: string) => console.log(`docker-check: ${message}`);
 
-function run(cwd: string, command: string, args: string[], env: NodeJS.ProcessEnv = {}): string {
-  const result = spawnSync(command, args, {
-    cwd,
-    encoding: "utf8",
-    env: { ...process.env, TURBO_TELEMETRY_DISABLED: "1", ...env },
-    maxBuffer: 1 << 28,
-  });
-  if (result.status !== 0) {
-    const output = `${result.stdout ?? ""}${result.stderr ?? ""}`
-      .trim()
-      .split("\n")
-      .slice(-40)
-      .join("\n");
-    throw new Error(
-      `\`${command} ${args.join(" ")}\` failed in ${cwd} (${result.error?.message ?? `exit ${result.status}`}):\n${output}`,
-    );
-  }
-  return result.stdout;
+/** Runs a command (a string is split at spaces) to completion; on failure throws with its output. */
+function run(cwd: string, command: string | string[]): string {
+  const [file = "", ...args] = typeof command === "string" ? command.split(" ") : command;
+  const env = { ...process.env, TURBO_TELEMETRY_DISABLED: "1" };
+  const result = spawnSync(file, args, { cwd, encoding: "utf8", env, maxBuffer: 1 << 28 });
+  if (result.status === 0) return result.stdout;
+  const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-40);
+  throw new Error(
+    `\`${file} ${args.join(" ")}\` failed in ${cwd} (${result.error?.message ?? `exit ${result.status}`}):\n${output.join("\n")}`,
+  );
 }
 
 const filesUnder = (dir: string) =>
@@ -92,15 +84,8 @@ function runtimeProblems(
     // Files the services read at run time ship exactly as in the repository.
     for (const part of ["migrations", "flags"]) {
       if (!existsSync(join(REPO_ROOT, ws, part))) continue;
-      const shipped = existsSync(join(runtime, ws, part))
-        ? filesUnder(join(runtime, ws, part))
-        : [];
-      if (
-        shipped.sort().join() !==
-        filesUnder(join(REPO_ROOT, ws, part))
-          .sort()
-          .join()
-      )
+      const list = (dir: string) => (existsSync(dir) ? filesUnder(dir).sort().join() : "");
+      if (list(join(runtime, ws, part)) !== list(join(REPO_ROOT, ws, part)))
         problems.push(`${ws}/${part} not shipped intact`);
     }
   }
@@ -162,27 +147,22 @@ async function checkService(service: string, work: string, port: number): Promis
     join(work, d),
   ) as [string, string, string, string];
   const rules = dockerignore().add(readFileSync(join(REPO_ROOT, ".dockerignore"), "utf8"));
-  const files = run(REPO_ROOT, "git", [
-    "ls-files",
-    "-z",
-    "--cached",
-    "--others",
-    "--exclude-standard",
-  ])
+  const files = run(REPO_ROOT, "git ls-files -z --cached --others --exclude-standard")
     .split("\0")
     .filter((path) => path && !rules.ignores(path) && existsSync(join(REPO_ROOT, path)));
   for (const path of files) cpSync(join(REPO_ROOT, path), join(context, path), { recursive: true });
   log(`${service}: build context of ${files.length} files (.gitignore and .dockerignore applied)`);
-  const turbo = join(REPO_ROOT, "node_modules", ".bin", "turbo");
-  run(context, turbo, ["prune", service, "--docker", "--out-dir", "build"]);
-  run(context, "npm", [
-    "pkg",
-    "delete",
-    "devDependencies",
-    "--workspaces",
-    "--include-workspace-root",
-  ]);
-  run(context, turbo, ["prune", service, "--docker", "--out-dir", "runtime"]);
+  const prune = (out: string) => [
+    join(REPO_ROOT, "node_modules", ".bin", "turbo"),
+    "prune",
+    service,
+    "--docker",
+    "--out-dir",
+    out,
+  ];
+  run(context, prune("build"));
+  run(context, "npm pkg delete devDependencies --workspaces --include-workspace-root");
+  run(context, prune("runtime"));
   const pruned = join(context, "runtime", "json");
   const closure = filesUnder(pruned)
     .filter((p) => p.endsWith("/package.json"))
@@ -190,15 +170,10 @@ async function checkService(service: string, work: string, port: number): Promis
   log(`${service}: turbo prune ${service} --docker, runtime closure ${closure.join(" + ")}`);
 
   cpSync(join(context, "build", "json"), build, { recursive: true });
-  run(build, "npm", ["ci", "--ignore-scripts", "--no-audit", "--no-fund", "--prefer-offline"]);
+  run(build, "npm ci --ignore-scripts --no-audit --no-fund --prefer-offline");
   cpSync(join(context, "build", "full"), build, { recursive: true });
   cpSync(join(context, "tsconfig.base.json"), join(build, "tsconfig.base.json"));
-  run(build, join(build, "node_modules", ".bin", "turbo"), [
-    "run",
-    "build",
-    `--filter=${service}`,
-    "--output-logs=errors-only",
-  ]);
+  run(build, `npx turbo run build --filter=${service} --output-logs=errors-only`);
   log(`${service}: npm ci + turbo run build --filter=${service} in the build stage`);
   for (const ws of closure) {
     for (const part of ["dist", "migrations", "flags"]) {
@@ -208,13 +183,9 @@ async function checkService(service: string, work: string, port: number): Promis
   }
 
   cpSync(pruned, runtime, { recursive: true });
-  run(runtime, "npm", [
-    "ci",
-    "--omit=dev",
-    "--ignore-scripts",
-    "--no-audit",
-    "--no-fund",
-    "--cache",
+  run(runtime, [
+    "npm",
+    ..."ci --omit=dev --ignore-scripts --no-audit --no-fund --cache".split(" "),
     join(work, ".npm"),
   ]);
   if (existsSync(payload)) cpSync(payload, runtime, { recursive: true });

@@ -34,19 +34,14 @@ const EDITS: [string, string, string | undefined][] = [
 const V1_IMPORT = /^import\b[^;]*?\bfrom\s+"\.\/pick-v1(\.js)?";[^\S\n]*\n/gm;
 
 class Drift extends Error {}
-const root = execFileSync("git", ["rev-parse", "--show-toplevel"], {
-  cwd: __dirname,
-  encoding: "utf8",
-}).trim();
+const git = (cwd: string, args: string) =>
+  execFileSync("git", args.split(" "), { cwd, encoding: "utf8" });
+const root = git(__dirname, "rev-parse --show-toplevel").trim();
 const args = process.argv.slice(2);
 
 function main(copy: string): number {
   console.log(`Copying the working tree to ${copy}`);
-  const listed = execFileSync(
-    "git",
-    ["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-    { cwd: root, encoding: "utf8" },
-  );
+  const listed = git(root, "ls-files -z --cached --others --exclude-standard");
   for (const file of new Set(listed.split("\0"))) {
     const from = path.join(root, file);
     if (!file || file.split("/").includes("node_modules") || !fs.existsSync(from)) continue;
@@ -62,26 +57,16 @@ function main(copy: string): number {
   if (args.includes("--apply-only")) return 0;
 
   const browser = hasChromium();
-  const runs: [string, string[]][] = [
-    [
-      "lint, typecheck, test",
-      ["turbo", "run", "lint", "typecheck", "test", "--filter=...[HEAD^1]", "--continue"],
-    ],
-    ["lint", ["biome", "check", "."]],
-    ["typecheck", ["tsc", "-p", "bench/tsconfig.json", "--noEmit"]],
-    ...(browser
-      ? [
-          ["browser suite", ["npm", "run", "test:browser", "-w", "integration-tests"]] as [
-            string,
-            string[],
-          ],
-        ]
-      : []),
-  ];
+  const runs = {
+    "lint, typecheck, test": "turbo run lint typecheck test --filter=...[HEAD^1] --continue",
+    lint: "biome check .",
+    typecheck: "tsc -p bench/tsconfig.json --noEmit",
+    "browser suite": browser ? "npm run test:browser -w integration-tests" : "",
+  };
   const failed: string[] = [];
-  for (const [name, command] of runs) {
-    console.log(`\n━━━ ${command.join(" ")} (without v1)`);
-    const [bin = "", ...rest] = command;
+  for (const [name, command] of Object.entries(runs).filter(([, command]) => command)) {
+    console.log(`\n━━━ ${command} (without v1)`);
+    const [bin = "", ...rest] = command.split(" ");
     const local = bin === "npm" ? bin : path.join(copy, "node_modules", ".bin", bin);
     if (spawnSync(local, rest, { cwd: copy, stdio: "inherit" }).status !== 0) failed.push(name);
   }
@@ -118,15 +103,14 @@ function linkNodeModules(copy: string) {
 
 /** The copy is a repository of its own: turbo's filter and biome's ignore file read git. */
 function commit(copy: string, message: string) {
-  const git = (...a: string[]) =>
-    execFileSync(
-      "git",
-      ["-c", "user.name=rehearsal", "-c", "user.email=rehearsal@localhost", ...a],
-      { cwd: copy, stdio: "pipe" },
-    );
-  if (!fs.existsSync(path.join(copy, ".git"))) git("init", "-q");
-  git("add", "-A");
-  git("commit", "-q", "--allow-empty", "--no-verify", "-m", message);
+  if (!fs.existsSync(path.join(copy, ".git"))) git(copy, "init -q");
+  git(copy, "add -A");
+  const who = "-c user.name=rehearsal -c user.email=rehearsal@localhost";
+  execFileSync(
+    "git",
+    [...who.split(" "), "commit", "-q", "--allow-empty", "--no-verify", "-m", message],
+    { cwd: copy },
+  );
 }
 
 function applyStep3(copy: string): string[] {

@@ -33,67 +33,44 @@ function install(): void {
   }
 }
 
-export interface UnleashServer {
-  url: string;
-  /** What jafflr's UNLEASH_URL points at. */
-  apiUrl: string;
-  /** A backend token for the development environment: jafflr's UNLEASH_API_TOKEN. */
-  clientToken: string;
-  adminToken: string;
-  admin: {
-    enableForUsers(flag: string, userIds: string[]): Promise<void>;
-    setUserIds(flag: string, userIds: string[]): Promise<void>;
-  };
-  logs(): string;
-  stop(): Promise<void>;
-}
+export type UnleashServer = Awaited<ReturnType<typeof startUnleashServer>>;
 
-export async function startUnleashServer(options: {
-  databaseUrl: string;
-  port?: number;
-}): Promise<UnleashServer> {
+/** apiUrl and clientToken are what jafflr's UNLEASH_URL and UNLEASH_API_TOKEN take. */
+export async function startUnleashServer(options: { databaseUrl: string; port?: number }) {
   install();
   const secret = randomBytes(12).toString("hex");
-  const adminToken = `*:*.admin-${secret}`;
-  const clientToken = `*:development.jafflr-${secret}`;
-  const token = (tokenName: string, type: string, environment: string, s: string) => ({
-    tokenName,
-    type,
-    environment,
-    projects: ["*"],
-    secret: s,
-  });
-  const config = {
-    db: { connectionString: options.databaseUrl, ssl: false, pool: { min: 0, max: 4 } },
-    server: { host: "127.0.0.1", port: options.port ?? 0, enableRequestLogger: false },
-    logLevel: "warn",
-    versionCheck: { enable: false },
-    authentication: {
-      type: "open-source",
-      enableApiToken: true,
-      createAdminUser: false,
-      initApiTokens: [
-        token("admin", "admin", "*", adminToken),
-        token("jafflr", "backend", "development", clientToken),
-      ],
-    },
-  };
+  const [adminToken, clientToken] = [`*:*.admin-${secret}`, `*:development.jafflr-${secret}`];
   // Exits when its stdin closes (we are gone), so a crashed run leaves no Unleash behind.
   const starter = `import { start } from "unleash-server";
     process.stdin.on("end", () => process.exit(0)).resume();
-    const unleash = await start(${JSON.stringify(config)});
+    const { DB, PORT, ADMIN, CLIENT } = process.env;
+    const token = (tokenName, type, environment, secret) => ({ tokenName, type, environment, projects: ["*"], secret });
+    const unleash = await start({
+      db: { connectionString: DB, ssl: false, pool: { min: 0, max: 4 } },
+      server: { host: "127.0.0.1", port: Number(PORT), enableRequestLogger: false },
+      logLevel: "warn", versionCheck: { enable: false },
+      authentication: { type: "open-source", enableApiToken: true, createAdminUser: false,
+        initApiTokens: [token("admin", "admin", "*", ADMIN), token("jafflr", "backend", "development", CLIENT)] },
+    });
     console.log("unleash listening " + unleash.server.address().port);`;
   // A clean environment: Unleash reads DATABASE_URL, PORT, LOG_LEVEL… which tests may have set.
+  const { PATH, HOME } = process.env;
   const env = {
-    PATH: process.env.PATH,
-    HOME: process.env.HOME,
+    PATH,
+    HOME,
     NODE_ENV: "production",
     SEND_TELEMETRY: "false",
     CHECK_VERSION: "false",
   };
+  const own = {
+    DB: options.databaseUrl,
+    PORT: String(options.port ?? 0),
+    ADMIN: adminToken,
+    CLIENT: clientToken,
+  };
   const child = spawn(process.execPath, ["--input-type=module", "-e", starter], {
     cwd: CACHE,
-    env,
+    env: { ...env, ...own },
   });
   const lines: string[] = [];
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
@@ -124,14 +101,13 @@ export async function startUnleashServer(options: {
     const text = await response.text();
     if (!response.ok && response.status !== 404)
       throw new Error(`Unleash ${method} ${pathname}: ${response.status} ${text}`);
-    return response.status === 404 ? undefined : (JSON.parse(text || "null") as unknown);
+    return response.status === 404 ? undefined : JSON.parse(text || "null");
   };
   const env_ = (flag: string) => `${FEATURES}/${encodeURIComponent(flag)}/environments/development`;
   /** One flexibleRollout strategy at 100 % for `userId IN [...]`, as jafflr's flag file has. */
   const setUserIds = async (flag: string, userIds: string[]) => {
-    const [current, ...others] = ((await call("GET", `${env_(flag)}/strategies`)) ?? []) as {
-      id: string;
-    }[];
+    const [current, ...others]: { id: string }[] =
+      (await call("GET", `${env_(flag)}/strategies`)) ?? [];
     // Replaced in place: a flag with no strategy at all would be on for everyone meanwhile.
     await call(
       current ? "PUT" : "POST",
@@ -151,7 +127,7 @@ export async function startUnleashServer(options: {
     adminToken,
     admin: {
       setUserIds,
-      async enableForUsers(flag, userIds) {
+      async enableForUsers(flag: string, userIds: string[]) {
         if (!(await call("GET", `${FEATURES}/${encodeURIComponent(flag)}`)))
           await call("POST", FEATURES, { name: flag, type: "release" });
         await setUserIds(flag, userIds);

@@ -1,28 +1,18 @@
-// What the smoke tests share: where the deployed services are, and one request with a deadline.
+// What the smoke tests share: where the deployed services are, and a request with a deadline.
 import assert from "node:assert/strict";
 
-export const JAFFLR_URL = process.env.JAFFLR_URL ?? "";
-export const CHILLYBIN_URL = process.env.CHILLYBIN_URL ?? "";
+export const [JAFFLR_URL, CHILLYBIN_URL] = [
+  process.env.JAFFLR_URL ?? "",
+  process.env.CHILLYBIN_URL ?? "",
+];
 assert.ok(JAFFLR_URL && CHILLYBIN_URL, "set JAFFLR_URL and CHILLYBIN_URL (verify.sh does)");
-
-/** The versions this deploy rolled out (verify.sh passes them); unset means "any". */
-export const EXPECTED: Record<string, string | undefined> = {
-  jafflr: process.env.EXPECT_JAFFLR_VERSION || undefined,
-  chillybin: process.env.EXPECT_CHILLYBIN_VERSION || undefined,
-};
-
 export const SERVICES = [
-  ["jafflr", JAFFLR_URL],
-  ["chillybin", CHILLYBIN_URL],
+  // The versions this deploy rolled out (verify.sh passes them); unset means any.
+  ["jafflr", JAFFLR_URL, process.env.EXPECT_JAFFLR_VERSION],
+  ["chillybin", CHILLYBIN_URL, process.env.EXPECT_CHILLYBIN_VERSION],
 ] as const;
 
-export interface Answer {
-  status: number;
-  headers: Headers;
-  text: string;
-}
-
-export async function call(url: string, init: RequestInit = {}): Promise<Answer> {
+export async function call(url: string, init: RequestInit = {}) {
   const response = await fetch(url, { ...init, signal: AbortSignal.timeout(10_000) });
   return { status: response.status, headers: response.headers, text: await response.text() };
 }
