@@ -5,7 +5,8 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { countItems, pickV2 } from "../src/pick-v2";
-import { json, pickAgainst } from "./helpers";
+import { PROBLEMS, type ProblemName, problemType } from "../src/problems";
+import { type Handler, json, pickAgainst } from "./helpers";
 
 describe("pickV2", () => {
   it("sends one POST /v2/pick with the counted items and the Idempotency-Key", async () => {
@@ -29,69 +30,31 @@ describe("pickV2", () => {
 
   const short = [{ ingredient: "cheese", requested: 1, available: 0 }];
   const reused = "https://toasties-galore.example/problems/idempotency-key-reused";
-  const cases = [
-    [
-      "refused",
-      "refused",
-      503,
-      "Cold store unavailable",
-      /could not be reached \(ECONNREFUSED\)/,
-      "2",
-    ],
-    ["silent", () => {}, 503, "Cold store unavailable", /did not answer in time/, "2"],
-    [
-      "503 with Retry-After",
-      json(503, { detail: "db down" }, { "Retry-After": "7" }),
-      503,
-      "Cold store unavailable",
-      /answered 503: db down/,
-      "7",
-    ],
-    ["500", json(500, {}), 503, "Cold store unavailable", /answered 500/, "2"],
-    ["200 without an id", json(200, {}), 502, "Cold store error", /without an order id/],
-    [
-      "404 (no route)",
-      json(404, { title: "Not Found" }),
-      502,
-      "Cold store error",
-      /does not serve \/v2\/pick/,
-    ],
-    ["409 short", json(409, { short }), 409, "Out of stock", /Not enough cheese/],
-    [
-      "422 unknown",
-      json(422, { unknown: ["caviar"] }),
-      422,
-      "Unknown ingredient",
-      /does not stock caviar/,
-    ],
-    [
-      "404 unknown (older chillybin)",
-      json(404, { unknown: ["caviar"] }),
-      422,
-      "Unknown ingredient",
-      /caviar/,
-    ],
+  const [down, bad] = ["cold-store-unavailable", "cold-store-error"] as const;
+  const cases: [string, Handler | "refused", ProblemName, RegExp, string?][] = [
+    ["refused", "refused", down, /could not be reached \(ECONNREFUSED\)/, "2"],
+    ["silent", () => {}, down, /did not answer in time/, "2"],
+    ["503", json(503, { detail: "db down" }, { "Retry-After": "7" }), down, /503: db down/, "7"],
+    ["500", json(500, {}), down, /answered 500/, "2"],
+    ["200 without an id", json(200, {}), bad, /without an order id/],
+    ["404 (no route)", json(404, { title: "Not Found" }), bad, /does not serve \/v2\/pick/],
+    ["409 short", json(409, { short }), "out-of-stock", /Not enough cheese/],
+    ["422 unknown", json(422, { unknown: ["caviar"] }), "unknown-ingredient", /stock caviar/],
+    ["404 unknown (older chillybin)", json(404, { unknown: ["ham"] }), "unknown-ingredient", /ham/],
     [
       "422 key reused",
-      json(422, { type: reused, detail: "used before" }),
-      422,
-      "Idempotency-Key reused",
-      /^used before$/,
+      json(422, { type: reused, detail: "used" }),
+      "idempotency-key-reused",
+      /^used$/,
     ],
-    [
-      "400 other refusal",
-      json(400, { title: "Bad Request", detail: "no" }),
-      422,
-      "Order rejected",
-      /\(400 Bad Request\): no\./,
-    ],
-  ] as const;
-  for (const [name, handle, status, title, detail, retryAfter] of cases) {
-    it(`${name} → ${status} ${title}`, async () => {
+    ["other 4xx", json(400, { title: "Bad", detail: "no" }), "order-rejected", /\(400 Bad\): no\./],
+  ];
+  for (const [name, handle, type, detail, retryAfter] of cases) {
+    it(`${name} → ${type}`, async () => {
       const { picked } = await pickAgainst(handle, pickV2);
       assert.ok(!picked.ok && picked.via === "v2");
       const p = picked.problem;
-      assert.deepEqual([p.status, p.title], [status, title]);
+      assert.deepEqual([p.status, p.title, p.options.type], [...PROBLEMS[type], problemType(type)]);
       assert.match(p.options.detail ?? "", detail);
       assert.equal(p.options.headers?.["Retry-After"], retryAfter);
       if (name === "409 short") assert.deepEqual(p.options.extensions?.short, short);
