@@ -13,6 +13,7 @@ import pg from "pg";
 import { pickV2FlagFile } from "testkit/flags";
 import { actClient, arrangeClient } from "testkit/http-client";
 import {
+  freePort,
   type ServiceProcess,
   type StartServiceOptions,
   startService,
@@ -83,14 +84,16 @@ export async function startStall(options: StallOptions = {}) {
     cleanups.push(() => pgProxy.close());
     pgUrl.port = String(pgProxy.port);
   }
-  const chillybinEnv = serviceEnv({ DATABASE_URL: pgUrl.href, ...options.chillybinEnv });
+  // chillybin's port is chosen here: a restart keeps it, as a pod behind its Service does.
+  const coldUrl = `http://127.0.0.1:${await freePort()}`;
+  const PORT = new URL(coldUrl).port;
+  const chillybinEnv = serviceEnv({ DATABASE_URL: pgUrl.href, PORT, ...options.chillybinEnv });
   const start = async (name: "chillybin" | "jafflr", env: Env, o?: StartServiceOptions) => {
     const service = await startService(name, env, o);
     started.push(service);
     return service;
   };
-  let chillybin = await start("chillybin", chillybinEnv);
-  const proxy = options.proxy ? new TcpProxy(chillybin.url) : undefined;
+  const proxy = options.proxy ? new TcpProxy(coldUrl) : undefined;
   await proxy?.open();
   if (proxy) cleanups.push(() => proxy.close());
   const pool = new pg.Pool({ connectionString: db.url, max: 3 });
@@ -98,13 +101,15 @@ export async function startStall(options: StallOptions = {}) {
   cleanups.push(() => pool.end());
   const jafflrEnv = (env: Env = {}) =>
     serviceEnv({
-      CHILLYBIN_URL: proxy?.url ?? chillybin.url,
+      CHILLYBIN_URL: proxy?.url ?? coldUrl,
       FLAGS_FILE: flagsFile,
       FLAGS_POLL_MS: "50",
       COOK_TIME_SCALE: "0",
       ...options.jafflrEnv,
       ...env,
     });
+  // In turn: a jafflr that finds chillybin down at first says so until its next check.
+  let chillybin = await start("chillybin", chillybinEnv);
   const jafflr = await start("jafflr", jafflrEnv());
   const stall = {
     db,
@@ -126,11 +131,7 @@ export async function startStall(options: StallOptions = {}) {
     /** chillybin again on the same port and database (a pod restarted behind its Service). */
     async restartChillybin(env: Env = {}) {
       await chillybin.stop();
-      chillybin = await start("chillybin", {
-        ...chillybinEnv,
-        ...env,
-        PORT: String(chillybin.port),
-      });
+      chillybin = await start("chillybin", { ...chillybinEnv, ...env });
       return chillybin;
     },
     async stock(): Promise<Record<string, number>> {
