@@ -13,19 +13,11 @@ import {
 import { databaseUnavailableHandler } from "./db";
 import { mountEvents } from "./events";
 import { knownMigrations } from "./migrate";
-import { OpenApi } from "./openapi";
-import { getOrder, listOrders, placeOrder } from "./orders";
+import { getOrder, listOrders, parseIdempotencyKey, parseOrder, placeOrder } from "./orders";
 import { mountPickV1 } from "./pick-v1";
-import { PROBLEM_TYPES } from "./problems";
-import { listStock, resetStock, setStock } from "./stock";
+import { describeApi, Forbidden, fail, OrderNotFound, Unauthorized } from "./problems";
+import { listStock, parseRestock, setStock } from "./stock";
 import type { StockFeed } from "./stock-feed";
-import {
-  parseIdempotencyKey,
-  parseOrderId,
-  parseOrderRequest,
-  parseOrdersQuery,
-  parseRestockBody,
-} from "./validation";
 
 export interface AppDeps {
   pool: pg.Pool;
@@ -44,93 +36,77 @@ export interface AppDeps {
 }
 
 export function createApp(deps: AppDeps): Express {
-  const { pool, logger, metrics } = deps;
+  const { pool, feed, logger, metrics, lifecycle } = deps;
   return createServiceApp({
     service: "chillybin",
     version: deps.version,
     logger,
     metrics,
-    lifecycle: deps.lifecycle,
+    lifecycle,
     readiness: { database: schemaReady(pool, deps.requiredMigrations ?? knownMigrations()) },
-    routes: (app) => routes(app, deps),
-  });
-}
-
-function routes(app: Express, deps: AppDeps): void {
-  const { pool, feed, logger } = deps;
-  const openapi = new OpenApi();
-
-  // GET / — the whole stock, {"bread":10,"cheese":10,…} (the original's shape), from memory
-  // while the stock feed is live, from the database otherwise.
-  app.get("/", async (_req, res) => {
-    const json = feed.currentJson() ?? JSON.stringify(await listStock(pool));
-    res.type("application/json").send(json);
-  });
-  app.all("/", methodNotAllowed(["GET"]));
-
-  mountPickV1(app, { pool, metrics: deps.metrics, feed, openapi });
-
-  mountEvents(app, { pool, feed, lifecycle: deps.lifecycle, ...deps.events });
-
-  // POST /v2/pick — a whole order, atomically, safe to retry with an Idempotency-Key.
-  app.post("/v2/pick", requireJson, async (req, res) => {
-    const key = parseIdempotencyKey(req.headersDistinct["idempotency-key"]);
-    const request = parseOrderRequest(req.body);
-    const { order, replayed, xid } = await placeOrder(pool, request, key);
-    feed.wrote(xid);
-    if (replayed) res.set("Idempotent-Replayed", "true");
-    res.json(order);
-  });
-  app.all("/v2/pick", methodNotAllowed(["POST"]));
-
-  app.get("/orders", async (req, res) => {
-    res.json({ orders: await listOrders(pool, parseOrdersQuery(req.query)) });
-  });
-  app.all("/orders", methodNotAllowed(["GET"]));
-
-  app.get("/orders/:id", async (req, res) => {
-    const id = parseOrderId(req.params.id as string);
-    const order = await getOrder(pool, id);
-    if (!order) {
-      throw new HttpProblem(404, "Order not found", {
-        type: PROBLEM_TYPES.orderNotFound,
-        detail: `There is no order ${id}.`,
+    routes: (app) => {
+      // The original's shape, {"bread":10,"cheese":10,…}: from memory while the feed is live.
+      app.get("/", async (_req, res) => {
+        res
+          .type("application/json")
+          .send(feed.currentJson() ?? JSON.stringify(await listStock(pool)));
       });
-    }
-    res.json(order);
-  });
-  app.all("/orders/:id", methodNotAllowed(["GET"]));
+      app.all("/", methodNotAllowed(["GET"]));
 
-  // POST /restock — no body resets the default stock; a JSON object sets levels.
-  app.post("/restock", requireAdmin(deps.adminToken), async (req, res) => {
-    if (!hasBody(req)) {
-      const { stock, xid } = await resetStock(pool);
-      feed.wrote(xid);
-      res.json(stock);
-      return;
-    }
-    if (!req.is(["application/json", "application/*+json"])) {
-      throw new HttpProblem(415, "Unsupported Media Type", {
-        detail:
-          "Send stock levels as JSON with Content-Type: application/json, or no body to reset.",
+      mountPickV1(app, { pool, metrics, feed });
+      mountEvents(app, { pool, feed, lifecycle, ...deps.events });
+
+      app.post("/v2/pick", requireJson, async (req, res) => {
+        const key = parseIdempotencyKey(req.headersDistinct["idempotency-key"]);
+        const { order, replayed, xid } = await placeOrder(pool, parseOrder(req.body), key);
+        feed.wrote(xid);
+        if (replayed) res.set("Idempotent-Replayed", "true");
+        res.json(order);
       });
-    }
-    const { stock, xid } = await setStock(pool, parseRestockBody(req.body));
-    feed.wrote(xid);
-    res.json(stock);
-  });
-  app.all("/restock", methodNotAllowed(["POST"]));
+      app.all("/v2/pick", methodNotAllowed(["POST"]));
 
-  // Built on first request, once every route (v1's too) has added its part.
-  let description: string | undefined;
-  app.get("/openapi.json", (_req, res) => {
-    description ??= JSON.stringify(openapi.document(deps.version));
-    res.type("application/json").send(description);
-  });
-  app.all("/openapi.json", methodNotAllowed(["GET"]));
+      app.get("/orders", async (req, res) => {
+        res.json({ orders: await listOrders(pool, req.query) });
+      });
+      app.all("/orders", methodNotAllowed(["GET"]));
 
-  // After the routes, before tpi's problem handler: "database unreachable" becomes a 503.
-  app.use(databaseUnavailableHandler(logger));
+      app.get("/orders/:id", async (req, res) => {
+        const id = req.params.id as string;
+        const order = await getOrder(pool, id);
+        if (!order) throw fail(OrderNotFound, `There is no order ${id.toLowerCase()}.`);
+        res.json(order);
+      });
+      app.all("/orders/:id", methodNotAllowed(["GET"]));
+
+      // No body resets the default stock; a JSON object sets levels.
+      app.post("/restock", requireAdmin(deps.adminToken), async (req, res) => {
+        if (hasBody(req) && !req.is(["application/json", "application/*+json"])) {
+          throw new HttpProblem(415, "Unsupported Media Type", {
+            detail:
+              "Send stock levels as JSON with Content-Type: application/json, or no body to reset.",
+          });
+        }
+        const { stock, xid } = await setStock(
+          pool,
+          hasBody(req) ? parseRestock(req.body) : undefined,
+        );
+        feed.wrote(xid);
+        res.json(stock);
+      });
+      app.all("/restock", methodNotAllowed(["POST"]));
+
+      // Built on first request, once every route (v1's too) has registered its part.
+      let description: string | undefined;
+      app.get("/openapi.json", (_req, res) => {
+        description ??= JSON.stringify(describeApi(deps.version));
+        res.type("application/json").send(description);
+      });
+      app.all("/openapi.json", methodNotAllowed(["GET"]));
+
+      // After the routes, before tpi's problem handler: "database unreachable" becomes a 503.
+      app.use(databaseUnavailableHandler(logger));
+    },
+  });
 }
 
 /**
@@ -151,8 +127,6 @@ function schemaReady(pool: pg.Pool, required: string[]) {
   };
 }
 
-// ---------- restock ----------
-
 /** A request with a body: a length above zero, or chunked. `curl -X POST` sends neither. */
 function hasBody(req: Request): boolean {
   if (req.headers["transfer-encoding"] !== undefined) return true;
@@ -162,27 +136,19 @@ function hasBody(req: Request): boolean {
 
 function requireAdmin(token: string | undefined): RequestHandler {
   if (token === undefined) return (_req, _res, next) => next();
+  const sha256 = (s: string) => createHash("sha256").update(s).digest();
   const expected = sha256(token);
   return (req, _res, next) => {
     const match = /^Bearer +(\S+) *$/i.exec(req.get("Authorization") ?? "");
     if (!match) {
-      throw new HttpProblem(401, "Unauthorized", {
-        type: PROBLEM_TYPES.unauthorized,
-        detail: "Restocking needs Authorization: Bearer <CHILLYBIN_ADMIN_TOKEN>.",
+      throw fail(Unauthorized, "Restocking needs Authorization: Bearer <CHILLYBIN_ADMIN_TOKEN>.", {
         headers: { "WWW-Authenticate": 'Bearer realm="chillybin"' },
       });
     }
-    // Hash first so the comparison is constant-time whatever the lengths.
+    // Hashed first, so the comparison is constant-time whatever the lengths.
     if (!timingSafeEqual(sha256(match[1] as string), expected)) {
-      throw new HttpProblem(403, "Forbidden", {
-        type: PROBLEM_TYPES.forbidden,
-        detail: "That token may not restock.",
-      });
+      throw fail(Forbidden, "That token may not restock.");
     }
     next();
   };
-}
-
-function sha256(s: string): Buffer {
-  return createHash("sha256").update(s).digest();
 }

@@ -1,40 +1,158 @@
+/** v2: POST /v2/pick — a whole order, atomically, safe to retry with an Idempotency-Key. */
 import { createHash } from "node:crypto";
 import type pg from "pg";
-import { HttpProblem } from "tpi";
-import { outOfStock, PROBLEM_TYPES, type Shortage, unknownIngredients } from "./problems";
-import type { Item, OrderRequest } from "./validation";
+import { invalidRequest, parseRequest, z } from "tpi";
+import * as p from "./problems";
+import { compareNames, ingredientName } from "./stock";
 
-/** An order as the API shows it. */
-export interface Order {
-  id: string;
-  customer: string;
-  items: Item[];
-  createdAt: string;
+export const QUANTITY_RULE = "an integer from 1 to 100";
+const CUSTOMER_RULE = "1-64 printable characters, not blank, no leading or trailing spaces";
+const rule = (what: string, rule: string) => ({
+  error: (iss: { input: unknown }) =>
+    iss.input === undefined ? `${what} is required` : `${what} must be ${rule}`,
+});
+const quantity = z.number(rule("quantity", QUANTITY_RULE)).int().min(1).max(100);
+
+/**
+ * Counted in code points, as PostgreSQL's char_length does. No control, format or separator
+ * characters (no NULs, newlines, bidi overrides) except the zero-width joiner inside emoji like
+ * 👩‍🍳; no leading or trailing whitespace, which also rules out blank names.
+ */
+export const customer = z
+  .string(rule("customer", CUSTOMER_RULE))
+  .refine(
+    (s) =>
+      [...s].length <= 64 &&
+      s.trim() === s &&
+      /^[^\p{C}\p{Zl}\p{Zp}]+$/u.test(s.replaceAll("\u200d", "")),
+    `customer must be ${CUSTOMER_RULE}`,
+  )
+  .openapi({ minLength: 1, maxLength: 64, description: `${CUSTOMER_RULE}; U+200D allowed` });
+
+const Item = z
+  .strictObject(
+    { ingredient: ingredientName("ingredient"), quantity },
+    { error: "each item must be an object {ingredient, quantity}" },
+  )
+  .openapi("Item");
+type Item = z.infer<typeof Item>;
+const WholeOrder = z.strictObject({
+  customer,
+  items: z
+    .array(Item, { error: "items must be an array of {ingredient, quantity}" })
+    .min(1, "items must list at least one ingredient")
+    .max(20, "items must list at most 20 ingredients"),
+});
+/** The original's one-ingredient form. */
+const SingleItemOrder = z.strictObject({
+  customer,
+  ingredient: ingredientName("ingredient"),
+  quantity,
+});
+
+export const Order = z
+  .strictObject({
+    id: z.string().openapi({ format: "uuid" }),
+    customer: z.string(),
+    items: z.array(Item),
+    createdAt: z.string().openapi({ format: "date-time" }),
+  })
+  .openapi("Order");
+export type Order = z.infer<typeof Order>;
+
+/** Idempotency-Key: an opaque token (a UUID in practice) of visible ASCII characters. */
+const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/);
+
+p.registry.registerPath({
+  method: "post",
+  path: "/v2/pick",
+  operationId: "pickV2",
+  summary: "Pick a whole order atomically and record it; safe to retry with an Idempotency-Key.",
+  request: {
+    headers: z.object({ "Idempotency-Key": IdempotencyKey.optional() }),
+    body: { required: true, content: p.json(z.union([WholeOrder, SingleItemOrder])) },
+  },
+  responses: {
+    200: {
+      description: "Picked and recorded (with Idempotent-Replayed: the first answer, replayed).",
+      content: p.json(Order),
+      headers: { "Idempotent-Replayed": p.header("A replay.", { const: "true" }) },
+    },
+    409: p.problems("Not enough of some items; nothing picked.", p.OutOfStock),
+    422: p.problems(
+      "An ingredient not stocked, or an Idempotency-Key already used for another order.",
+      p.UnknownIngredient,
+      p.IdempotencyKeyReused,
+    ),
+    ...p.responses.forJson,
+  },
+});
+
+/** Which form the body takes; a whole order's items naming an ingredient twice are merged. */
+export function parseOrder(body: unknown): { customer: string; items: Item[] } {
+  const form =
+    typeof body !== "object" || body === null || Array.isArray(body)
+      ? "the body must be a JSON object"
+      : "items" in body
+        ? WholeOrder
+        : "ingredient" in body
+          ? SingleItemOrder
+          : 'send {"customer", "items": [{"ingredient", "quantity"}]} or {"customer", "ingredient", "quantity"}';
+  if (typeof form === "string") throw invalidRequest([{ pointer: "", detail: form }]);
+  const order = parseRequest(form, body, "body");
+  if (!("items" in order)) {
+    return {
+      customer: order.customer,
+      items: [{ ingredient: order.ingredient, quantity: order.quantity }],
+    };
+  }
+  const totals = new Map<string, number>();
+  for (const i of order.items)
+    totals.set(i.ingredient, (totals.get(i.ingredient) ?? 0) + i.quantity);
+  const over = [...totals].filter(([, total]) => total > 100);
+  if (over.length > 0) {
+    throw invalidRequest(
+      over.map(([name, total]) => ({
+        pointer: "/items",
+        detail: `items ask for ${total} ${name} in total; at most 100 per ingredient`,
+      })),
+    );
+  }
+  const items = [...totals].map(([ingredient, quantity]) => ({ ingredient, quantity }));
+  return {
+    customer: order.customer,
+    items: items.sort((a, b) => compareNames(a.ingredient, b.ingredient)),
+  };
 }
 
-export interface PlacedOrder {
-  order: Order;
-  /** True when an earlier request with the same Idempotency-Key already placed this order. */
-  replayed: boolean;
-  /** The transaction that picked (undefined for a replay), for the stock feed's read-your-writes. */
-  xid?: string;
+/** The header's values as sent (`headersDistinct`), so two Idempotency-Key headers are refused, not joined. */
+export function parseIdempotencyKey(values: string[] | undefined): string | undefined {
+  if (values === undefined) return undefined;
+  if (values.length === 1 && IdempotencyKey.safeParse(values[0]).success) return values[0];
+  const detail =
+    values.length > 1
+      ? "send exactly one Idempotency-Key header"
+      : "Idempotency-Key must be 1-255 visible ASCII characters (a UUID is ideal)";
+  throw invalidRequest([{ header: "Idempotency-Key", detail }]);
 }
 
 /**
- * v2 in ONE statement: lock the ingredients in name order ("C" collation, the order validation
- * sorted the items in — so orders for overlapping ingredients queue instead of deadlocking), check
- * every item against the locked (latest) quantities, and only if all are known and enough: insert
- * the order, decrement the stock, record the items and announce the pick. Either all of that
- * commits or nothing does; the CHECK (quantity >= 0) stays the last line of defence.
+ * v2 in ONE statement: lock the ingredients in name order ("C" collation, as the items were sorted
+ * — so orders for overlapping ingredients queue instead of deadlocking), check every item against
+ * the locked (latest) quantities, and only if all are known and enough: insert the order,
+ * decrement the stock, record the items and announce the pick. All of it commits or none does;
+ * the CHECK (quantity >= 0) stays the last line of defence.
  *
- * The order is claimed with ON CONFLICT (idempotency_key) DO NOTHING after the locks, so a
- * concurrent duplicate (same key, same items) waits for the first one's ingredient locks, then
- * finds its key taken and replays it: a key can never pick twice.
+ * With a key, a transaction lock on it comes first: a second request with the same key waits for
+ * the first to end, then finds its order (a replay, or 422 for another order) instead of judging
+ * the stock alone and answering 409 while the first is in flight. ON CONFLICT (idempotency_key)
+ * DO NOTHING is what makes sure a key never picks twice.
  */
 const PLACE_ORDER = `
-WITH req AS (
-  SELECT * FROM unnest($2::text[], $3::int[]) AS r(ingredient, quantity)
+WITH keyed AS MATERIALIZED (
+  SELECT CASE WHEN $4::text IS NOT NULL THEN pg_advisory_xact_lock(hashtextextended($4, 0)) END
 ),
+req AS (SELECT * FROM unnest($2::text[], $3::int[]) AS r(ingredient, quantity)),
 locked AS MATERIALIZED (
   SELECT name, quantity FROM ingredients WHERE name = ANY ($2::text[])
   ORDER BY name COLLATE "C" FOR UPDATE
@@ -48,6 +166,7 @@ verdict AS MATERIALIZED (
                                        'available', l.quantity) ORDER BY r.ingredient COLLATE "C")
        FROM req r JOIN locked l ON l.name = r.ingredient
       WHERE l.quantity < r.quantity) AS short
+  FROM keyed
 ),
 claim AS (
   INSERT INTO orders (customer, idempotency_key, request_hash)
@@ -56,8 +175,7 @@ claim AS (
   RETURNING id, created_at
 ),
 taken AS (
-  UPDATE ingredients AS s SET quantity = s.quantity - r.quantity
-  FROM req r, claim
+  UPDATE ingredients AS s SET quantity = s.quantity - r.quantity FROM req r, claim
   WHERE s.name = r.ingredient
 ),
 recorded AS (
@@ -71,85 +189,66 @@ SELECT c.id, c.created_at, v.unknown, v.short,
   txid_current()::text AS xid
 FROM verdict v LEFT JOIN claim c ON true`;
 
-interface PlaceOrderRow {
-  id: string | null;
-  created_at: Date | null;
-  unknown: string[];
-  short: Shortage[] | null;
-  xid: string;
-}
+type Placed = { id: string; created_at: Date; unknown: string[]; short: p.Shortage[] | null };
 
+/** The order, whether it is a replay, and the picking transaction (for read-your-writes). */
 export async function placeOrder(
   pool: pg.Pool,
-  request: OrderRequest,
-  idempotencyKey?: string,
-): Promise<PlacedOrder> {
-  const requestHash = idempotencyKey === undefined ? null : hashRequest(request);
-  const { rows } = await pool.query<PlaceOrderRow>({
+  order: ReturnType<typeof parseOrder>,
+  key?: string,
+) {
+  const { customer, items } = order;
+  // The same order in any key or item order (after merging) hashes the same.
+  const canonical = JSON.stringify([customer, items.map((i) => [i.ingredient, i.quantity])]);
+  const hash = key && createHash("sha256").update(canonical).digest("hex");
+  const names = items.map((i) => i.ingredient);
+  const { rows } = await pool.query<Placed & { xid: string }>({
     name: "place-order",
     text: PLACE_ORDER,
-    values: [
-      request.customer,
-      request.items.map((i) => i.ingredient),
-      request.items.map((i) => i.quantity),
-      idempotencyKey ?? null,
-      requestHash,
-      JSON.stringify(request.items),
-    ],
+    values: [customer, names, items.map((i) => i.quantity), key, hash, JSON.stringify(items)],
   });
-  const row = rows[0] as PlaceOrderRow;
-  if (row.id !== null && row.created_at !== null) {
-    return {
-      order: toOrder(row.id, request.customer, row.created_at, request.items),
-      replayed: false,
-      xid: row.xid,
-    };
+  const row = rows[0] as Placed & { xid: string };
+  if (row.id) return { order: toOrder({ ...row, customer, items }), replayed: false, xid: row.xid };
+  // Nothing picked. A key already used by a committed order wins over today's stock: the first
+  // attempt's answer is replayed whatever happened since.
+  const earlier = key
+    ? await pool.query<{ id: string; request_hash: string }>({
+        name: "order-by-key",
+        text: "SELECT id, request_hash FROM orders WHERE idempotency_key = $1",
+        values: [key],
+      })
+    : undefined;
+  const first = earlier?.rows[0];
+  if (first && first.request_hash !== hash) {
+    throw p.fail(
+      p.IdempotencyKeyReused,
+      "This Idempotency-Key was already used for a different order; use a new key for a new order.",
+    );
   }
-  // Nothing picked. A key already used by a committed order wins over today's stock, as the
-  // first attempt's answer must be replayed whatever happened since.
-  if (idempotencyKey !== undefined) {
-    const earlier = await replay(pool, idempotencyKey, requestHash as string);
-    if (earlier) return { order: earlier, replayed: true };
-  }
-  if (row.unknown.length > 0) throw unknownIngredients(row.unknown);
-  if (row.short) throw outOfStock(row.short);
-  throw new Error("order neither placed nor refused (its idempotency key vanished)");
-}
-
-/** The order an earlier request placed under this key, if any; 422 when it was a different order. */
-async function replay(pool: pg.Pool, key: string, requestHash: string): Promise<Order | undefined> {
-  const { rows } = await pool.query<{ id: string; request_hash: string }>({
-    name: "order-by-key",
-    text: "SELECT id, request_hash FROM orders WHERE idempotency_key = $1",
-    values: [key],
+  if (first) return { order: (await getOrder(pool, first.id)) as Order, replayed: true };
+  if (row.unknown.length > 0) throw p.unknownIngredients(row.unknown);
+  const short = row.short;
+  if (!short) throw new Error("order neither placed nor refused (its idempotency key vanished)");
+  const what = short.map((s) => `${s.ingredient} (${s.available} left, ${s.requested} wanted)`);
+  throw p.fail(p.OutOfStock, `Not enough ${what.join(", ")}; nothing was picked.`, {
+    extensions: { short },
   });
-  const row = rows[0];
-  if (!row) return undefined;
-  if (row.request_hash !== requestHash) {
-    throw new HttpProblem(422, "Idempotency-Key reused", {
-      type: PROBLEM_TYPES.idempotencyKeyReused,
-      detail:
-        "This Idempotency-Key was already used for a different order; use a new key for a new order.",
-    });
-  }
-  return getOrder(pool, row.id);
 }
 
-/** The same order in any JSON key order or item order (after merging) hashes the same. */
-function hashRequest(request: OrderRequest): string {
-  const canonical = JSON.stringify([
-    request.customer,
-    request.items.map((i) => [i.ingredient, i.quantity]),
-  ]);
-  return createHash("sha256").update(canonical).digest("hex");
-}
+// ---------- GET /orders, GET /orders/:id ----------
 
-interface OrderRow {
-  id: string;
-  customer: string;
-  created_at: Date;
-  items: Item[];
-}
+const LIMIT_RULE = "limit must be an integer from 1 to 100";
+const OrdersQuery = z.strictObject({
+  customer: customer.optional(),
+  limit: z
+    .string({ error: LIMIT_RULE })
+    .regex(/^(100|[1-9][0-9]?)$/, LIMIT_RULE)
+    .optional()
+    .openapi({ default: "20" }),
+});
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+type OrderRow = { id: string; customer: string; created_at: Date; items: Item[] | null };
 
 // Items aggregated in the same query, sorted like the request was, so a replay is byte-identical.
 const ORDER_COLUMNS = `o.id, o.customer, o.created_at,
@@ -158,43 +257,56 @@ const ORDER_COLUMNS = `o.id, o.customer, o.created_at,
      FROM order_items i WHERE i.order_id = o.id) AS items`;
 
 export async function getOrder(db: pg.Pool, id: string): Promise<Order | undefined> {
+  if (!UUID.test(id)) throw invalidRequest([{ parameter: "id", detail: "order ids are UUIDs" }]);
   const { rows } = await db.query<OrderRow>({
     name: "get-order",
     text: `SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.id = $1`,
-    values: [id],
+    values: [id.toLowerCase()],
   });
-  const row = rows[0];
-  return row && toOrder(row.id, row.customer, row.created_at, row.items ?? []);
+  return rows[0] && toOrder(rows[0]);
 }
 
-/** Newest first; ties (same transaction timestamp) broken by id so the order is stable. */
-export async function listOrders(
-  db: pg.Pool,
-  query: { customer?: string; limit: number },
-): Promise<Order[]> {
-  // Two statements rather than `$1 IS NULL OR …`, so each keeps its own index-friendly plan.
-  const { rows } =
-    query.customer === undefined
-      ? await db.query<OrderRow>({
-          name: "list-orders",
-          text: `SELECT ${ORDER_COLUMNS} FROM orders o
-                 ORDER BY o.created_at DESC, o.id DESC LIMIT $1`,
-          values: [query.limit],
-        })
-      : await db.query<OrderRow>({
-          name: "list-customer-orders",
-          text: `SELECT ${ORDER_COLUMNS} FROM orders o WHERE o.customer = $1
-                 ORDER BY o.created_at DESC, o.id DESC LIMIT $2`,
-          values: [query.customer, query.limit],
-        });
-  return rows.map((r) => toOrder(r.id, r.customer, r.created_at, r.items ?? []));
+/** Newest first; ties (one transaction's timestamp) broken by id so the order is stable. */
+export async function listOrders(db: pg.Pool, query: unknown): Promise<Order[]> {
+  const { customer, limit = "20" } = parseRequest(OrdersQuery, query, "query");
+  // Two statements rather than `$2 IS NULL OR …`, so each keeps its own index-friendly plan.
+  const { rows } = await db.query<OrderRow>({
+    name: customer === undefined ? "list-orders" : "list-customer-orders",
+    text: `SELECT ${ORDER_COLUMNS} FROM orders o ${customer === undefined ? "" : "WHERE o.customer = $2"}
+           ORDER BY o.created_at DESC, o.id DESC LIMIT $1`,
+    values: customer === undefined ? [limit] : [limit, customer],
+  });
+  return rows.map(toOrder);
 }
 
-function toOrder(id: string, customer: string, createdAt: Date, items: Item[]): Order {
-  return {
-    id,
-    customer,
-    items: items.map((i) => ({ ingredient: i.ingredient, quantity: i.quantity })),
-    createdAt: createdAt.toISOString(),
-  };
+function toOrder(row: OrderRow): Order {
+  const items = (row.items ?? []).map((i) => ({ ingredient: i.ingredient, quantity: i.quantity }));
+  return { id: row.id, customer: row.customer, items, createdAt: row.created_at.toISOString() };
 }
+
+p.registry.registerPath({
+  method: "get",
+  path: "/orders",
+  operationId: "listOrders",
+  summary: "Orders, newest first.",
+  request: { query: OrdersQuery },
+  responses: {
+    200: {
+      description: "The orders.",
+      content: p.json(z.strictObject({ orders: z.array(Order) })),
+    },
+    ...p.responses.forQuery,
+  },
+});
+p.registry.registerPath({
+  method: "get",
+  path: "/orders/{id}",
+  operationId: "getOrder",
+  summary: "One order, exactly as placed.",
+  request: { params: z.object({ id: z.string().openapi({ format: "uuid" }) }) },
+  responses: {
+    200: { description: "The order.", content: p.json(Order) },
+    404: p.problems("No such order.", p.OrderNotFound),
+    ...p.responses.forQuery,
+  },
+});

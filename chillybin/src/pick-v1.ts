@@ -5,37 +5,43 @@
  */
 import type { Express } from "express";
 import type pg from "pg";
-import { deprecated, HttpProblem, type Metrics, methodNotAllowed, z } from "tpi";
-import {
-  header,
-  ingredientNameSchema,
-  type OpenApi,
-  problem,
-  ref,
-  reply,
-  shortage,
-  typed,
-  unavailable,
-} from "./openapi";
-import { type Shortage, unknownIngredients } from "./problems";
+import { deprecated, type Metrics, methodNotAllowed, parseRequest, z } from "tpi";
+import { QUANTITY_RULE } from "./orders";
+import * as p from "./problems";
+import { ingredientName } from "./stock";
 import type { StockFeed } from "./stock-feed";
-import { ingredientName, parse, QUANTITY_RULE } from "./validation";
 
 /** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when). */
 export const V1_DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
 export const V1_SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
+/** Callers named in chillybin_v1_pick_calls_total; any other is "other". */
+export const KNOWN_CALLERS =
+  "jafflr curl wget go-http-client python-requests node undici autocannon k6".split(" ");
 
-export interface PickV1Deps {
-  pool: pg.Pool;
-  metrics: Metrics;
-  feed: StockFeed;
-  openapi: OpenApi;
-}
+// A state-changing GET does not guess: quantity is required (the original answered 400 too).
+const PickQuery = z.strictObject({
+  name: ingredientName("name"),
+  quantity: z
+    .string({
+      error: (iss) =>
+        iss.input === undefined ? "quantity is required" : `quantity must be ${QUANTITY_RULE}`,
+    })
+    .regex(/^(100|[1-9][0-9]?)$/),
+});
+/** 410, the original's status for "ran out". v1 has no typed problems: about:blank. */
+const Gone = p.problem(410, "Gone", { short: p.shortage }, "about:blank");
 
-export function mountPickV1(app: Express, { pool, metrics, feed, openapi }: PickV1Deps): void {
-  openapi.add(describePickV1());
+// The original's statement, kept verbatim (the bench runs it under pgbench as the baseline).
+const PICK_ONE =
+  "UPDATE ingredients SET quantity = quantity - $2 WHERE name = $1 AND quantity >= $2 RETURNING quantity";
+
+export function mountPickV1(
+  app: Express,
+  deps: { pool: pg.Pool; metrics: Metrics; feed: StockFeed },
+) {
+  const { pool, feed } = deps;
   const deprecation = deprecated({
-    metrics,
+    metrics: deps.metrics,
     counter: "chillybin_v1_pick_calls_total",
     help: "Calls to the deprecated GET /pick, by caller (User-Agent product token). Zero for long enough means v1 can be deleted.",
     deprecatedAt: V1_DEPRECATED_AT,
@@ -45,182 +51,68 @@ export function mountPickV1(app: Express, { pool, metrics, feed, openapi }: Pick
   });
   app.head("/pick", deprecation, methodNotAllowed(["GET"])); // HEAD must never pick
   app.get("/pick", deprecation, async (req, res) => {
-    const item = parsePickQuery(req.query);
-    const outcome = await pickOne(pool, item);
-    if (outcome.status === "unknown") throw unknownIngredients([item.ingredient]);
-    if (outcome.status === "short") {
-      throw gone({
-        ingredient: item.ingredient,
-        requested: item.quantity,
-        available: outcome.available,
-      });
+    const { name: ingredient, quantity } = parseRequest(PickQuery, req.query, "query");
+    const item = { ingredient, quantity: Number(quantity) };
+    // One statement, which also announces the pick to GET /events; its WHERE clause and the CHECK
+    // (quantity >= 0) make overselling impossible. Only a refusal pays a second query.
+    const picked = await pool.query<{ xid: string }>({
+      name: "pick-one",
+      text: `WITH picked AS (${PICK_ONE})
+           SELECT quantity, txid_current()::text AS xid, pg_notify('stock_changed', $3) AS announced
+           FROM picked`,
+      values: [ingredient, item.quantity, JSON.stringify({ pick: { via: "v1", items: [item] } })],
+    });
+    if (picked.rows[0]) {
+      feed.wrote(picked.rows[0].xid);
+      res.type("text/plain").send("ok");
+      return;
     }
-    feed.wrote(outcome.xid);
-    res.type("text/plain").send("ok");
+    const { rows } = await pool.query<{ quantity: number }>({
+      name: "ingredient-quantity",
+      text: "SELECT quantity FROM ingredients WHERE name = $1",
+      values: [ingredient],
+    });
+    if (!rows[0]) throw p.unknownIngredients([ingredient]);
+    const short = { ingredient, requested: item.quantity, available: rows[0].quantity };
+    const detail = `Not enough ${ingredient} (${short.available} left, ${short.requested} wanted); nothing was picked.`;
+    throw p.fail(Gone, detail, { extensions: { short: [short] } });
   });
   app.all("/pick", deprecation, methodNotAllowed(["GET"]));
 }
 
-// ---------- the query ----------
-
-const QUANTITY_PARAM = /^(100|[1-9][0-9]?)$/;
-
-// A state-changing GET does not guess: quantity is required (the original answered 400 too).
-const pickQuery = z.strictObject({
-  name: ingredientName("name"),
-  quantity: z
-    .string({
-      error: (iss) =>
-        iss.input === undefined ? "quantity is required" : `quantity must be ${QUANTITY_RULE}`,
-    })
-    .regex(QUANTITY_PARAM, `quantity must be ${QUANTITY_RULE}`)
-    .transform(Number),
+const v1Headers = {
+  Deprecation: p.header("RFC 9745: deprecated since (@epoch-seconds).", { pattern: "^@[0-9]+$" }),
+  Sunset: p.header("RFC 8594: the date v1 may go away (HTTP-date)."),
+  Link: p.header('</v2/pick>; rel="successor-version"'),
+  "Cache-Control": p.header("no-store", { const: "no-store" }),
+};
+const v1 = <T extends { description: string; headers?: object }>(response: T) => ({
+  ...response,
+  headers: { ...response.headers, ...v1Headers },
 });
-
-function parsePickQuery(query: unknown): { ingredient: string; quantity: number } {
-  const { name, quantity } = parse(pickQuery, query, "query");
-  return { ingredient: name, quantity };
-}
-
-// ---------- the statement ----------
-
-type PickOutcome =
-  | { status: "picked"; left: number; xid: string }
-  | { status: "unknown" }
-  | { status: "short"; available: number };
-
-// The original's statement, kept verbatim (the bench runs it under pgbench as the baseline).
-const PICK_ONE =
-  "UPDATE ingredients SET quantity = quantity - $2 WHERE name = $1 AND quantity >= $2 RETURNING quantity";
-
-/**
- * One ingredient in one statement, which also announces the pick to every instance's GET /events.
- * The WHERE clause and the CHECK (quantity >= 0) make overselling impossible without an explicit
- * transaction; only failures pay a second query.
- */
-async function pickOne(
-  pool: pg.Pool,
-  item: { ingredient: string; quantity: number },
-): Promise<PickOutcome> {
-  const picked = await pool.query<{ quantity: number; xid: string }>({
-    name: "pick-one",
-    text: `WITH picked AS (${PICK_ONE})
-           SELECT quantity, txid_current()::text AS xid, pg_notify('stock_changed', $3) AS announced
-           FROM picked`,
-    values: [
-      item.ingredient,
-      item.quantity,
-      JSON.stringify({ pick: { via: "v1", items: [item] } }),
-    ],
-  });
-  const row = picked.rows[0];
-  if (row) return { status: "picked", left: row.quantity, xid: row.xid };
-  const current = await pool.query<{ quantity: number }>({
-    name: "ingredient-quantity",
-    text: "SELECT quantity FROM ingredients WHERE name = $1",
-    values: [item.ingredient],
-  });
-  const found = current.rows[0];
-  return found ? { status: "short", available: found.quantity } : { status: "unknown" };
-}
-
-/**
- * 410 Gone: the original's status for "ran out", kept for its clients. v1 is the legacy dialect
- * with no typed problems of its own, so about:blank and the status phrase, plus `short`.
- */
-function gone(short: Shortage): HttpProblem {
-  return new HttpProblem(410, "Gone", {
-    detail: `Not enough ${short.ingredient} (${short.available} left, ${short.requested} wanted); nothing was picked.`,
-    extensions: { short: [short] },
-  });
-}
-
-// ---------- who still calls it ----------
-
-/** Callers named in chillybin_v1_pick_calls_total; any other is "other". */
-export const KNOWN_CALLERS = [
-  "jafflr",
-  "curl",
-  "wget",
-  "go-http-client",
-  "python-requests",
-  "node",
-  "undici",
-  "autocannon",
-  "k6",
-];
-
-// ---------- its part of GET /openapi.json ----------
-
-function describePickV1() {
-  const v1Headers = {
-    Deprecation: header("Deprecation"),
-    Sunset: header("Sunset"),
-    Link: header("Link"),
-    "Cache-Control": header("Cache-Control"),
-  };
-  return {
-    paths: {
-      "/pick": {
-        get: {
-          operationId: "pickV1",
-          deprecated: true,
-          summary: "v1 (the original's dialect): pick one ingredient. Use POST /v2/pick.",
-          description: `Deprecated since ${V1_DEPRECATED_AT.toISOString()}, sunset ${V1_SUNSET_AT.toISOString()}. Every answer carries the deprecation headers; calls are counted by caller in chillybin_v1_pick_calls_total.`,
-          parameters: [
-            { name: "name", in: "query", required: true, schema: ingredientNameSchema },
-            {
-              name: "quantity",
-              in: "query",
-              required: true,
-              schema: { type: "string", pattern: "^(100|[1-9][0-9]?)$" },
-            },
-          ],
-          responses: {
-            200: reply("Picked.", { "text/plain": { schema: { const: "ok" } } }, v1Headers),
-            400: reply("Invalid request.", problem(ref("InvalidRequest")), v1Headers),
-            410: reply(
-              "Not enough stock; nothing picked (the original's status).",
-              problem(ref("Gone")),
-              v1Headers,
-            ),
-            422: reply(
-              "chillybin does not stock this ingredient.",
-              problem(ref("UnknownIngredient")),
-              v1Headers,
-            ),
-            503: { ...unavailable, headers: { ...unavailable.headers, ...v1Headers } },
-          },
-        },
-        head: {
-          operationId: "headPickV1",
-          deprecated: true,
-          summary: "HEAD never picks.",
-          responses: {
-            405: reply("Method not allowed.", problem(ref("BlankProblem")), {
-              Allow: header("Allow"),
-              ...v1Headers,
-            }),
-          },
-        },
-      },
-    },
-    schemas: {
-      Gone: typed("about:blank", 410, "Gone", { short: shortage }, ["short"]),
-    },
-    headers: {
-      Deprecation: {
-        description: "RFC 9745: deprecated since (@epoch-seconds).",
-        schema: { type: "string", pattern: "^@[0-9]+$" },
-      },
-      Sunset: {
-        description: "RFC 8594: the date v1 may go away (HTTP-date).",
-        schema: { type: "string" },
-      },
-      Link: {
-        description: 'The successor: </v2/pick>; rel="successor-version".',
-        schema: { type: "string" },
-      },
-    },
-  };
-}
+p.registry.registerPath({
+  method: "get",
+  path: "/pick",
+  operationId: "pickV1",
+  deprecated: true,
+  summary: "v1 (the original's dialect): pick one ingredient. Use POST /v2/pick.",
+  description: `Deprecated since ${V1_DEPRECATED_AT.toISOString()}, sunset ${V1_SUNSET_AT.toISOString()}.`,
+  request: { query: PickQuery },
+  responses: {
+    200: v1({ description: "Picked.", content: { "text/plain": { schema: z.literal("ok") } } }),
+    400: v1(p.problems("Invalid request.", p.InvalidRequest)),
+    410: v1(p.problems("Not enough stock; nothing picked (the original's status).", Gone)),
+    422: v1(p.problems("chillybin does not stock this ingredient.", p.UnknownIngredient)),
+    503: v1(p.unavailable("The database cannot be reached.")),
+  },
+});
+p.registry.registerPath({
+  method: "head",
+  path: "/pick",
+  operationId: "headPickV1",
+  deprecated: true,
+  summary: "HEAD never picks.",
+  responses: {
+    405: v1({ ...p.problems("Not allowed.", p.BlankProblem), headers: { Allow: p.header("GET") } }),
+  },
+});

@@ -1,63 +1,166 @@
-import { HttpProblem } from "tpi";
+/**
+ * Every problem chillybin answers with, one zod schema each (its type, title and status live
+ * there and nowhere else), and GET /openapi.json: routes register their description here, next
+ * to their own schemas, when their module loads — so deleting v1's module deletes its part too.
+ */
+import { HttpProblem, INVALID_REQUEST, OpenAPIRegistry, openApiDocument, z } from "tpi";
+
+export const registry = new OpenAPIRegistry();
 
 /**
- * Problem `type` URIs (RFC 9457). `.example` is reserved (RFC 2606), so these identify the
- * kinds of problem without pretending a page exists; the README documents each of them.
+ * A kind of problem: its schema (component name, `type` and the status are derived from the
+ * title), so type, title and status exist here and nowhere else. `.example` is reserved (RFC
+ * 2606): the types name kinds of problem, no page pretends to exist.
  */
-const BASE = "https://toasties-galore.example/problems/";
+export const problem = <E extends z.ZodRawShape>(
+  status: number,
+  title: string,
+  extensions?: E,
+  type = `https://toasties-galore.example/problems/${title.toLowerCase().replaceAll(" ", "-")}`,
+) =>
+  z
+    .object({ type: z.literal(type), title: z.literal(title), status: z.literal(status) })
+    .extend({ detail: z.string().optional(), instance: z.string().optional(), ...extensions })
+    .openapi(title.replace(/(^|[ -])(.)/g, (_, _s, c: string) => c.toUpperCase()));
 
-export const PROBLEM_TYPES = {
-  invalidRequest: `${BASE}invalid-request`,
-  unknownIngredient: `${BASE}unknown-ingredient`,
-  outOfStock: `${BASE}out-of-stock`,
-  orderNotFound: `${BASE}order-not-found`,
-  idempotencyKeyReused: `${BASE}idempotency-key-reused`,
-  databaseUnavailable: `${BASE}database-unavailable`,
-  unauthorized: `${BASE}unauthorized`,
-  forbidden: `${BASE}forbidden`,
-} as const;
+type Kind = { shape: Record<"type" | "title" | "status", { value: unknown }> };
+type More = Pick<
+  NonNullable<ConstructorParameters<typeof HttpProblem>[2]>,
+  "headers" | "extensions"
+>;
 
-/**
- * One thing wrong with a request: where — exactly one of `pointer` (JSON pointer into the body),
- * query `parameter` or `header` — and why.
- */
-export interface FieldError {
-  pointer?: string;
-  parameter?: string;
-  header?: string;
-  detail: string;
-}
-
-export function invalidRequest(all: FieldError[]): HttpProblem {
-  const errors = all.slice(0, 20); // a request with 1000 bad fields gets a bounded answer
-  const detail = errors.map((e) => e.detail).join("; ");
-  return new HttpProblem(400, "Invalid request", {
-    type: PROBLEM_TYPES.invalidRequest,
+/** The HttpProblem of a kind: type, title and status from its schema. */
+export function fail({ shape }: Kind, detail: string, more: More = {}) {
+  const type = shape.type.value as string;
+  return new HttpProblem(shape.status.value as number, shape.title.value as string, {
+    ...more,
+    type,
     detail,
-    extensions: { errors },
   });
 }
+
+export const shortage = z.array(
+  z.object({ ingredient: z.string(), requested: z.number().int(), available: z.number().int() }),
+);
+export type Shortage = z.infer<typeof shortage>[number];
+/** Where (exactly one of a body pointer, a query or path parameter, a header) and what is wrong. */
+const at = (where: string) => z.object({ [where]: z.string(), detail: z.string() });
+const errors = z.array(z.union([at("pointer"), at("parameter"), at("header")])).max(20);
+
+export const InvalidRequest = problem(400, "Invalid request", { errors }, INVALID_REQUEST);
+export const UnknownIngredient = problem(422, "Unknown ingredient", {
+  unknown: z.array(z.string()),
+});
+export const OutOfStock = problem(409, "Out of stock", { short: shortage });
+export const IdempotencyKeyReused = problem(422, "Idempotency-Key reused");
+export const OrderNotFound = problem(404, "Order not found");
+export const DatabaseUnavailable = problem(503, "Database unavailable");
+export const Unauthorized = problem(401, "Unauthorized");
+export const Forbidden = problem(403, "Forbidden");
+/** 404, 405, 413, 415, malformed JSON, a full /events: about:blank, titled with the status phrase. */
+export const BlankProblem = z
+  .looseObject({ type: z.literal("about:blank"), title: z.string(), status: z.number().int() })
+  .openapi("BlankProblem");
 
 /** 422: the request is well-formed, the cold store just does not stock these (v1 and v2 alike). */
-export function unknownIngredients(names: string[]): HttpProblem {
-  return new HttpProblem(422, "Unknown ingredient", {
-    type: PROBLEM_TYPES.unknownIngredient,
-    detail: `The cold store does not stock ${names.join(", ")}.`,
+export const unknownIngredients = (names: string[]) =>
+  fail(UnknownIngredient, `The cold store does not stock ${names.join(", ")}.`, {
     extensions: { unknown: names },
   });
+
+// ---------- what the routes' descriptions share ----------
+
+export const json = (schema: z.ZodType) => ({ "application/json": { schema } });
+type HeaderSchema = { type?: "string"; pattern?: string; const?: string };
+export const header = (description: string, schema: HeaderSchema = { type: "string" }) => ({
+  description,
+  schema,
+});
+const retryAfter = { "Retry-After": header("Seconds to wait.", { pattern: "^[0-9]+$" }) };
+
+/** A response whose body is one of these problems. */
+export function problems(description: string, ...kinds: z.ZodType[]) {
+  const schema = kinds.length === 1 ? (kinds[0] as z.ZodType) : z.union(kinds);
+  return { description, content: { "application/problem+json": { schema } } };
+}
+export const unavailable = (description: string, ...kinds: z.ZodType[]) => ({
+  ...problems(description, DatabaseUnavailable, ...kinds),
+  headers: retryAfter,
+});
+const badRequest = problems("Invalid request, or malformed JSON.", InvalidRequest, BlankProblem);
+const down = unavailable("The database cannot be reached (or is overloaded).");
+export const responses = {
+  forQuery: { 400: badRequest, 503: down },
+  forJson: {
+    400: badRequest,
+    413: problems("The body is over 16 KiB.", BlankProblem),
+    415: problems("The body is not JSON.", BlankProblem),
+    503: down,
+  },
+};
+
+const plain = (description: string, schema: z.ZodType, type = "application/json") => ({
+  description,
+  content: { [type]: { schema } },
+});
+const Readiness = z.object({
+  status: z.enum(["ready", "unavailable"]),
+  checks: z.record(z.string(), z.string()),
+});
+for (const [path, summary, ok] of [
+  [
+    "/health",
+    "Liveness: the process serves.",
+    plain("Alive.", z.looseObject({ status: z.literal("ok") })),
+  ],
+  ["/metrics", "Prometheus metrics.", plain("Metrics.", z.string(), "text/plain")],
+  ["/openapi.json", "This document.", plain("OpenAPI 3.1.", z.looseObject({}))],
+  [
+    "/ready",
+    "Readiness: the database answers and has this build's migrations.",
+    plain("Ready.", Readiness),
+  ],
+] as const) {
+  const responses: Record<number, typeof ok> = { 200: ok };
+  if (path === "/ready") responses[503] = plain("Not ready, or draining.", Readiness);
+  registry.registerPath({ method: "get", path, summary, responses });
 }
 
-export interface Shortage {
-  ingredient: string;
-  requested: number;
-  available: number;
-}
+/** tpi answers these itself, for GET only: any other method is its 404. */
+const PROBES = new Set(["/health", "/ready", "/metrics"]);
+const BLANK = {
+  "application/problem+json": { schema: { $ref: "#/components/schemas/BlankProblem" } },
+};
+type Operation = {
+  responses: Record<string, { headers?: object; [k: string]: unknown }>;
+  deprecated?: boolean;
+};
 
-export function outOfStock(short: Shortage[]): HttpProblem {
-  const what = short.map((s) => `${s.ingredient} (${s.available} left, ${s.requested} wanted)`);
-  return new HttpProblem(409, "Out of stock", {
-    type: PROBLEM_TYPES.outOfStock,
-    detail: `Not enough ${what.join(", ")}; nothing was picked.`,
-    extensions: { short },
+/**
+ * The document. Any other method on a known path is a 405 naming the allowed ones (carrying the
+ * deprecation headers on a deprecated path), and every answer has X-Request-Id.
+ */
+export function describeApi(version: string) {
+  const doc = openApiDocument(registry, {
+    title: "chillybin",
+    version,
+    description:
+      "The cold store of Toasties Galore: stock in PostgreSQL, picked by v2 orders (and the deprecated v1 while it lasts). Errors are RFC 9457 problem+json; an unknown route is a 404 about:blank problem.",
   });
+  for (const [path, item] of Object.entries(doc.paths ?? {})) {
+    const operations = item as Record<string, Operation>;
+    const old = Object.values(operations).find((o) => o.deprecated)?.responses[200]?.headers;
+    for (const method of PROBES.has(path) ? [] : ["get", "put", "post", "delete", "patch"]) {
+      const headers = { ...old, Allow: header("The methods this path supports.") };
+      operations[method] ??= {
+        ...(old && { deprecated: true }),
+        responses: { 405: { description: "Method not allowed.", content: BLANK, headers } },
+      };
+    }
+    for (const { responses } of Object.values(operations)) {
+      for (const r of Object.values(responses))
+        r.headers = { ...r.headers, "X-Request-Id": header("The request's id.") };
+    }
+  }
+  return doc;
 }

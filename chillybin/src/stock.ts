@@ -1,44 +1,67 @@
 import type pg from "pg";
-import type { Item } from "./validation";
+import { parseRequest, z } from "tpi";
+import * as p from "./problems";
+
+/** Short lowercase words, as jafflr's menu uses them; the database stores nothing else. */
+const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
+const NAME_RULE = "1-32 lowercase letters, digits, - or _, starting with a letter";
+export const ingredientName = (what: string) =>
+  z
+    .string({
+      error: (i) => `${what} ${i.input === undefined ? "is required" : `must be ${NAME_RULE}`}`,
+    })
+    .regex(NAME);
+
+/** Code-unit order, the same as PostgreSQL's "C" collation that every multi-row lock uses. */
+export const compareNames = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 /** Ingredient name → quantity on hand, in name order. */
-export type Stock = Record<string, number>;
+const Stock = z.record(z.string(), z.number().int().min(0)).openapi("Stock");
+type Stock = z.infer<typeof Stock>;
 
 /**
  * What `POST /restock` with no body resets to: the original's cheese, bread and vegemite at 10,
  * plus the rest of jafflr's menu. The first migration seeds the same levels.
  */
-export const DEFAULT_STOCK: Readonly<Stock> = Object.freeze({
-  bread: 10,
-  cheese: 10,
-  ham: 10,
-  pineapple: 10,
-  sheese: 10,
-  tomato: 10,
-  vegemite: 10,
-});
+export const DEFAULT_STOCK: Readonly<Stock> = Object.freeze(
+  Object.fromEntries(
+    "bread cheese ham pineapple sheese tomato vegemite".split(" ").map((n) => [n, 10]),
+  ),
+);
 
-type Queryable = Pick<pg.Pool | pg.PoolClient | pg.Client, "query">;
+const LEVEL_RULE = "each stock level must be an integer from 0 to 10000";
+const RestockBody = z
+  .record(
+    z.string().regex(NAME, `ingredient names must be ${NAME_RULE}`),
+    z.number({ error: LEVEL_RULE }).int().min(0).max(10_000),
+    { error: 'the body must be a JSON object of stock levels, e.g. {"cheese": 50}' },
+  )
+  .refine((levels) => Object.keys(levels).length >= 1, {
+    error: 'name at least one ingredient, e.g. {"cheese": 50}; send no body to reset the stall',
+  })
+  .refine((levels) => Object.keys(levels).length <= 100, "at most 100 ingredients per restock")
+  .openapi({ minProperties: 1, maxProperties: 100, description: `Names: ${NAME_RULE}.` });
 
-export async function listStock(db: Queryable): Promise<Stock> {
+/** The levels a restock body sets, sorted by name (the order rows are locked in). */
+export function parseRestock(body: unknown): Stock {
+  const levels = Object.entries(parseRequest(RestockBody, body, "body"));
+  return Object.fromEntries(levels.sort(([a], [b]) => compareNames(a, b)));
+}
+
+export async function listStock(db: Pick<pg.Pool | pg.Client, "query">): Promise<Stock> {
   const { rows } = await db.query<{ name: string; quantity: number }>({
     name: "list-stock",
-    // "C" collation: byte order, the same everywhere, and the order every statement locks rows in.
     text: `SELECT name, quantity FROM ingredients ORDER BY name COLLATE "C"`,
   });
   return Object.fromEntries(rows.map((r) => [r.name, r.quantity]));
 }
 
 /**
- * Sets the given levels (creating unknown ingredients) and returns the whole stock as it is
- * right after, in one statement. Rows are upserted in name order, like every other multi-row
- * lock, so a restock and concurrent orders cannot deadlock. `xid` is the writing transaction,
- * for the stock feed's read-your-writes.
+ * Sets the given levels (creating unknown ingredients) and returns the whole stock right after,
+ * in one statement. Rows are upserted in name order, like every other multi-row lock, so a
+ * restock and concurrent orders cannot deadlock. `xid` is for the stock feed's read-your-writes.
  */
-export async function setStock(
-  pool: pg.Pool,
-  levels: Item[],
-): Promise<{ stock: Stock; xid: string }> {
+export async function setStock(pool: pg.Pool, levels: Stock = DEFAULT_STOCK) {
   const { rows } = await pool.query<{ name: string; quantity: number; xid: string }>({
     name: "set-stock",
     text: `WITH written AS (
@@ -53,17 +76,35 @@ export async function setStock(
              UNION ALL
              SELECT name, quantity FROM ingredients WHERE name <> ALL ($1::text[])
            ) s ORDER BY s.name COLLATE "C"`,
-    values: [levels.map((l) => l.ingredient), levels.map((l) => l.quantity)],
+    values: [Object.keys(levels), Object.values(levels)],
   });
-  return {
-    stock: Object.fromEntries(rows.map((r) => [r.name, r.quantity])),
-    xid: rows[0]?.xid ?? "",
-  };
+  const stock: Stock = Object.fromEntries(rows.map((r) => [r.name, r.quantity]));
+  return { stock, xid: rows[0]?.xid };
 }
 
-export function resetStock(pool: pg.Pool): Promise<{ stock: Stock; xid: string }> {
-  return setStock(
-    pool,
-    Object.entries(DEFAULT_STOCK).map(([ingredient, quantity]) => ({ ingredient, quantity })),
-  );
-}
+const stock = (description: string) => ({ description, content: p.json(Stock) });
+p.registry.registerPath({
+  method: "get",
+  path: "/",
+  operationId: "getStock",
+  summary: "The whole stock: ingredient name → quantity, in name order.",
+  responses: { 200: stock("The stock."), 503: p.responses.forQuery[503] },
+});
+p.registry.registerPath({
+  method: "post",
+  path: "/restock",
+  operationId: "restock",
+  summary: "No body: reset the stall's default stock. JSON: set those levels (creating new ones).",
+  security: [{}, { adminToken: [] }],
+  request: { body: { required: false, content: p.json(RestockBody) } },
+  responses: {
+    200: stock("The whole stock right after."),
+    401: {
+      ...p.problems("CHILLYBIN_ADMIN_TOKEN is set and no Bearer token was sent.", p.Unauthorized),
+      headers: { "WWW-Authenticate": p.header('Bearer realm="chillybin"') },
+    },
+    403: p.problems("The Bearer token is not the admin token.", p.Forbidden),
+    ...p.responses.forJson,
+  },
+});
+p.registry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });

@@ -1,251 +1,163 @@
 import assert from "node:assert/strict";
-import { describe, test } from "node:test";
+import { test } from "node:test";
+import { Order } from "../src/orders";
 import { DEFAULT_STOCK } from "../src/stock";
 import {
-  act,
-  arrange,
-  isProblem,
+  assertProblem,
+  get,
   migratedDatabase,
+  ok,
+  post,
   snapshot,
   startApp,
   useTestApp,
 } from "./helpers";
 
 const app = useTestApp();
+const order = (body: object, key?: string) =>
+  ok<Order>(post(app.url, "/v2/pick", body, key ? { "Idempotency-Key": key } : {}));
 
-type Order = {
-  id: string;
-  customer: string;
-  items: { ingredient: string; quantity: number }[];
-  createdAt: string;
-};
-
-describe("GET /", () => {
-  test("maps every ingredient to its quantity, starting from the seeded stock", async () => {
-    const fresh = await migratedDatabase();
-    const freshApp = await startApp(fresh.url);
-    try {
-      const reply = await act(freshApp.url).get("/");
-      assert.equal(reply.status, 200);
-      assert.match(String(reply.headers["content-type"]), /^application\/json/);
-      assert.deepEqual(reply.body, {
-        bread: 10,
-        cheese: 10,
-        ham: 10,
-        pineapple: 10,
-        sheese: 10,
-        tomato: 10,
-        vegemite: 10,
-      });
-    } finally {
-      await freshApp.close();
-      await fresh.drop();
-    }
-  });
+test("GET / on a fresh database: the seeded stock, as JSON", async () => {
+  const fresh = await migratedDatabase();
+  const freshApp = await startApp(fresh.url);
+  try {
+    const reply = await get(freshApp.url, "/");
+    assert.match(reply.headers["content-type"] ?? "", /^application\/json/);
+    assert.deepEqual(reply.body, DEFAULT_STOCK);
+  } finally {
+    await freshApp.close();
+    await fresh.drop();
+  }
 });
 
-describe("POST /v2/pick", () => {
-  test("the original's one-ingredient form records an order", async () => {
-    const reply = await act(app.url).postJson("/v2/pick", {
-      ingredient: "cheese",
-      quantity: 2,
-      customer: "gita",
-    });
-    assert.equal(reply.status, 200);
-    const order = reply.body as Order;
-    assert.match(order.id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
-    assert.equal(order.customer, "gita");
-    assert.deepEqual(order.items, [{ ingredient: "cheese", quantity: 2 }]);
-    assert.ok(Math.abs(Date.parse(order.createdAt) - Date.now()) < 60_000);
-    assert.match(order.createdAt, /Z$/);
-    const after = await snapshot(app.pool);
-    assert.equal(after.stock.cheese, 8);
-    assert.equal(after.orders, 1);
+test("POST /v2/pick, either form, records an order; duplicates merge, items sorted", async () => {
+  const single = await order({
+    ingredient: "cheese",
+    quantity: 2,
+    customer: "Gïta 🧀 O'Brien 👩‍🍳",
   });
-
-  test("a whole order picks every item, merging duplicates", async () => {
-    const reply = await act(app.url).postJson("/v2/pick", {
-      customer: "gita",
-      items: [
-        { ingredient: "cheese", quantity: 1 },
-        { ingredient: "bread", quantity: 1 },
-        { ingredient: "vegemite", quantity: 1 },
-        { ingredient: "bread", quantity: 1 },
-      ],
-    });
-    assert.equal(reply.status, 200);
-    assert.deepEqual((reply.body as Order).items, [
-      { ingredient: "bread", quantity: 2 },
-      { ingredient: "cheese", quantity: 1 },
-      { ingredient: "vegemite", quantity: 1 },
-    ]);
-    const after = await snapshot(app.pool);
-    assert.deepEqual([after.stock.bread, after.stock.cheese, after.stock.vegemite], [8, 9, 9]);
-    assert.equal(after.orderItems, 3);
-  });
-
-  test("409 names every short item and changes nothing", async () => {
-    await arrange(app.url).setStock({ vegemite: 0, cheese: 1 });
-    const before = await snapshot(app.pool);
-    const reply = await act(app.url).postJson("/v2/pick", {
-      customer: "gita",
-      items: [
-        { ingredient: "bread", quantity: 2 },
-        { ingredient: "vegemite", quantity: 1 },
-        { ingredient: "cheese", quantity: 2 },
-      ],
-    });
-    assert.equal(reply.status, 409);
-    assert.ok(isProblem(reply));
-    assert.deepEqual((reply.body as { short: unknown }).short, [
-      { ingredient: "cheese", requested: 2, available: 1 },
-      { ingredient: "vegemite", requested: 1, available: 0 },
-    ]);
-    assert.deepEqual(await snapshot(app.pool), before);
-  });
-
-  test("422 names the unknown ingredients and changes nothing", async () => {
-    const before = await snapshot(app.pool);
-    const reply = await act(app.url).postJson("/v2/pick", {
-      customer: "gita",
-      items: [
-        { ingredient: "cheese", quantity: 1 },
-        { ingredient: "anchovy", quantity: 1 },
-        { ingredient: "caviar", quantity: 1 },
-      ],
-    });
-    assert.equal(reply.status, 422);
-    assert.ok(isProblem(reply));
-    assert.deepEqual((reply.body as { unknown: unknown }).unknown, ["anchovy", "caviar"]);
-    assert.deepEqual(await snapshot(app.pool), before);
-  });
-
-  test("customers may be any printable text, emoji included", async () => {
-    const reply = await act(app.url).postJson("/v2/pick", {
-      customer: "Gïta 🧀 O'Brien 👩‍🍳",
-      ingredient: "ham",
+  Order.parse(single);
+  assert.match(single.id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
+  assert.equal(single.customer, "Gïta 🧀 O'Brien 👩‍🍳");
+  assert.deepEqual(single.items, [{ ingredient: "cheese", quantity: 2 }]);
+  assert.ok(Math.abs(Date.parse(single.createdAt) - Date.now()) < 60_000);
+  assert.match(single.createdAt, /Z$/);
+  const whole = await order({
+    customer: "gita",
+    items: ["cheese", "bread", "vegemite", "bread"].map((ingredient) => ({
+      ingredient,
       quantity: 1,
-    });
-    assert.equal(reply.status, 200);
-    assert.equal((reply.body as Order).customer, "Gïta 🧀 O'Brien 👩‍🍳");
+    })),
   });
+  assert.deepEqual(whole.items, [
+    { ingredient: "bread", quantity: 2 },
+    { ingredient: "cheese", quantity: 1 },
+    { ingredient: "vegemite", quantity: 1 },
+  ]);
+  const after = await snapshot(app.pool);
+  assert.deepEqual([after.stock.bread, after.stock.cheese, after.stock.vegemite], [8, 7, 9]);
+  assert.deepEqual([after.orders, after.items], [2, 4]);
 });
 
-describe("orders", () => {
-  test("GET /orders lists newest first, filters by customer and limits", async () => {
-    const client = arrange(app.url);
-    const first = await client.order({ customer: "gita", ingredient: "cheese", quantity: 1 });
-    const second = await client.order({ customer: "gordon", ingredient: "ham", quantity: 1 });
-    const third = await client.order({ customer: "gita", ingredient: "bread", quantity: 2 });
-
-    const all = await act(app.url).get("/orders");
-    assert.equal(all.status, 200);
-    assert.deepEqual(
-      (all.body as { orders: Order[] }).orders.map((o) => o.id),
-      [third.id, second.id, first.id],
-    );
-    const gitas = await act(app.url).get("/orders?customer=gita&limit=20");
-    assert.deepEqual((gitas.body as { orders: Order[] }).orders, [third, first]);
-    const one = await act(app.url).get("/orders?limit=1");
-    assert.deepEqual((one.body as { orders: Order[] }).orders, [third]);
-    const nobody = await act(app.url).get("/orders?customer=nobody");
-    assert.deepEqual(nobody.body, { orders: [] });
+test("POST /v2/pick refusals name every short or unknown item and change nothing", async () => {
+  await ok(post(app.url, "/restock", { vegemite: 0, cheese: 1 }));
+  const before = await snapshot(app.pool);
+  const items = (...names: string[]) => names.map((ingredient) => ({ ingredient, quantity: 2 }));
+  const short = await post(app.url, "/v2/pick", {
+    customer: "g",
+    items: items("bread", "vegemite", "cheese"),
   });
-
-  test("GET /orders/:id returns the order exactly as placed; 404 when there is none", async () => {
-    const placed = await arrange(app.url).order({
-      customer: "gita",
-      items: [
-        { ingredient: "tomato", quantity: 1 },
-        { ingredient: "cheese", quantity: 2 },
-      ],
-    });
-    const reply = await act(app.url).get(`/orders/${placed.id}`);
-    assert.equal(reply.status, 200);
-    assert.deepEqual(reply.body, placed);
-
-    const missing = await act(app.url).get("/orders/00000000-0000-4000-8000-000000000000");
-    assert.equal(missing.status, 404);
-    assert.ok(isProblem(missing));
+  assert.deepEqual(assertProblem(short, 409).short, [
+    { ingredient: "cheese", requested: 2, available: 1 },
+    { ingredient: "vegemite", requested: 2, available: 0 },
+  ]);
+  const unknown = await post(app.url, "/v2/pick", {
+    customer: "g",
+    items: items("cheese", "caviar", "anchovy"),
   });
+  assert.deepEqual(assertProblem(unknown, 422).unknown, ["anchovy", "caviar"]);
+  assert.deepEqual(await snapshot(app.pool), before);
 });
 
-describe("POST /restock", () => {
-  test("no body resets the default stock and leaves other ingredients alone", async () => {
-    await arrange(app.url).setStock({ cheese: 0, bread: 3, truffle: 4 });
-    const reply = await act(app.url).send((a) => a.post("/restock"));
-    assert.equal(reply.status, 200);
-    assert.deepEqual(reply.body, { ...DEFAULT_STOCK, truffle: 4 });
-    assert.deepEqual((await snapshot(app.pool)).stock, { ...DEFAULT_STOCK, truffle: 4 });
+test("GET /orders: newest first, by customer, limited; GET /orders/:id: exactly as placed", async () => {
+  const first = await order({ customer: "gita", ingredient: "cheese", quantity: 1 });
+  const second = await order({ customer: "gordon", ingredient: "ham", quantity: 1 });
+  const third = await order({ customer: "gita", items: [{ ingredient: "bread", quantity: 2 }] });
+  const orders = async (query: string) =>
+    (await ok<{ orders: Order[] }>(get(app.url, `/orders${query}`))).orders;
+  assert.deepEqual(await orders(""), [third, second, first]);
+  assert.deepEqual(await orders("?customer=gita&limit=20"), [third, first]);
+  assert.deepEqual(await orders("?limit=1"), [third]);
+  assert.deepEqual(await orders("?customer=nobody"), []);
+  assert.deepEqual(await ok(get(app.url, `/orders/${second.id.toUpperCase()}`)), second);
+  assertProblem(await get(app.url, "/orders/00000000-0000-4000-8000-000000000000"), 404);
+});
+
+test("POST /restock: no body resets the defaults (others stay); JSON sets levels, new names too", async () => {
+  await ok(post(app.url, "/restock", { cheese: 0, bread: 3, truffle: 4 }));
+  assert.deepEqual(await ok(post(app.url, "/restock")), { ...DEFAULT_STOCK, truffle: 4 });
+  const levels = { cheese: 50, sheese: 5, "goats-cheese": 2 };
+  assert.deepEqual(await ok(post(app.url, "/restock", levels)), {
+    ...DEFAULT_STOCK,
+    truffle: 4,
+    ...levels,
   });
+  assert.deepEqual((await snapshot(app.pool)).stock, { ...DEFAULT_STOCK, truffle: 4, ...levels });
+  await order({ customer: "gita", ingredient: "goats-cheese", quantity: 2 });
+});
 
-  test("a JSON body sets those levels, creating unknown names, and returns the new stock", async () => {
-    const reply = await act(app.url).postJson("/restock", {
-      cheese: 50,
-      sheese: 5,
-      "goats-cheese": 2,
-    });
-    assert.equal(reply.status, 200);
-    assert.deepEqual(reply.body, { ...DEFAULT_STOCK, cheese: 50, sheese: 5, "goats-cheese": 2 });
-    const picked = await act(app.url).postJson("/v2/pick", {
-      customer: "gita",
-      ingredient: "goats-cheese",
-      quantity: 2,
-    });
-    assert.equal(picked.status, 200);
-  });
-
-  test("with CHILLYBIN_ADMIN_TOKEN set: 401 without a token, 403 with a wrong one, 200 with it", async () => {
-    const token = "s3cret-token-for-tests";
-    const guarded = await startApp(app.db.url, { adminToken: token });
-    try {
-      await arrange(guarded.url).setStock({ cheese: 7 }, token);
-      const before = await snapshot(guarded.pool);
-      const client = act(guarded.url);
-
-      const none = await client.postJson("/restock", { cheese: 99 });
-      assert.equal(none.status, 401);
-      assert.ok(isProblem(none));
-      assert.match(String(none.headers["www-authenticate"]), /^Bearer/);
-      const resetWithout = await client.send((a) => a.post("/restock"));
-      assert.equal(resetWithout.status, 401);
-      const basic = await client.postJson(
-        "/restock",
-        { cheese: 99 },
-        { Authorization: `Basic ${token}` },
-      );
-      assert.equal(basic.status, 401);
-      const wrong = await client.postJson(
-        "/restock",
-        { cheese: 99 },
-        { Authorization: "Bearer not-the-token" },
-      );
-      assert.equal(wrong.status, 403);
-      assert.ok(isProblem(wrong));
-      assert.deepEqual(await snapshot(guarded.pool), before);
-
-      const right = await client.postJson(
-        "/restock",
-        { cheese: 99 },
-        { Authorization: `Bearer ${token}` },
-      );
-      assert.equal(right.status, 200);
-      assert.equal((right.body as Record<string, number>).cheese, 99);
-    } finally {
-      await guarded.close();
+test("POST /restock with CHILLYBIN_ADMIN_TOKEN: 401 without a Bearer token, 403 wrong, 200 right", async () => {
+  const token = "s3cret-token-for-tests";
+  const guarded = await startApp(app.db.url, { adminToken: token });
+  try {
+    const restock = (authorization?: string, body: object | undefined = { cheese: 99 }) =>
+      post(guarded.url, "/restock", body, authorization ? { Authorization: authorization } : {});
+    const before = await snapshot(guarded.pool);
+    for (const refused of [
+      await restock(),
+      await restock(undefined, undefined),
+      await restock(`Basic ${token}`),
+    ]) {
+      assert.match(assertProblem(refused, 401).type as string, /unauthorized$/);
+      assert.equal(refused.headers["www-authenticate"], 'Bearer realm="chillybin"');
     }
-  });
+    assertProblem(await restock("Bearer not-the-token"), 403);
+    assert.deepEqual(await snapshot(guarded.pool), before);
+    assert.equal((await ok(restock(`Bearer ${token}`))).cheese, 99);
+  } finally {
+    await guarded.close();
+  }
 });
 
-describe("plumbing from tpi", () => {
-  test("/health, /ready and /metrics", async () => {
-    const client = act(app.url);
-    assert.equal((await client.get("/health")).status, 200);
-    const ready = await client.get("/ready");
-    assert.equal(ready.status, 200);
-    assert.deepEqual((ready.body as { checks: unknown }).checks, { database: "ok" });
-    await client.get("/orders/00000000-0000-4000-8000-000000000000");
-    const metrics = await client.get("/metrics");
-    assert.match(metrics.text, /http_requests_total\{[^}]*route="\/orders\/:id"/);
+test("/health, /ready (the database and its migrations), /metrics by route template", async () => {
+  assert.equal((await get(app.url, "/health")).status, 200);
+  assert.deepEqual(await ok(get(app.url, "/ready")), {
+    status: "ready",
+    checks: { database: "ok" },
   });
+  await get(app.url, "/orders/00000000-0000-4000-8000-000000000000");
+  assert.match(
+    (await get(app.url, "/metrics")).text,
+    /http_requests_total\{[^}]*route="\/orders\/:id"/,
+  );
+});
+
+test("GET /openapi.json: valid OpenAPI 3.1, describing every route this app mounts", async () => {
+  const { Validator } = await import("@seriousme/openapi-schema-validator");
+  const doc = await ok<{ openapi: string; paths: Record<string, object> }>(
+    get(app.url, "/openapi.json"),
+  );
+  const result = await new Validator().validate(doc);
+  assert.deepEqual([doc.openapi, result.errors], ["3.1.0", undefined]);
+  for (const path of [
+    "/",
+    "/v2/pick",
+    "/orders",
+    "/orders/{id}",
+    "/restock",
+    "/events",
+    "/health",
+  ]) {
+    assert.ok(doc.paths[path], `${path} is described`);
+  }
 });

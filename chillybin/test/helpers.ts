@@ -1,19 +1,16 @@
 /**
- * Test wiring: a fresh database per test file (migrated with the real runner), the real app on
- * an ephemeral port, an `arrange` client that throws when set-up fails and an `act` client that
- * never throws, and a snapshot of everything a bad request must leave alone.
+ * Test wiring: a fresh migrated database per test file, the real app on an ephemeral port, a
+ * client that never throws, and a snapshot of everything a refused request must leave alone.
  */
-
 import assert from "node:assert/strict";
-import type { Server } from "node:http";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
 import type pg from "pg";
 import request from "supertest";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
-import { createLogger, createMetrics, Lifecycle, type Metrics } from "tpi";
-import { createApp } from "../src/app";
+import { createLogger, createMetrics, Lifecycle } from "tpi";
+import { type AppDeps, createApp } from "../src/app";
 import { createPool } from "../src/db";
 import { migrate } from "../src/migrate";
 import { DEFAULT_STOCK } from "../src/stock";
@@ -29,34 +26,23 @@ export const silentLogger = createLogger({
 /** A new, migrated database; `drop()` it in after(). */
 export async function migratedDatabase(): Promise<TestDatabase> {
   const db = await createTestDatabase();
-  try {
-    await migrate({ databaseUrl: db.url, logger: silentLogger, timeoutMs: 30_000 });
-  } catch (err) {
-    await db.drop();
-    throw err;
-  }
+  await migrate({ databaseUrl: db.url, logger: silentLogger, timeoutMs: 30_000 }).catch(
+    async (err) => {
+      await db.drop();
+      throw err;
+    },
+  );
   return db;
 }
 
-export interface TestApp {
-  url: string;
-  pool: pg.Pool;
-  feed: StockFeed;
-  metrics: Metrics;
-  lifecycle: Lifecycle;
-  close(): Promise<void>;
-}
-
-export interface AppOptions {
-  adminToken?: string;
-  events?: { maxStreams?: number; heartbeatMs?: number };
+export interface AppOptions extends Pick<AppDeps, "adminToken" | "events"> {
   poolMax?: number;
   connectTimeoutMs?: number;
   statementTimeoutMs?: number;
 }
 
-/** The app over a real pool; generous timeouts so a busy shared machine never turns into 503s. */
-export async function startApp(databaseUrl: string, opts: AppOptions = {}): Promise<TestApp> {
+/** The parts createApp needs, over a real pool; generous timeouts so a busy machine never 503s. */
+export function appDeps(databaseUrl: string, opts: AppOptions = {}) {
   const settings = {
     DATABASE_URL: databaseUrl,
     PG_POOL_MAX: opts.poolMax ?? 10,
@@ -67,271 +53,158 @@ export async function startApp(databaseUrl: string, opts: AppOptions = {}): Prom
   const metrics = createMetrics({ service: "chillybin", version: "test" });
   const feed = new StockFeed({ settings, logger: silentLogger, metrics });
   feed.start();
+  const { adminToken, events } = opts;
   const lifecycle = new Lifecycle();
-  const app = createApp({
-    pool,
-    feed,
-    logger: silentLogger,
-    metrics,
-    lifecycle,
-    version: "test",
-    adminToken: opts.adminToken,
-    ...(opts.events ? { events: opts.events } : {}),
-  });
-  const server: Server = await new Promise((resolve, reject) => {
-    const s = app.listen(0, "127.0.0.1", () => resolve(s));
-    s.once("error", reject);
-  });
-  const { port } = server.address() as AddressInfo;
   return {
-    url: `http://127.0.0.1:${port}`,
     pool,
     feed,
     metrics,
     lifecycle,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((resolve, reject) =>
-        server.close((e) => (e ? reject(e) : resolve())),
-      );
-      await feed.close();
-      await pool.end();
-    },
+    logger: silentLogger,
+    version: "test",
+    adminToken,
+    events,
   };
 }
 
-/** The app a test file shares, and its database; the hooks of `useTestApp` own its lifetime. */
-export interface SharedTestApp extends Omit<TestApp, "close"> {
-  readonly db: TestDatabase;
+export type TestApp = { url: string; pool: pg.Pool; close(): Promise<void> };
+
+export async function startApp(databaseUrl: string, opts: AppOptions = {}): Promise<TestApp> {
+  const deps = appDeps(databaseUrl, opts);
+  const server = createApp(deps).listen(0, "127.0.0.1");
+  await new Promise((resolve, reject) => server.once("listening", resolve).once("error", reject));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    pool: deps.pool,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await deps.feed.close();
+      await deps.pool.end();
+    },
+  };
 }
 
 /**
- * For a whole test file: a migrated database and the app over it, started in before() and closed
- * and dropped in after(); unless `resetBeforeEach` is false, back to the seeded stall before each
- * test. Call it at the top of the file; the handle is live from the first test on. File-wide
- * set-up that needs the app goes in `setUp`, not in another top-level before(): Node 20 runs a
- * file's top-level before() hooks concurrently, so that one could run before the app is up.
+ * For a whole test file: a migrated database and the app over it (live from the first test on),
+ * back to the seeded stall before each test unless `reset` is false. `setUp` runs once the app
+ * is up (Node 20 runs a file's top-level before() hooks concurrently, so not another before()).
  */
 export function useTestApp(
-  opts: AppOptions & {
-    resetBeforeEach?: boolean;
-    setUp?: (app: SharedTestApp) => Promise<void>;
-  } = {},
-): SharedTestApp {
-  const { resetBeforeEach = true, setUp, ...appOptions } = opts;
-  let db: TestDatabase | undefined;
-  let app: TestApp | undefined;
-  const live = (): { db: TestDatabase; app: TestApp } => {
-    if (!db || !app) throw new Error("useTestApp: the app is not started (yet); use it in a test");
-    return { db, app };
-  };
-  const handle: SharedTestApp = {
-    get db() {
-      return live().db;
-    },
-    get url() {
-      return live().app.url;
-    },
-    get pool() {
-      return live().app.pool;
-    },
-    get feed() {
-      return live().app.feed;
-    },
-    get metrics() {
-      return live().app.metrics;
-    },
-    get lifecycle() {
-      return live().app.lifecycle;
-    },
-  };
+  opts: AppOptions & { reset?: boolean; setUp?: () => Promise<void> } = {},
+) {
+  const shared = {} as TestApp & { db: TestDatabase };
   before(async () => {
-    db = await migratedDatabase();
-    app = await startApp(db.url, appOptions);
-    await setUp?.(handle);
+    shared.db = await migratedDatabase();
+    Object.assign(shared, await startApp(shared.db.url, opts));
+    await opts.setUp?.();
   });
   after(async () => {
-    await app?.close();
-    await db?.drop();
+    await shared.close?.();
+    await shared.db?.drop();
   });
-  if (resetBeforeEach) beforeEach(() => resetDatabase(live().app.pool));
-  return handle;
+  if (opts.reset !== false) beforeEach(() => resetDatabase(shared.pool));
+  return shared;
 }
 
 export interface Reply {
   status: number;
-  headers: Record<string, string | string[] | undefined>;
+  headers: Record<string, string>;
   body: unknown;
   text: string;
 }
 
-/** Act: sends anything, never throws; a network failure is status 0 with the error as text. */
-export function act(url: string) {
-  const send = async (build: (agent: request.Agent) => request.Test): Promise<Reply> => {
-    try {
-      const res = await build(request.agent(url));
-      return { status: res.status, headers: res.headers, body: res.body, text: res.text };
-    } catch (err) {
-      return { status: 0, headers: {}, body: undefined, text: String(err) };
-    }
-  };
-  return {
-    send,
-    get: (path: string, headers: Record<string, string> = {}) =>
-      send((a) => a.get(path).set(headers)),
-    postJson: (path: string, body: unknown, headers: Record<string, string> = {}) =>
-      send((a) =>
-        a
-          .post(path)
-          .set(headers)
-          .send(body as object),
-      ),
-  };
+/** Sends anything, never throws: a network failure is status 0 with the error as text. */
+export async function send(url: string, build: (a: request.Agent) => request.Test): Promise<Reply> {
+  try {
+    const { status, headers, body, text } = await build(request.agent(url));
+    return { status, headers, body, text };
+  } catch (err) {
+    return { status: 0, headers: {}, body: undefined, text: String(err) };
+  }
+}
+export const get = (url: string, path: string, headers: Record<string, string> = {}) =>
+  send(url, (a) => a.get(path).set(headers));
+export const post = (
+  url: string,
+  path: string,
+  body?: object,
+  headers: Record<string, string> = {},
+) => send(url, (a) => a.post(path).set(headers).send(body));
+
+/** A set-up step: anything but 200 fails the test, with the answer in the message. */
+export async function ok<T = Record<string, number>>(reply: Promise<Reply>): Promise<T> {
+  const { status, text, body } = await reply;
+  assert.equal(status, 200, text);
+  return body as T;
 }
 
-/** Arrange: the set-up steps a test relies on; any failure throws with the response in the message. */
-export function arrange(url: string) {
-  const ok = async <T>(what: string, build: (agent: request.Agent) => request.Test): Promise<T> => {
-    const res = await build(request.agent(url));
-    if (res.status !== 200) throw new Error(`arrange ${what}: ${res.status} ${res.text}`);
-    return res.body as T;
-  };
-  return {
-    stock: () => ok<Record<string, number>>("GET /", (a) => a.get("/")),
-    setStock: (levels: Record<string, number>, token?: string) =>
-      ok<Record<string, number>>("POST /restock", (a) => {
-        const req = a.post("/restock");
-        if (token) req.set("Authorization", `Bearer ${token}`);
-        return req.send(levels);
-      }),
-    order: (body: object, key?: string) =>
-      ok<{
-        id: string;
-        customer: string;
-        items: { ingredient: string; quantity: number }[];
-        createdAt: string;
-      }>("POST /v2/pick", (a) => {
-        const req = a.post("/v2/pick");
-        if (key) req.set("Idempotency-Key", key);
-        return req.send(body);
-      }),
-  };
-}
-
-export interface Snapshot {
-  stock: Record<string, number>;
-  orders: number;
-  orderItems: number;
-}
-
-/** Straight from the database: what a rejected request must not have changed. */
-export async function snapshot(pool: pg.Pool): Promise<Snapshot> {
-  const stock = await pool.query<{ name: string; quantity: number }>(
-    `SELECT name, quantity FROM ingredients ORDER BY name COLLATE "C"`,
+/** Straight from the database: what a refused request must not have changed. */
+export async function snapshot(pool: pg.Pool) {
+  const { rows } = await pool.query<{
+    stock: Record<string, number>;
+    orders: number;
+    items: number;
+  }>(
+    `SELECT (SELECT coalesce(json_object_agg(name, quantity ORDER BY name COLLATE "C"), '{}')
+               FROM ingredients) AS stock,
+            (SELECT count(*)::int FROM orders) AS orders,
+            (SELECT count(*)::int FROM order_items) AS items`,
   );
-  const counts = await pool.query<{ orders: number; items: number }>(
-    "SELECT (SELECT count(*)::int FROM orders) AS orders, (SELECT count(*)::int FROM order_items) AS items",
-  );
-  const row = counts.rows[0] as { orders: number; items: number };
-  return {
-    stock: Object.fromEntries(stock.rows.map((r) => [r.name, r.quantity])),
-    orders: row.orders,
-    orderItems: row.items,
-  };
+  return rows[0] as { stock: Record<string, number>; orders: number; items: number };
 }
 
 /** Back to the seeded stall: default stock only, no orders. */
 export async function resetDatabase(pool: pg.Pool): Promise<void> {
-  await pool.query("TRUNCATE order_items, orders");
-  await pool.query("DELETE FROM ingredients");
+  await pool.query("TRUNCATE order_items, orders, ingredients");
   await pool.query(
-    "INSERT INTO ingredients (name, quantity) SELECT * FROM unnest($1::text[], $2::int[])",
-    [Object.keys(DEFAULT_STOCK), Object.values(DEFAULT_STOCK)],
+    "INSERT INTO ingredients (name, quantity) SELECT key, value::int FROM json_each_text($1)",
+    [JSON.stringify(DEFAULT_STOCK)],
   );
 }
 
-export function isProblem(reply: Reply): boolean {
-  const type = String(reply.headers["content-type"] ?? "");
-  if (!type.startsWith("application/problem+json")) return false;
-  const body = JSON.parse(reply.text) as { status?: unknown; title?: unknown; type?: unknown };
-  return (
-    body.status === reply.status && typeof body.title === "string" && typeof body.type === "string"
-  );
-}
-
-export interface BadInputCase {
-  name: string;
-  status: number;
-  send: (agent: request.Agent) => request.Test;
-}
-
-/** What a bad-input table runs against: the shared app, and the state no case may change. */
-export interface BadInputTarget {
-  url: string;
-  pool: pg.Pool;
-  baseline: Snapshot;
+/** An RFC 9457 problem+json body whose status is the HTTP status. */
+export function assertProblem(reply: Reply, status: number): Record<string, unknown> {
+  assert.equal(reply.status, status, reply.text.slice(0, 500));
+  assert.match(reply.headers["content-type"] ?? "", /^application\/problem\+json/);
+  const body = JSON.parse(reply.text);
+  assert.equal(body.status, status);
+  assert.equal(typeof body.title, "string");
+  assert.equal(typeof body.type, "string");
+  return body;
 }
 
 /**
- * For a file of bad-input tables: the app with something to lose (an order on record, stock that
- * is not all defaults), never reset between cases, and its snapshot taken before the first one.
+ * A table of bad inputs against an app with something to lose (an order on record, stock that is
+ * not all defaults), never reset between cases: each gets its 4xx problem, no stack trace, no
+ * huge echo of the input, and changes nothing.
  */
-export function useBadInputApp(): BadInputTarget {
-  let baseline: Snapshot | undefined;
+export function describeBadInput(
+  table: Record<string, [string, number, (a: request.Agent) => request.Test][]>,
+) {
+  let baseline: Awaited<ReturnType<typeof snapshot>>;
   const app = useTestApp({
-    resetBeforeEach: false,
-    setUp: async (app) => {
-      await arrange(app.url).order({
-        customer: "gita",
-        items: [{ ingredient: "cheese", quantity: 1 }],
-      });
-      await arrange(app.url).setStock({ bread: 6 });
+    reset: false,
+    setUp: async () => {
+      await ok(post(app.url, "/v2/pick", { customer: "gita", ingredient: "cheese", quantity: 1 }));
+      await ok(post(app.url, "/restock", { bread: 6 }));
       baseline = await snapshot(app.pool);
     },
   });
-  return {
-    get url() {
-      return app.url;
-    },
-    get pool() {
-      return app.pool;
-    },
-    get baseline() {
-      if (!baseline) throw new Error("useBadInputApp: not set up yet; use it in a test");
-      return baseline;
-    },
-  };
-}
-
-/**
- * One test per bad input: the right 4xx, as problem+json, no stack trace, no huge echo of the
- * input, and the database exactly as `baseline` (taken in the file's setUp) says.
- */
-export function describeBadInput(
-  endpoint: string,
-  table: BadInputCase[],
-  target: BadInputTarget,
-): void {
-  describe(`bad input: ${endpoint}`, () => {
-    for (const c of table) {
-      test(`${c.name} → ${c.status}, problem+json, nothing changed`, async () => {
-        const { url, pool, baseline } = target;
-        const reply = await act(url).send(c.send);
-        assert.equal(reply.status, c.status, reply.text.slice(0, 500));
-        assert.ok(
-          isProblem(reply),
-          `not a problem+json body: ${reply.headers["content-type"]} ${reply.text.slice(0, 200)}`,
-        );
-        assert.equal(reply.text.includes("    at "), false, "no stack trace");
-        const { instance: _path, ...rest } = JSON.parse(reply.text) as Record<string, unknown>;
-        assert.ok(
-          JSON.stringify(rest).length < 4096,
-          "the problem does not echo a huge input back",
-        );
-        assert.deepEqual(await snapshot(pool), baseline);
-      });
-    }
-  });
+  for (const [name, cases] of Object.entries(table)) {
+    describe(name, () => {
+      for (const [what, status, build] of cases) {
+        test(`${what} → ${status}`, async () => {
+          const reply = await send(app.url, build);
+          const { instance: _, ...body } = assertProblem(reply, status);
+          assert.equal(reply.text.includes("    at "), false, "no stack trace");
+          assert.ok(JSON.stringify(body).length < 4096, "no huge echo of the input");
+          assert.deepEqual(await snapshot(app.pool), baseline);
+        });
+      }
+    });
+  }
+  return app;
 }
 
 /** Polls `check` until it returns something other than undefined, or fails after `timeoutMs`. */
@@ -339,85 +212,70 @@ export async function eventually<T>(
   what: string,
   check: () => Promise<T | undefined>,
   timeoutMs = 10_000,
-): Promise<T> {
+) {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
+  for (let value = await check(); ; value = await check()) {
     if (value !== undefined) return value;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 
+/** The stock feed is live (its gauge says so), so GET / and /events serve from memory. */
+export const feedLive = async (url: string) =>
+  /^chillybin_stock_feed_connected(\{[^}]*\})? 1$/m.test((await get(url, "/metrics")).text) ||
+  undefined;
+
 // ---------- GET /events ----------
 
-/** Streams a test forgot to close are closed when its file ends. */
-const openStreams = new Set<EventStream>();
+export type SseEvent = { event: string; data: string };
+const streams = new Set<http.ClientRequest>();
 after(() => {
-  for (const s of openStreams) s.close();
+  for (const s of streams) s.destroy();
 });
 
-export interface SseEvent {
-  event: string;
-  data: string;
-}
-
-export interface EventStream {
-  status: number;
-  headers: http.IncomingHttpHeaders;
-  events: SseEvent[];
-  comments: string[];
-  ended: Promise<void>;
-  /** The first event (at or after index `from`) that matches, waiting for it if need be. */
-  next(match: (e: SseEvent) => boolean, from?: number): Promise<SseEvent>;
-  close(): void;
-}
-
-/** A minimal EventSource: enough of the text/event-stream format to check the contract. */
-export function openEvents(url: string): Promise<EventStream> {
-  return new Promise((resolve, reject) => {
-    const req = http.get(`${url}/events`, { timeout: 10_000 }, (res) => {
+/** Enough of an EventSource (text/event-stream) to check the contract, comments included. */
+export function openEvents(url: string) {
+  return new Promise<{
+    status: number;
+    headers: http.IncomingHttpHeaders;
+    events: SseEvent[];
+    comments: string[];
+    ended: Promise<unknown>;
+    next(match: (e: SseEvent) => boolean, from?: number): Promise<SseEvent>;
+    close(): void;
+  }>((resolve, reject) => {
+    const req = http.get(`${url}/events`, (res) => {
+      streams.add(req);
       const events: SseEvent[] = [];
       const comments: string[] = [];
       let buffer = "";
-      const ended = new Promise<void>((done) => res.once("close", () => done()));
-      res.setEncoding("utf8");
-      res.on("data", (chunk: string) => {
-        buffer += chunk;
-        for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const fields = { event: "message", data: [] as string[] };
-          for (const line of block.split("\n")) {
-            if (line.startsWith(":")) comments.push(line.slice(1).trim());
-            else if (line.startsWith("event: ")) fields.event = line.slice(7);
-            else if (line.startsWith("data: ")) fields.data.push(line.slice(6));
-          }
-          if (fields.data.length > 0)
-            events.push({ event: fields.event, data: fields.data.join("\n") });
+      res.setEncoding("utf8").on("data", (chunk: string) => {
+        const blocks = (buffer + chunk).split("\n\n");
+        buffer = blocks.pop() ?? "";
+        for (const block of blocks) {
+          const fields = block.split("\n").map((l) => /^([^:]*):? ?(.*)$/.exec(l)?.slice(1) ?? []);
+          comments.push(...fields.filter(([f]) => f === "").map(([, v]) => `${v}`));
+          const data = fields.filter(([f]) => f === "data").map(([, v]) => v);
+          const event = fields.find(([f]) => f === "event")?.[1] ?? "message";
+          if (data.length > 0) events.push({ event, data: data.join("\n") });
         }
       });
-      const stream: EventStream = {
+      resolve({
         status: res.statusCode ?? 0,
         headers: res.headers,
         events,
         comments,
-        ended,
+        ended: new Promise((done) => res.once("close", done)),
         next: (match, from = 0) =>
-          eventually("a matching event", async () => events.slice(from).find(match)),
+          eventually("an event", async () => events.slice(from).find(match)),
         close: () => req.destroy(),
-      };
-      openStreams.add(stream);
-      ended.then(() => openStreams.delete(stream));
-      resolve(stream);
+      });
     });
     req.once("error", reject);
-    req.once("timeout", () => req.destroy(new Error("no answer from GET /events")));
   });
 }
 
 /** Matches a `stock` event whose data passes `check`. */
-export const stockEvent =
-  (check: (stock: Record<string, number>) => boolean) =>
-  (e: SseEvent): boolean =>
-    e.event === "stock" && check(JSON.parse(e.data) as Record<string, number>);
+export const stockEvent = (check: (stock: Record<string, number>) => boolean) => (e: SseEvent) =>
+  e.event === "stock" && check(JSON.parse(e.data));

@@ -2,10 +2,10 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
-import { act, arrange, isProblem, snapshot, useTestApp } from "./helpers";
+import pg from "pg";
+import { assertProblem, eventually, ok, post, snapshot, useTestApp } from "./helpers";
 
 const app = useTestApp();
-
 const order = {
   customer: "gita",
   items: [
@@ -13,109 +13,95 @@ const order = {
     { ingredient: "bread", quantity: 2 },
   ],
 };
+const pick = (body: object, key: string) =>
+  post(app.url, "/v2/pick", body, { "Idempotency-Key": key });
 
-test("a retry with the same key and body returns the first response and picks nothing more", async () => {
+test("a retry (the same order, written in any key or item order) replays the first answer and picks nothing", async () => {
   const key = randomUUID();
-  const client = act(app.url);
-  const first = await client.postJson("/v2/pick", order, { "Idempotency-Key": key });
-  assert.equal(first.status, 200);
+  const first = await pick(order, key);
   assert.equal(first.headers["idempotent-replayed"], undefined);
   const afterFirst = await snapshot(app.pool);
-
-  const retry = await client.postJson("/v2/pick", order, { "Idempotency-Key": key });
-  assert.equal(retry.status, 200);
-  assert.equal(retry.text, first.text, "byte-identical response");
-  assert.equal(retry.headers["idempotent-replayed"], "true");
+  for (const retry of [order, { items: [...order.items].reverse(), customer: "gita" }]) {
+    const again = await pick(retry, key);
+    assert.equal(again.text, first.text, "byte-identical");
+    assert.equal(again.headers["idempotent-replayed"], "true");
+  }
   assert.deepEqual(await snapshot(app.pool), afterFirst);
-  assert.equal(afterFirst.stock.cheese, 9);
-  assert.equal(afterFirst.orders, 1);
+  assert.deepEqual([afterFirst.stock.cheese, afterFirst.orders], [9, 1]);
+  await ok(pick(order, randomUUID())); // another key, another order
+  await ok(post(app.url, "/v2/pick", order)); // no key, another order
+  assert.equal((await snapshot(app.pool)).orders, 3);
 });
 
-test("the same order written differently (key order, item order) is the same request", async () => {
+test("the same key for a different order: 422 idempotency-key-reused, nothing changed", async () => {
   const key = randomUUID();
-  const client = act(app.url);
-  const first = await client.postJson("/v2/pick", order, { "Idempotency-Key": key });
-  const reordered = { items: [...order.items].reverse(), customer: "gita" };
-  const retry = await client.postJson("/v2/pick", reordered, { "Idempotency-Key": key });
-  assert.equal(retry.status, 200);
-  assert.deepEqual(retry.body, first.body);
-  assert.equal((await snapshot(app.pool)).orders, 1);
-});
-
-test("the same key with a different body is a 422 problem and changes nothing", async () => {
-  const key = randomUUID();
-  await arrange(app.url).order(order, key);
+  await ok(pick(order, key));
   const before = await snapshot(app.pool);
-  const client = act(app.url);
   for (const other of [
     { ...order, customer: "gordon" },
     { ...order, items: [{ ingredient: "cheese", quantity: 2 }] },
     { customer: "gita", ingredient: "cheese", quantity: 1 },
+    { customer: "gita", ingredient: "caviar", quantity: 100 }, // what stock there is changes nothing
   ]) {
-    const reply = await client.postJson("/v2/pick", other, { "Idempotency-Key": key });
-    assert.equal(reply.status, 422);
-    assert.ok(isProblem(reply));
+    assert.match(
+      assertProblem(await pick(other, key), 422).type as string,
+      /idempotency-key-reused$/,
+    );
   }
   assert.deepEqual(await snapshot(app.pool), before);
 });
 
-test("different keys are different orders", async () => {
-  await arrange(app.url).order(order, randomUUID());
-  await arrange(app.url).order(order, randomUUID());
-  await arrange(app.url).order(order);
-  const after = await snapshot(app.pool);
-  assert.equal(after.orders, 3);
-  assert.equal(after.stock.cheese, 7);
+test("a key still in flight, reused for a different order: 422 once the first is done, never 409", async () => {
+  const key = randomUUID();
+  const holder = new pg.Client({ connectionString: app.db.url });
+  await holder.connect();
+  try {
+    // Hold the first order mid-statement: it has its key, and waits for the cheese.
+    await holder.query("BEGIN");
+    await holder.query("SELECT FROM ingredients WHERE name = 'cheese' FOR UPDATE");
+    const waiting = (n: number) => async () => {
+      const { rows } = await app.pool.query(
+        "SELECT FROM pg_stat_activity WHERE application_name = 'chillybin' AND wait_event_type = 'Lock'",
+      );
+      return rows.length === n || undefined;
+    };
+    const first = pick(order, key);
+    await eventually("the first order to wait for the cheese", waiting(1));
+    // Out of stock on its own: without waiting for the first, it would be a 409 at once.
+    const second = pick({ customer: "gordon", ingredient: "ham", quantity: 11 }, key);
+    await eventually("the second to wait for the first", waiting(2));
+    await holder.query("ROLLBACK");
+    assert.equal((await first).status, 200);
+    assert.match(assertProblem(await second, 422).type as string, /idempotency-key-reused$/);
+  } finally {
+    await holder.end();
+  }
 });
 
-test("concurrent duplicates with the same key pick once and all get the same order", async () => {
+test("concurrent requests with one key: one order; the same order replayed, another 422", async () => {
   const key = randomUUID();
-  const client = act(app.url);
-  const replies = await Promise.all(
-    Array.from({ length: 30 }, () =>
-      client.postJson("/v2/pick", order, { "Idempotency-Key": key }),
-    ),
-  );
-  assert.deepEqual(
-    replies.map((r) => r.status),
-    replies.map(() => 200),
-  );
-  assert.equal(new Set(replies.map((r) => r.text)).size, 1, "every reply is the one order");
-  assert.equal(replies.filter((r) => r.headers["idempotent-replayed"] === undefined).length, 1);
-  const after = await snapshot(app.pool);
-  assert.equal(after.orders, 1);
-  assert.equal(after.stock.cheese, 9);
-  assert.equal(after.stock.bread, 8);
-});
-
-test("concurrent requests reusing one key for two different orders: one order, the others 422", async () => {
-  const key = randomUUID();
-  const client = act(app.url);
   const other = { customer: "gordon", items: [{ ingredient: "ham", quantity: 1 }] };
   const replies = await Promise.all(
-    Array.from({ length: 20 }, (_, i) =>
-      client.postJson("/v2/pick", i % 2 ? order : other, { "Idempotency-Key": key }),
-    ),
+    Array.from({ length: 30 }, (_, i) => pick(i % 3 ? order : other, key)),
   );
   const winner = replies.find((r) => r.status === 200)?.body as { customer: string };
-  assert.ok(winner);
   for (const [i, r] of replies.entries()) {
-    const sameAsWinner = (i % 2 ? order : other).customer === winner.customer;
-    assert.equal(r.status, sameAsWinner ? 200 : 422);
+    assert.equal(r.status, (i % 3 ? order : other).customer === winner.customer ? 200 : 422);
   }
+  assert.equal(new Set(replies.filter((r) => r.status === 200).map((r) => r.text)).size, 1);
+  assert.equal(
+    replies.filter((r) => r.status === 200 && !r.headers["idempotent-replayed"]).length,
+    1,
+  );
   assert.equal((await snapshot(app.pool)).orders, 1);
 });
 
-test("a key whose attempt failed (out of stock) is not used up: the retry succeeds after a restock", async () => {
+test("a key whose attempt was refused (out of stock) is not used up: the retry succeeds after a restock", async () => {
   const key = randomUUID();
-  await arrange(app.url).setStock({ cheese: 0 });
-  const client = act(app.url);
-  const short = await client.postJson("/v2/pick", order, { "Idempotency-Key": key });
-  assert.equal(short.status, 409);
-  assert.equal((await snapshot(app.pool)).orders, 0);
-  await arrange(app.url).setStock({ cheese: 5 });
-  const retry = await client.postJson("/v2/pick", order, { "Idempotency-Key": key });
-  assert.equal(retry.status, 200);
-  assert.equal(retry.headers["idempotent-replayed"], undefined);
+  await ok(post(app.url, "/restock", { cheese: 0 }));
+  assertProblem(await pick(order, key), 409);
+  await ok(post(app.url, "/restock", { cheese: 5 }));
+  const retry = await pick(order, key);
+  assert.deepEqual([retry.status, retry.headers["idempotent-replayed"]], [200, undefined]);
   assert.equal((await snapshot(app.pool)).stock.cheese, 4);
 });
