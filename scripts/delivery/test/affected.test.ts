@@ -10,88 +10,50 @@ import { fixtureRepo, SCRIPTS } from "./helpers";
 
 const repo = fixtureRepo();
 after(() => repo.remove());
-const pkg = (name: string, extra = {}) => JSON.stringify({ name, ...extra });
+const workspace = (name: string, manifest?: boolean) => () => {
+  repo
+    .editJson("package.json", (p) => p.workspaces.push(name))
+    .write(`${name}/package.json`, `{"name":"${name}"}`);
+  if (manifest) repo.write(`deploy/k8s/${name}.yaml`, "");
+};
+const edge = () =>
+  repo.editJson("jafflr/package.json", (p) => Object.assign(p.dependencies, { menu: "*" }));
 
-// Each case commits its change on top of the previous ones; `affected` is base → that commit.
-const cases: [string, () => void, string[]][] = [
+// Each case commits a change (files written anew, or an edit) on top of the previous ones.
+const cases: [string, string | (() => void), string][] = [
+  ["tpi (a run-time dependency) affects both", "tpi/src/index.ts", "chillybin jafflr"],
+  ["a change inside jafflr affects only jafflr", "jafflr/src/grill.ts", "jafflr"],
+  ["a service's own manifest is part of it", "deploy/k8s/chillybin.yaml", "chillybin"],
+  ["a lockfile change affects both", "package-lock.json", "chillybin jafflr"],
   [
-    "tpi (a run-time dependency) affects both",
-    () => repo.write("tpi/src/index.ts", "1"),
-    ["chillybin", "jafflr"],
+    "docs, tests, delivery scripts affect none",
+    "README.md docs/x.md integration-tests/src/x.ts scripts/delivery/deploy.sh",
+    "",
   ],
-  [
-    "a change inside jafflr affects only jafflr",
-    () => repo.write("jafflr/src/grill.ts", "2"),
-    ["jafflr"],
-  ],
-  [
-    "a service's own manifest is part of it",
-    () => repo.write("deploy/k8s/chillybin.yaml", "replicas: 3\n"),
-    ["chillybin"],
-  ],
-  [
-    "a lockfile change affects both",
-    () => repo.write("package-lock.json", "{}\n{}\n"),
-    ["chillybin", "jafflr"],
-  ],
-  [
-    "README, docs, integration tests, delivery scripts, other manifests affect none",
-    () => {
-      for (const path of [
-        "README.md",
-        "docs/x.md",
-        "integration-tests/src/index.ts",
-        "scripts/delivery/deploy.sh",
-        "deploy/k8s/postgres.yaml",
-      ])
-        repo.write(path, "3");
-    },
-    [],
-  ],
-  [
-    "a test kit services devDepend on affects none",
-    () => repo.write("scripts/testkit/src/eventually.ts", "4"),
-    [],
-  ],
-  [
-    "a new workspace nothing depends on affects only through the root manifest",
-    () =>
-      repo
-        .editJson("package.json", (p) => p.workspaces.push("menu"))
-        .write("menu/package.json", pkg("menu")),
-    ["chillybin", "jafflr"],
-  ],
-  ["a workspace nothing depends on affects none", () => repo.write("menu/src/index.ts", "5"), []],
-  [
-    "a new dependency edge (read at each commit) affects its dependant",
-    () => repo.editJson("jafflr/package.json", (p) => Object.assign(p.dependencies, { menu: "*" })),
-    ["jafflr"],
-  ],
-  ["through the new edge", () => repo.write("menu/src/index.ts", "6"), ["jafflr"]],
-  [
-    "a new service is affected",
-    () =>
-      repo
-        .editJson("package.json", (p) => p.workspaces.push("till"))
-        .write("till/package.json", pkg("till"))
-        .write("deploy/k8s/till.yaml", "7"),
-    ["chillybin", "jafflr", "till"],
-  ],
+  ["other manifests affect none", "deploy/k8s/postgres.yaml", ""],
+  ["a test kit services devDepend on affects none", "scripts/testkit/src/eventually.ts", ""],
+  ["a new workspace: the root manifest changed", workspace("menu"), "chillybin jafflr"],
+  ["a workspace nothing depends on affects none", "menu/src/index.ts", ""],
+  ["a new dependency edge (read at each commit)", edge, "jafflr"],
+  ["affects the dependant through it", "menu/src/index.ts", "jafflr"],
+  ["a new service is affected", workspace("till", true), "chillybin jafflr till"],
 ];
 const shas: string[] = [repo.git("rev-parse", "HEAD")];
 for (const [name, change, expected] of cases) {
   test(name, () => {
     const base = shas.at(-1) ?? "";
-    change();
+    if (typeof change === "string") for (const path of change.split(" ")) repo.write(path, name);
+    else change();
     shas.push(repo.commit(name));
-    assert.deepEqual(affected(repo.dir, base, "HEAD"), expected);
-    for (const service of expected) assert.equal(versions(repo.dir).get(service), shas.at(-1));
+    assert.deepEqual(affected(repo.dir, base, "HEAD"), expected.split(" ").filter(Boolean));
+    for (const service of expected.split(" ").filter(Boolean))
+      assert.equal(versions(repo.dir).get(service), shas.at(-1));
   });
 }
 
 test("an old version is judged with the old graph; a null base means every service", () => {
-  assert.equal(versions(repo.dir, shas[8]).get("jafflr"), shas[7], "menu was not in jafflr yet");
-  assert.equal(versions(repo.dir, shas[10]).get("jafflr"), shas[10], "but is since");
+  assert.equal(versions(repo.dir, shas[9]).get("jafflr"), shas[8], "menu was not in jafflr yet");
+  assert.equal(versions(repo.dir, shas[11]).get("jafflr"), shas[11], "but is since");
   assert.deepEqual(affected(repo.dir, "0".repeat(40), "HEAD"), ["chillybin", "jafflr", "till"]);
 });
 

@@ -50,8 +50,7 @@ export function fixtureRepo() {
   repo
     .write("package-lock.json", "{}\n")
     .write("Dockerfile", "FROM scratch\n")
-    .write("README.md", "# fixture\n");
-  repo.commit("initial layout");
+    .commit("initial layout");
   return repo;
 }
 
@@ -104,41 +103,28 @@ export class FakeTools {
     fs.mkdirSync(join(this.dir, "applied"));
     fs.writeFileSync(join(this.dir, "calls.log"), "");
     const line = ([tool, glob, answer = ""]: Rule) => {
-      const {
-        exit = 0,
-        stdout = "",
-        stderr = undefined,
-      } = typeof answer === "string" ? { stdout: answer } : answer;
-      return [
-        tool,
-        glob,
-        exit,
-        stderr === undefined ? "stdout" : "stderr",
-        (stderr ?? stdout).replaceAll("\\", "\\\\").replaceAll("\n", "\\n"),
-      ].join("\t");
+      const a =
+        typeof answer === "string" ? { stdout: answer, stderr: undefined, exit: 0 } : answer;
+      const text = (a.stderr ?? a.stdout ?? "").replaceAll("\\", "\\\\").replaceAll("\n", "\\n");
+      return `${tool}\t${glob}\t${a.exit ?? 0}\t${a.stderr === undefined ? "stdout" : "stderr"}\t${text}\n`;
     };
-    fs.writeFileSync(join(this.dir, "rules.tsv"), rules.map((r) => `${line(r)}\n`).join(""));
-    const blank = {
-      GITHUB_REPOSITORY: "",
-      GITHUB_RUN_ID: "",
-      CHILLYBIN_DATABASE_URL: "",
-      REGISTRY_PULL_TOKEN: "",
-    };
-    const tools = {
-      DOCKER: "docker",
-      KUBECTL: "kubectl",
-      KIND: "kind",
-      GH: "gh",
-      FAKE_DIR: this.dir,
-      PATH: `${this.dir}/bin:${process.env.PATH}`,
-    };
+    fs.writeFileSync(join(this.dir, "rules.tsv"), rules.map(line).join(""));
+    // No GitHub or cluster settings of the caller's; the fakes first on PATH.
+    const own =
+      "GITHUB_REPOSITORY= GITHUB_RUN_ID= CHILLYBIN_DATABASE_URL= REGISTRY_PULL_TOKEN= DOCKER=docker KUBECTL=kubectl KIND=kind GH=gh";
     const env = {
       ...process.env,
-      ...blank,
-      IMAGE_REPOSITORY: "ghcr.io/Octo-Cat/toasties-galore",
-      ...tools,
-      ...options.env,
+      ...Object.fromEntries(own.split(" ").map((kv) => kv.split("="))),
     };
+    Object.assign(
+      env,
+      {
+        IMAGE_REPOSITORY: "ghcr.io/Octo-Cat/toasties-galore",
+        FAKE_DIR: this.dir,
+        PATH: `${this.dir}/bin:${env.PATH}`,
+      },
+      options.env,
+    );
     const result = spawnSync(join(SCRIPTS, script), args, {
       cwd: options.cwd,
       env,
