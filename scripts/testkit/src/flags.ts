@@ -3,7 +3,7 @@
  * 100 % constrained to `userId IN [...]` (the shape of jafflr/flags/features.json; Unleash 7
  * rejects the older `userWithId`).
  */
-export function userIdStrategy(flag: string, userIds: string[]) {
+function userIdStrategy(flag: string, userIds: string[]) {
   return {
     name: "flexibleRollout",
     parameters: { rollout: "100", stickiness: "default", groupId: flag },

@@ -32,27 +32,3 @@ export const commandLine = (pid: number) =>
 
 /** The executable's name, e.g. "postgres" or "node" ("" when it is gone). */
 export const commandName = (pid: number) => proc(pid, "comm", "comm").trim().split("/").pop() ?? "";
-
-export async function waitForExit(pid: number, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (isAlive(pid)) {
-    if (Date.now() > deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return true;
-}
-
-/** SIGTERM, then SIGKILL if it has not gone after `graceMs`. */
-export async function terminate(pid: number, graceMs: number): Promise<void> {
-  for (const [signal, wait] of [
-    ["SIGTERM", graceMs],
-    ["SIGKILL", 5_000],
-  ] as const) {
-    try {
-      process.kill(pid, signal);
-    } catch {
-      return;
-    }
-    if (await waitForExit(pid, wait)) return;
-  }
-}

@@ -37,7 +37,7 @@ export async function createTestDatabase(
 }
 
 /** WITH (FORCE): open connections (a leaked pool) must not keep it alive. */
-export async function dropDatabase(adminUrl: string, name: string): Promise<void> {
+async function dropDatabase(adminUrl: string, name: string): Promise<void> {
   await withAdmin(adminUrl, (client) =>
     client.query(`DROP DATABASE IF EXISTS ${quote(name)} WITH (FORCE)`),
   );
