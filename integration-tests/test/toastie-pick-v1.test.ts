@@ -110,7 +110,10 @@ describe("jafflr's v1 arm", needsOwnProcesses, () => {
     return res.body.pickedVia;
   };
 
-  test("the original's client (no customer) is picked the old way: one GET /pick per ingredient and bread slice", async () => {
+  /** A test whose failure ends with the services' output. */
+  const it = (name: string, body: () => Promise<void>) => test(name, () => s.withLogs(body)());
+
+  it("the original's client (no customer) is picked the old way: one GET /pick per ingredient and bread slice", async () => {
     await s.cold.post("/restock", { json: FULL });
     const metrics = async () => (await s.coldAct.get("/metrics")).text;
     const before = await metrics();
@@ -129,7 +132,7 @@ describe("jafflr's v1 arm", needsOwnProcesses, () => {
     assert.equal(requestCount(await metrics(), picks) - requestCount(before, picks), 4);
   });
 
-  test("short stock midway → 409 saying what was already taken; unknown → 422 after what was taken", async () => {
+  it("short stock midway → 409 saying what was already taken; unknown → 422 after what was taken", async () => {
     await s.cold.post("/restock", { json: { ...FULL, vegemite: 0 } });
     const short = await s.grill.post("/toastie?i=cheese&i=vegemite&customer=gordon");
     assert.equal(short.status, 409, short.text);
@@ -145,7 +148,7 @@ describe("jafflr's v1 arm", needsOwnProcesses, () => {
     assert.deepEqual([stock.cheese, stock.bread], [18, 20], "nothing after a failure was picked");
   });
 
-  test("flags per customer from the file: gita v2, gordon v1; an edit moves gordon to v2 without a restart, and back", async () => {
+  it("flags per customer from the file: gita v2, gordon v1; an edit moves gordon to v2 without a restart, and back", async () => {
     await s.cold.post("/restock", { json: FULL });
     assert.equal(await pickedVia("gita"), "v2");
     assert.equal(await pickedVia("gordon"), "v1");
@@ -174,7 +177,7 @@ describe("jafflr's v1 arm", needsOwnProcesses, () => {
     });
   });
 
-  test("chillybin gone: a v1 toastie gets 503 with Retry-After; once it is back, v1 toasties work", async () => {
+  it("chillybin gone: a v1 toastie gets 503 with Retry-After; once it is back, v1 toasties work", async () => {
     await s.cold.post("/restock", { json: FULL });
     await s.chillybin.stop();
     const reply = await s.grill.post("/toastie?i=cheese&i=vegemite");
@@ -210,7 +213,7 @@ describe("jafflr's v1 arm", needsOwnProcesses, () => {
     PICKS,
   );
 
-  test("no overselling with v1 in the mix: 200 concurrent v1 picks, v2 orders, v1 and v2 toasties against 50 cheeses", async () => {
+  it("no overselling with v1 in the mix: 200 concurrent v1 picks, v2 orders, v1 and v2 toasties against 50 cheeses", async () => {
     await s.cold.post("/restock", {
       json: { cheese: 50, bread: 5_000, ham: 5_000, tomato: 5_000, vegemite: 5_000 },
     });

@@ -54,7 +54,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
   });
 
   const proxy = () => s.proxy as NonNullable<Stall["proxy"]>;
-  /** What jafflr sent chillybin from exchange `from` on, as "METHOD /path" (picks only). */
+  /** The picks jafflr sent chillybin from exchange `from` on. */
   const picks = (from: number) =>
     proxy()
       .exchanges.slice(from)
@@ -71,7 +71,10 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
         .filter(([, n]) => n),
     );
 
-  test("gita's toastie goes through v2: ONE POST /v2/pick, one atomic order with every item", async () => {
+  /** A test whose failure ends with the services' output. */
+  const it = (name: string, body: () => Promise<void>) => test(name, () => s.withLogs(body)());
+
+  it("gita's toastie goes through v2: ONE POST /v2/pick, one atomic order with every item", async () => {
     await s.cold.post("/restock", { json: FULL });
     const [before, mark, ordersBefore] = [
       await s.stock(),
@@ -96,7 +99,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     );
   });
 
-  test("the original's GET /toastie still orders (deprecated), and HEAD picks nothing", async () => {
+  it("the original's GET /toastie still orders (deprecated), and HEAD picks nothing", async () => {
     const before = await s.stock();
     assert.equal((await s.grill.request("HEAD", "/toastie?i=cheese&customer=gita")).status, 200);
     assert.deepEqual(await s.stock(), before, "HEAD toasted nothing");
@@ -113,7 +116,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.match(metrics, /jafflr_legacy_toastie_calls_total\{[^}]*caller="curl"[^}]*\} 1/);
   });
 
-  test("short stock → 409 out-of-stock naming only vegemite; nothing taken, no order", async () => {
+  it("short stock → 409 out-of-stock naming only vegemite; nothing taken, no order", async () => {
     await s.cold.post("/restock", { json: { ...FULL, vegemite: 0 } });
     const [before, ordersBefore] = [await s.stock(), await orders()];
     const res = await s.grill.post("/toastie", gitas());
@@ -125,7 +128,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.deepEqual(await orders(), ordersBefore);
   });
 
-  test("the customer's Idempotency-Key: a retry is the same order, picked once; another order under it → 422", async () => {
+  it("the customer's Idempotency-Key: a retry is the same order, picked once; another order under it → 422", async () => {
     await s.cold.post("/restock", { json: FULL });
     const before = await s.stock();
     const headers = { "Idempotency-Key": `lunch-${Date.now()}` };
@@ -143,7 +146,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.deepEqual(taken(before, await s.stock()), { bread: 2, cheese: 1, vegemite: 1 });
   });
 
-  test("an answer lost after chillybin committed: jafflr retries with the same key and order, one order", async () => {
+  it("an answer lost after chillybin committed: jafflr retries with the same key and order, one order", async () => {
     const [before, mark, ordersBefore] = [
       await s.stock(),
       proxy().exchanges.length,
@@ -179,7 +182,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.deepEqual(taken(before, await s.stock()), { bread: 2, cheese: 1, vegemite: 1 });
   });
 
-  test("one toastie is ONE trace: jafflr's server and client spans, chillybin's server span, its pg queries; jafflr's log line carries it", async () => {
+  it("one toastie is ONE trace: jafflr's server and client spans, chillybin's server span, its pg queries; jafflr's log line carries it", async () => {
     const done = () =>
       s.jafflr
         .logs()
@@ -245,7 +248,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     for (const q of queries) assert.ok(q.kind === CLIENT && inside(q, server), q.name);
   });
 
-  test("both /metrics count requests under route templates with the version label; jafflr counts its calls", async () => {
+  it("both /metrics count requests under route templates with the version label; jafflr counts its calls", async () => {
     const scrape = async () => ({
       jafflr: (await s.grill.get("/metrics")).text,
       chillybin: (await s.coldAct.get("/metrics")).text,
@@ -273,7 +276,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.match(after.jafflr, /jafflr_chillybin_up(\{[^}]*\})? 1/);
   });
 
-  test("the stall page's stream: chillybin's stock and a restock, ONE upstream stream for several pages (none for none), a v2 pick on the meter", async () => {
+  it("the stall page's stream: chillybin's stock and a restock, ONE upstream stream for several pages (none for none), a v2 pick on the meter", async () => {
     const watching = async () =>
       samples((await s.grill.get("/metrics")).text, "stall_chillybin_watching")[0]?.value;
     await s.cold.post("/restock", { json: FULL });
@@ -302,7 +305,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.equal(await watching(), 0);
   });
 
-  test("the page's upstream connection drops: the page hears so, jafflr reconnects, the stock flows again", async () => {
+  it("the page's upstream connection drops: the page hears so, jafflr reconnects, the stock flows again", async () => {
     const page = await openPage(s.jafflr.url);
     try {
       await page.next((m) => m.event === "stock" || m.data?.stock);
@@ -320,7 +323,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     }
   });
 
-  test("chillybin crashes: 503 + Retry-After, jafflr stays ready and says so; back on its port, jafflr recovers by itself", async () => {
+  it("chillybin crashes: 503 + Retry-After, jafflr stays ready and says so; back on its port, jafflr recovers by itself", async () => {
     await s.cold.post("/restock", { json: FULL });
     const before = await s.stock();
     s.chillybin.kill();
@@ -361,7 +364,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.deepEqual(taken(before, await s.stock()), { bread: 2, cheese: 1, vegemite: 1 });
   });
 
-  test("PostgreSQL goes away: chillybin answers 503 + Retry-After and is not ready but alive, jafflr passes it on; both recover without a restart", async () => {
+  it("PostgreSQL goes away: chillybin answers 503 + Retry-After and is not ready but alive, jafflr passes it on; both recover without a restart", async () => {
     const pg = s.pgProxy as NonNullable<Stall["pgProxy"]>;
     const [before, pid] = [await s.stock(), s.chillybin.child.pid];
     await pg.close();
@@ -404,7 +407,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.equal((await s.grill.post("/toastie", gitas())).status, 200);
   });
 
-  test("Unleash unreachable: jafflr started within its bounded wait on the flag file's flags, and says so quietly", async () => {
+  it("Unleash unreachable: jafflr started within its bounded wait on the flag file's flags, and says so quietly", async () => {
     const polls = unleashPolls;
     await eventually(() => (unleashPolls >= polls + 4 ? true : undefined), {
       timeoutMs: 20_000,
@@ -418,7 +421,7 @@ describe("jafflr and chillybin as processes", needsOwnProcesses, () => {
     assert.doesNotMatch(logs, /\n\s+at .+:\d+:\d+/, "no stack traces in the log");
   });
 
-  test("SIGTERM with toasties in flight and pages open: new connections refused while draining, every toastie 200, streams end, exit 0", async () => {
+  it("SIGTERM with toasties in flight and pages open: new connections refused while draining, every toastie 200, streams end, exit 0", async () => {
     const IN_FLIGHT = 8;
     // A light toastie cooks 2 s: room to see new connections refused while they cook.
     const jafflr = await s.startJafflr({ COOK_TIME_SCALE: "2", GRILL_SLOTS: "12" });
