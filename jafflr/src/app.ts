@@ -21,6 +21,16 @@ import { Problem, problemTypes } from "./problems";
 import * as toastie from "./toastie";
 import { LEGACY_HEADERS, mountLegacyToastie } from "./toastie-get";
 
+/** What became of a checked toastie; no `pickedVia` when it failed before picking. */
+export type ToastieOutcome = Omit<toastie.ToastieOrder, "doneness"> & {
+  doneness: string;
+  at: string;
+  status: number;
+  pickedVia?: "v1" | "v2";
+  orderId?: string;
+  problem?: { title: string; detail?: string };
+};
+
 export interface AppDeps {
   /** CHILLYBIN_URL is for the stall page, which reads stock straight from chillybin. */
   config: Pick<Config, "VERSION" | "CHILLYBIN_URL">;
@@ -31,7 +41,7 @@ export interface AppDeps {
   chillybin: ChillybinClient;
   grill: Grill;
   /** Told once per toastie that passed validation, after its answer is decided. */
-  onToastie?: (outcome: toastie.ToastieOutcome) => void;
+  onToastie?: (outcome: ToastieOutcome) => void;
 }
 
 const Status = z

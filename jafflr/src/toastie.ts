@@ -106,15 +106,8 @@ export function parseIdempotencyKey(header: string | string[] | undefined) {
   throw invalidRequest([{ header: "Idempotency-Key", detail }]);
 }
 
-/** What became of a checked toastie; no `pickedVia` when it failed before picking. */
-export type ToastieOutcome = Omit<ToastieOrder, "doneness"> & {
-  doneness: string;
-  at: string;
-  status: number;
-  pickedVia?: "v1" | "v2";
-  orderId?: string;
-  problem?: { title: string; detail?: string };
-};
+export type { ToastieOutcome } from "./app";
+
 type Deps = Pick<AppDeps, "logger" | "features" | "chillybin" | "grill" | "onToastie">;
 
 /** Serves one checked order on `res`: POST /toastie's and the legacy GET's. */
