@@ -9,7 +9,7 @@ export const configSchema = z.object({
   // envUrl's declared return type is a union, so narrow it: with a default it is never undefined.
   CHILLYBIN_URL: envUrl("http://127.0.0.1:7001") as z.ZodDefault<z.ZodString>,
   CHILLYBIN_CONNECT_TIMEOUT_MS: envInt(1_000, 1, 60_000),
-  /** Total deadline of one call to chillybin (connect, headers and body). */
+  /** Per attempt: the longest wait for chillybin's headers, and again for its body. */
   CHILLYBIN_TIMEOUT_MS: envInt(3_000, 1, 120_000),
   /** Extra attempts for a v2 pick after a network error, timeout or 503. */
   CHILLYBIN_RETRIES: envInt(2, 0, 10),
