@@ -125,10 +125,7 @@ export class ChillybinClient {
       reply = { answered: false, failure: noAnswer(err, timeoutMs) };
     }
     const result = reply.answered ? outcome(reply.answer.status) : reply.failure.kind;
-    this.metrics.duration.observe(
-      { route: this.route(path), outcome: result },
-      (performance.now() - start) / 1000,
-    );
+    this.count(path, result, (performance.now() - start) / 1000);
     if (reply.answered || reply.failure.notSent)
       this.learn(reply.answered ? undefined : reply.failure.reason);
     return reply;
@@ -140,26 +137,20 @@ export class ChillybinClient {
     await this.pool.close();
   }
 
-  private count(path: string, outcome: string) {
-    this.metrics.requests.inc({ route: this.route(path), outcome });
-  }
-
-  /** The route as a label, never a raw URL with a query. */
-  private route(path: string) {
-    return path.slice(this.base.length).split("?")[0];
+  /** One attempt; the route as a label, never a raw URL with a query. */
+  private count(path: string, outcome: string, seconds?: number) {
+    const labels = { route: path.slice(this.base.length).split("?")[0], outcome };
+    if (seconds === undefined) this.metrics.requests.inc(labels);
+    else this.metrics.duration.observe(labels, seconds);
   }
 
   /** No reason: reachable. */
   private learn(reason?: string) {
-    if ((reason === undefined) !== this.state.reachable) {
-      if (reason === undefined) this.logger.info("chillybin is reachable again");
-      else this.logger.warn({ err: reason }, "chillybin is unreachable");
-    }
-    const checkedAt = new Date().toISOString();
-    this.state =
-      reason === undefined
-        ? { reachable: true, checkedAt }
-        : { reachable: false, checkedAt, reason };
+    const reachable = reason === undefined;
+    if (reachable && !this.state.reachable) this.logger.info("chillybin is reachable again");
+    if (!reachable && this.state.reachable)
+      this.logger.warn({ err: reason }, "chillybin is unreachable");
+    this.state = { reachable, checkedAt: new Date().toISOString(), ...(reason && { reason }) };
   }
 }
 
@@ -186,20 +177,18 @@ export function retryAfterSeconds(answer: Pick<Answer, "headers">): number | und
 const outcome = (status: number) =>
   status < 400 ? "ok" : status < 500 ? "client_error" : "server_error";
 
-const NOT_SENT = ["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"];
+/** Codes of a request that surely never reached chillybin. */
+const NOT_SENT =
+  "ECONNREFUSED ENOTFOUND EAI_AGAIN EHOSTUNREACH ENETUNREACH UND_ERR_CONNECT_TIMEOUT";
 
 function noAnswer(err: unknown, timeoutMs: number): NoAnswer {
   const e = err as { code?: string; message?: string; cause?: { code?: string } };
   const code = e?.code ?? e?.cause?.code ?? "";
-  if (code === "UND_ERR_CONNECT_TIMEOUT") {
-    return { kind: "timeout", reason: "connect timed out", notSent: true };
+  const notSent = NOT_SENT.split(" ").includes(code);
+  if (code === "UND_ERR_CONNECT_TIMEOUT")
+    return { kind: "timeout", reason: "connect timed out", notSent };
+  if (!/UND_ERR_(HEADERS|BODY)_TIMEOUT/.test(code)) {
+    return { kind: "network_error", reason: code || String(e?.message ?? err), notSent };
   }
-  if (/UND_ERR_(HEADERS|BODY)_TIMEOUT/.test(code)) {
-    return { kind: "timeout", reason: `no answer within ${timeoutMs} ms`, notSent: false };
-  }
-  return {
-    kind: "network_error",
-    reason: code || String(e?.message ?? err),
-    notSent: NOT_SENT.includes(code),
-  };
+  return { kind: "timeout", reason: `no answer within ${timeoutMs} ms`, notSent };
 }
