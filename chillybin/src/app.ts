@@ -1,9 +1,7 @@
-import { createHash, timingSafeEqual } from "node:crypto";
-import type { Express, Request, RequestHandler } from "express";
+import type { Express } from "express";
 import type pg from "pg";
 import {
   createServiceApp,
-  HttpProblem,
   type Lifecycle,
   type Logger,
   type Metrics,
@@ -12,11 +10,11 @@ import {
 } from "tpi";
 import { databaseUnavailableHandler } from "./db";
 import { mountEvents } from "./events";
-import { knownMigrations } from "./migrate";
+import { schemaReady } from "./migrate";
 import { getOrder, listOrders, parseIdempotencyKey, parseOrder, placeOrder } from "./orders";
 import { mountPickV1 } from "./pick-v1";
-import { describeApi, Forbidden, fail, OrderNotFound, Unauthorized } from "./problems";
-import { listStock, parseRestock, setStock } from "./stock";
+import { describeApi, fail, OrderNotFound } from "./problems";
+import { listStock, parseRestock, requireAdmin, setStock } from "./stock";
 import type { StockFeed } from "./stock-feed";
 
 export interface AppDeps {
@@ -43,7 +41,7 @@ export function createApp(deps: AppDeps): Express {
     logger,
     metrics,
     lifecycle,
-    readiness: { database: schemaReady(pool, deps.requiredMigrations ?? knownMigrations()) },
+    readiness: { database: schemaReady(pool, deps.requiredMigrations) },
     routes: (app) => {
       // The original's shape, {"bread":10,"cheese":10,…}: from memory while the feed is live.
       app.get("/", async (_req, res) => {
@@ -78,18 +76,8 @@ export function createApp(deps: AppDeps): Express {
       });
       app.all("/orders/:id", methodNotAllowed(["GET"]));
 
-      // No body resets the default stock; a JSON object sets levels.
       app.post("/restock", requireAdmin(deps.adminToken), async (req, res) => {
-        if (hasBody(req) && !req.is(["application/json", "application/*+json"])) {
-          throw new HttpProblem(415, "Unsupported Media Type", {
-            detail:
-              "Send stock levels as JSON with Content-Type: application/json, or no body to reset.",
-          });
-        }
-        const { stock, xid } = await setStock(
-          pool,
-          hasBody(req) ? parseRestock(req.body) : undefined,
-        );
+        const { stock, xid } = await setStock(pool, parseRestock(req));
         feed.wrote(xid);
         res.json(stock);
       });
@@ -107,48 +95,4 @@ export function createApp(deps: AppDeps): Express {
       app.use(databaseUnavailableHandler(logger));
     },
   });
-}
-
-/**
- * Ready when the database answers *and* has every migration this build needs — so with
- * MIGRATE_ON_START=false a new version takes no traffic until the migration Job has run.
- */
-function schemaReady(pool: pg.Pool, required: string[]) {
-  return async () => {
-    const { rows } = await pool.query<{ name: string }>({
-      name: "applied-migrations",
-      text: "SELECT name FROM pgmigrations WHERE name = ANY($1::text[])",
-      values: [required],
-    });
-    const applied = new Set(rows.map((r) => r.name));
-    const missing = required.filter((m) => !applied.has(m));
-    if (missing.length > 0)
-      throw new Error(`database schema is behind: ${missing.join(", ")} not applied`);
-  };
-}
-
-/** A request with a body: a length above zero, or chunked. `curl -X POST` sends neither. */
-function hasBody(req: Request): boolean {
-  if (req.headers["transfer-encoding"] !== undefined) return true;
-  const length = Number(req.headers["content-length"] ?? 0);
-  return Number.isNaN(length) || length > 0;
-}
-
-function requireAdmin(token: string | undefined): RequestHandler {
-  if (token === undefined) return (_req, _res, next) => next();
-  const sha256 = (s: string) => createHash("sha256").update(s).digest();
-  const expected = sha256(token);
-  return (req, _res, next) => {
-    const match = /^Bearer +(\S+) *$/i.exec(req.get("Authorization") ?? "");
-    if (!match) {
-      throw fail(Unauthorized, "Restocking needs Authorization: Bearer <CHILLYBIN_ADMIN_TOKEN>.", {
-        headers: { "WWW-Authenticate": 'Bearer realm="chillybin"' },
-      });
-    }
-    // Hashed first, so the comparison is constant-time whatever the lengths.
-    if (!timingSafeEqual(sha256(match[1] as string), expected)) {
-      throw fail(Forbidden, "That token may not restock.");
-    }
-    next();
-  };
 }

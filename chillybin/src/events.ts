@@ -31,7 +31,7 @@ export function mountEvents(
 ): void {
   const { pool, feed, lifecycle, maxStreams = 100, heartbeatMs = 15_000 } = opts;
   const channel = createChannel<Record<string, never>, { res: Response }>();
-  feed.subscribe((event) => channel.broadcast(event.json, event.type, { filter: reading }));
+  feed.onEvent = (type, json) => channel.broadcast(json, type, { filter: reading });
   const heartbeat = createEventBuffer().comment(" heartbeat").dispatch();
   setInterval(() => {
     for (const session of channel.activeSessions) if (reading(session)) session.batch(heartbeat);

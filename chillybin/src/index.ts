@@ -10,47 +10,34 @@ import { StockFeed } from "./stock-feed";
 async function main() {
   // config
   const config = loadConfigOrExit(configSchema);
-  const logger = createLogger({
-    service: "chillybin",
-    version: config.VERSION,
-    level: config.LOG_LEVEL,
-  });
-  const metrics = createMetrics({ service: "chillybin", version: config.VERSION });
+  const { VERSION: version, LOG_LEVEL: level } = config;
+  const logger = createLogger({ service: "chillybin", version, level });
+  const metrics = createMetrics({ service: "chillybin", version });
   const lifecycle = new Lifecycle();
 
   // wiring: schema first (unless a deploy step owns migrations), then the pool and the app
   if (config.MIGRATE_ON_START) {
+    const { DATABASE_URL: databaseUrl, MIGRATE_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS } = config;
     await migrate({
-      databaseUrl: config.DATABASE_URL,
+      databaseUrl,
       logger,
-      timeoutMs: config.MIGRATE_TIMEOUT_MS,
-      connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
+      timeoutMs: MIGRATE_TIMEOUT_MS,
+      connectTimeoutMs: PG_CONNECT_TIMEOUT_MS,
     });
   }
   const pool = createPool(config, logger);
   const feed = new StockFeed({ settings: config, logger, metrics });
   feed.start();
-  const app = createApp({
-    pool,
-    feed,
-    logger,
-    metrics,
-    lifecycle,
-    version: config.VERSION,
-    adminToken: config.CHILLYBIN_ADMIN_TOKEN,
-    events: { maxStreams: config.EVENT_STREAMS_MAX },
-  });
+  const adminToken = config.CHILLYBIN_ADMIN_TOKEN;
+  const events = { maxStreams: config.EVENT_STREAMS_MAX };
+  const app = createApp({ pool, feed, logger, metrics, lifecycle, version, adminToken, events });
 
   // listen; SIGTERM drains in-flight requests, then closes these in order
-  await serve(app, {
-    config,
-    logger,
-    lifecycle,
-    resources: [
-      { name: "stock feed", close: () => feed.close() },
-      { name: "db pool", close: () => pool.end() },
-    ],
-  });
+  const resources = [
+    { name: "stock feed", close: () => feed.close() },
+    { name: "db pool", close: () => pool.end() },
+  ];
+  await serve(app, { config, logger, lifecycle, resources });
 }
 
 main().catch((err: Error) => {

@@ -1,6 +1,7 @@
 import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import type pg from "pg";
 import { createLogger, type Logger, loadConfigOrExit } from "tpi";
 import { migrateConfigSchema } from "./config";
 import { isDatabaseUnavailable } from "./db";
@@ -18,6 +19,24 @@ export function knownMigrations(): string[] {
       `chillybin's migrations are missing from ${MIGRATIONS_DIR} (a build or image must ship chillybin/migrations next to dist): ${(err as Error).message}`,
     );
   }
+}
+
+/**
+ * Ready when the database answers *and* has every migration this build needs — so with
+ * MIGRATE_ON_START=false a new version takes no traffic until the migration Job has run.
+ */
+export function schemaReady(pool: pg.Pool, required = knownMigrations()) {
+  return async () => {
+    const { rows } = await pool.query<{ name: string }>({
+      name: "applied-migrations",
+      text: "SELECT name FROM pgmigrations WHERE name = ANY($1::text[])",
+      values: [required],
+    });
+    const applied = new Set(rows.map((r) => r.name));
+    const missing = required.filter((m) => !applied.has(m));
+    if (missing.length > 0)
+      throw new Error(`database schema is behind: ${missing.join(", ")} not applied`);
+  };
 }
 
 export interface MigrateOptions {

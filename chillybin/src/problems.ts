@@ -99,34 +99,28 @@ export const responses = {
   },
 };
 
-const plain = (description: string, schema: z.ZodType, type = "application/json") => ({
-  description,
-  content: { [type]: { schema } },
-});
-const Readiness = z.object({
-  status: z.enum(["ready", "unavailable"]),
-  checks: z.record(z.string(), z.string()),
-});
-for (const [path, summary, ok] of [
-  [
-    "/health",
-    "Liveness: the process serves.",
-    plain("Alive.", z.looseObject({ status: z.literal("ok") })),
-  ],
-  ["/metrics", "Prometheus metrics.", plain("Metrics.", z.string(), "text/plain")],
-  ["/openapi.json", "This document.", plain("OpenAPI 3.1.", z.looseObject({}))],
-  [
-    "/ready",
-    "Readiness: the database answers and has this build's migrations.",
-    plain("Ready.", Readiness),
-  ],
-] as const) {
-  const responses: Record<number, typeof ok> = { 200: ok };
-  if (path === "/ready") responses[503] = plain("Not ready, or draining.", Readiness);
-  registry.registerPath({ method: "get", path, summary, responses });
-}
+/** tpi's own routes, GET only: any other method is its 404. */
+const probe = (path: string, summary: string, schema: z.ZodType, type = "application/json") =>
+  registry.registerPath({
+    method: "get",
+    path,
+    summary,
+    responses: {
+      200: { description: summary, content: { [type]: { schema } } },
+      ...(path === "/ready" && {
+        503: { description: "Not ready, or draining.", content: json(schema) },
+      }),
+    },
+  });
+probe("/health", "Liveness: the process serves.", z.looseObject({ status: z.literal("ok") }));
+probe("/metrics", "Prometheus metrics.", z.string(), "text/plain");
+probe("/openapi.json", "This document, OpenAPI 3.1.", z.looseObject({}));
+probe(
+  "/ready",
+  "Readiness: the database answers and has every migration this build ships.",
+  z.object({ status: z.enum(["ready", "unavailable"]), checks: z.record(z.string(), z.string()) }),
+);
 
-/** tpi answers these itself, for GET only: any other method is its 404. */
 const PROBES = new Set(["/health", "/ready", "/metrics"]);
 const BLANK = {
   "application/problem+json": { schema: { $ref: "#/components/schemas/BlankProblem" } },

@@ -1,5 +1,7 @@
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Request, RequestHandler } from "express";
 import type pg from "pg";
-import { parseRequest, z } from "tpi";
+import { HttpProblem, parseRequest, z } from "tpi";
 import * as p from "./problems";
 
 /** Short lowercase words, as jafflr's menu uses them; the database stores nothing else. */
@@ -42,9 +44,20 @@ const RestockBody = z
   .refine((levels) => Object.keys(levels).length <= 100, "at most 100 ingredients per restock")
   .openapi({ minProperties: 1, maxProperties: 100, description: `Names: ${NAME_RULE}.` });
 
-/** The levels a restock body sets, sorted by name (the order rows are locked in). */
-export function parseRestock(body: unknown): Stock {
-  const levels = Object.entries(parseRequest(RestockBody, body, "body"));
+/**
+ * The levels a restock sets, sorted by name (the order rows are locked in); undefined (reset the
+ * defaults) for a request without a body — `curl -X POST` sends neither a length nor chunks.
+ */
+export function parseRestock(req: Request): Stock | undefined {
+  const length = Number(req.headers["content-length"] ?? 0);
+  if (req.headers["transfer-encoding"] === undefined && !(Number.isNaN(length) || length > 0))
+    return;
+  if (!req.is(["application/json", "application/*+json"])) {
+    throw new HttpProblem(415, "Unsupported Media Type", {
+      detail: "Send stock levels as JSON with Content-Type: application/json, or no body to reset.",
+    });
+  }
+  const levels = Object.entries(parseRequest(RestockBody, req.body, "body"));
   return Object.fromEntries(levels.sort(([a], [b]) => compareNames(a, b)));
 }
 
@@ -108,3 +121,26 @@ p.registry.registerPath({
   },
 });
 p.registry.registerComponent("securitySchemes", "adminToken", { type: "http", scheme: "bearer" });
+
+export function requireAdmin(token: string | undefined): RequestHandler {
+  if (token === undefined) return (_req, _res, next) => next();
+  const sha256 = (s: string) => createHash("sha256").update(s).digest();
+  const expected = sha256(token);
+  return (req, _res, next) => {
+    const match = /^Bearer +(\S+) *$/i.exec(req.get("Authorization") ?? "");
+    if (!match) {
+      throw p.fail(
+        p.Unauthorized,
+        "Restocking needs Authorization: Bearer <CHILLYBIN_ADMIN_TOKEN>.",
+        {
+          headers: { "WWW-Authenticate": 'Bearer realm="chillybin"' },
+        },
+      );
+    }
+    // Hashed first, so the comparison is constant-time whatever the lengths.
+    if (!timingSafeEqual(sha256(match[1] as string), expected)) {
+      throw p.fail(p.Forbidden, "That token may not restock.");
+    }
+    next();
+  };
+}

@@ -2,33 +2,11 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 import { Order } from "../src/orders";
 import { DEFAULT_STOCK } from "../src/stock";
-import {
-  assertProblem,
-  get,
-  migratedDatabase,
-  ok,
-  post,
-  snapshot,
-  startApp,
-  useTestApp,
-} from "./helpers";
+import { assertProblem, get, ok, post, snapshot, startApp, useTestApp } from "./helpers";
 
 const app = useTestApp();
 const order = (body: object, key?: string) =>
   ok<Order>(post(app.url, "/v2/pick", body, key ? { "Idempotency-Key": key } : {}));
-
-test("GET / on a fresh database: the seeded stock, as JSON", async () => {
-  const fresh = await migratedDatabase();
-  const freshApp = await startApp(fresh.url);
-  try {
-    const reply = await get(freshApp.url, "/");
-    assert.match(reply.headers["content-type"] ?? "", /^application\/json/);
-    assert.deepEqual(reply.body, DEFAULT_STOCK);
-  } finally {
-    await freshApp.close();
-    await fresh.drop();
-  }
-});
 
 test("POST /v2/pick, either form, records an order; duplicates merge, items sorted", async () => {
   const single = await order({

@@ -62,25 +62,19 @@ test("picks and restocks made through ANY instance: pick events and the new stoc
 
     const restocked = stream.events.length;
     await ok(post(other.url, "/restock", { ham: 50, truffle: 2 }));
-    await stream.next(
-      stockEvent((s) => s.ham === 50 && s.truffle === 2),
-      restocked,
-    );
+    const restock = stockEvent((s) => s.ham === 50 && s.truffle === 2);
+    await stream.next(restock, restocked);
     // A refused order announces nothing: the restock after it is the next event.
     const refused = stream.events.length;
-    assertProblem(
-      await post(app.url, "/v2/pick", { customer: "gita", ingredient: "truffle", quantity: 3 }),
-      409,
-    );
+    const short = { customer: "gita", ingredient: "truffle", quantity: 3 };
+    assertProblem(await post(app.url, "/v2/pick", short), 409);
     await ok(post(app.url, "/restock", { truffle: 1 }));
-    await stream.next(
-      stockEvent((s) => s.truffle === 1),
-      refused,
-    );
+    const marker = stockEvent((s) => s.truffle === 1);
+    await stream.next(marker, refused);
     const since = stream.events.slice(restocked).map((e) => e.event);
-    assert.deepEqual(
-      since,
-      since.map(() => "stock"),
+    assert.ok(
+      since.every((e) => e === "stock"),
+      since.join(),
     );
   } finally {
     stream.close();
@@ -91,10 +85,7 @@ test("picks and restocks made through ANY instance: pick events and the new stoc
 test("at most maxStreams at once: one more is a 503 problem with Retry-After", async () => {
   const open = await Promise.all([1, 2, 3].map(() => openEvents(app.url)));
   try {
-    assert.deepEqual(
-      open.map((s) => s.status),
-      [200, 200, 200],
-    );
+    assert.ok(open.every((s) => s.status === 200));
     const refused = await get(app.url, "/events");
     assertProblem(refused, 503);
     assert.match(refused.headers["retry-after"] ?? "", /^\d+$/);

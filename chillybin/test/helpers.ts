@@ -8,6 +8,7 @@ import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
 import type pg from "pg";
 import request from "supertest";
+import { eventually as until } from "testkit/eventually";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 import { createLogger, createMetrics, Lifecycle } from "tpi";
 import { type AppDeps, createApp } from "../src/app";
@@ -53,17 +54,14 @@ export function appDeps(databaseUrl: string, opts: AppOptions = {}) {
   const metrics = createMetrics({ service: "chillybin", version: "test" });
   const feed = new StockFeed({ settings, logger: silentLogger, metrics });
   feed.start();
-  const { adminToken, events } = opts;
-  const lifecycle = new Lifecycle();
   return {
+    ...opts,
     pool,
     feed,
     metrics,
-    lifecycle,
+    lifecycle: new Lifecycle(),
     logger: silentLogger,
     version: "test",
-    adminToken,
-    events,
   };
 }
 
@@ -107,12 +105,12 @@ export function useTestApp(
   return shared;
 }
 
-export interface Reply {
+export type Reply = {
   status: number;
   headers: Record<string, string>;
   body: unknown;
   text: string;
-}
+};
 
 /** Sends anything, never throws: a network failure is status 0 with the error as text. */
 export async function send(url: string, build: (a: request.Agent) => request.Test): Promise<Reply> {
@@ -207,19 +205,12 @@ export function describeBadInput(
   return app;
 }
 
-/** Polls `check` until it returns something other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(
+/** Waits for `check` to return something other than undefined (20 ms polls, 10 s by default). */
+export const eventually = <T>(
   what: string,
   check: () => Promise<T | undefined>,
   timeoutMs = 10_000,
-) {
-  const deadline = Date.now() + timeoutMs;
-  for (let value = await check(); ; value = await check()) {
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+) => until(check, { timeoutMs, intervalMs: 20, message: () => `timed out waiting for ${what}` });
 
 /** The stock feed is live (its gauge says so), so GET / and /events serve from memory. */
 export const feedLive = async (url: string) =>
@@ -229,51 +220,43 @@ export const feedLive = async (url: string) =>
 // ---------- GET /events ----------
 
 export type SseEvent = { event: string; data: string };
-const streams = new Set<http.ClientRequest>();
+const streams = new Set<http.IncomingMessage>();
 after(() => {
   for (const s of streams) s.destroy();
 });
 
 /** Enough of an EventSource (text/event-stream) to check the contract, comments included. */
-export function openEvents(url: string) {
-  return new Promise<{
-    status: number;
-    headers: http.IncomingHttpHeaders;
-    events: SseEvent[];
-    comments: string[];
-    ended: Promise<unknown>;
-    next(match: (e: SseEvent) => boolean, from?: number): Promise<SseEvent>;
-    close(): void;
-  }>((resolve, reject) => {
-    const req = http.get(`${url}/events`, (res) => {
-      streams.add(req);
-      const events: SseEvent[] = [];
-      const comments: string[] = [];
-      let buffer = "";
-      res.setEncoding("utf8").on("data", (chunk: string) => {
-        const blocks = (buffer + chunk).split("\n\n");
-        buffer = blocks.pop() ?? "";
-        for (const block of blocks) {
-          const fields = block.split("\n").map((l) => /^([^:]*):? ?(.*)$/.exec(l)?.slice(1) ?? []);
-          comments.push(...fields.filter(([f]) => f === "").map(([, v]) => `${v}`));
-          const data = fields.filter(([f]) => f === "data").map(([, v]) => v);
-          const event = fields.find(([f]) => f === "event")?.[1] ?? "message";
-          if (data.length > 0) events.push({ event, data: data.join("\n") });
-        }
-      });
-      resolve({
-        status: res.statusCode ?? 0,
-        headers: res.headers,
-        events,
-        comments,
-        ended: new Promise((done) => res.once("close", done)),
-        next: (match, from = 0) =>
-          eventually("an event", async () => events.slice(from).find(match)),
-        close: () => req.destroy(),
-      });
-    });
-    req.once("error", reject);
+export async function openEvents(url: string) {
+  const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+    http.get(`${url}/events`, resolve).once("error", reject);
   });
+  streams.add(res);
+  const events: SseEvent[] = [];
+  const comments: string[] = [];
+  let buffer = "";
+  res.setEncoding("utf8").on("data", (chunk: string) => {
+    const blocks = (buffer + chunk).split("\n\n");
+    buffer = blocks.pop() ?? "";
+    for (const block of blocks) {
+      const fields = block.split("\n").map((l) => /^([^:]*):? ?(.*)$/.exec(l)?.slice(1) ?? []);
+      comments.push(...fields.filter(([f]) => f === "").map(([, v]) => `${v}`));
+      const data = fields.filter(([f]) => f === "data").map(([, v]) => v);
+      const event = fields.find(([f]) => f === "event")?.[1] ?? "message";
+      if (data.length > 0) events.push({ event, data: data.join("\n") });
+    }
+  });
+  const next = (match: (e: SseEvent) => boolean, from = 0) =>
+    eventually("an event", async () => events.slice(from).find(match));
+  const ended = new Promise((done) => res.once("close", done));
+  return {
+    status: res.statusCode,
+    headers: res.headers,
+    events,
+    comments,
+    ended,
+    next,
+    close: () => res.destroy(),
+  };
 }
 
 /** Matches a `stock` event whose data passes `check`. */
