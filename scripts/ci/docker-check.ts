@@ -1,26 +1,12 @@
 /**
- * Proves the Dockerfile's recipe without a Docker engine. For each service, its steps in a temp
- * folder: build context (.gitignore and .dockerignore applied) → `turbo prune <svc> --docker`
- * twice (as is, then with no devDependencies) → `npm ci` → `turbo run build` → the runtime payload
- * → `npm ci --omit=dev` in a runtime folder; then no dev dependency or source file may be in the
- * runtime, and the service, started from there with plain node as the image's CMD does, must
- * answer /health with its VERSION and exit 0 on SIGTERM.
- *
- *   npm run docker:check [-- jafflr]
- *
- * chillybin needs a database: the whole check runs under with-db (DATABASE_URL's server when
- * set, else an embedded PostgreSQL).
+ * `npm run docker:check [-- jafflr]`: the Dockerfile's recipe without a Docker engine. Per service,
+ * in a temp folder: build context (.gitignore, .dockerignore) → `turbo prune --docker` twice (as is,
+ * then without devDependencies) → npm ci → turbo build → payload → `npm ci --omit=dev`; then no dev
+ * package or source may be in the runtime, and the service, started from it with plain node, must
+ * answer /health with its VERSION and exit 0 on SIGTERM. Under with-db, for chillybin's database.
  */
 import { spawn, spawnSync } from "node:child_process";
-import {
-  cpSync,
-  existsSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  statSync,
-} from "node:fs";
+import fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import dockerignore from "@balena/dockerignore";
@@ -28,7 +14,7 @@ import { freePort } from "testkit/net";
 import { launchService } from "testkit/service-process";
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
-const json = (file: string) => JSON.parse(readFileSync(file, "utf8"));
+const json = (file: string) => JSON.parse(fs.readFileSync(file, "utf8"));
 const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
 const log = (message: string) => console.log(`docker-check: ${message}`);
 
@@ -45,9 +31,9 @@ function run(cwd: string, command: string | string[]): string {
 }
 
 const filesUnder = (dir: string) =>
-  readdirSync(dir, { recursive: true, encoding: "utf8" }).filter((path) =>
-    statSync(join(dir, path)).isFile(),
-  );
+  fs
+    .readdirSync(dir, { recursive: true, encoding: "utf8" })
+    .filter((path) => fs.statSync(join(dir, path)).isFile());
 
 /** Everything the runtime must not carry (dev packages, sources, tests), and what it must. */
 function runtimeProblems(
@@ -66,7 +52,7 @@ function runtimeProblems(
   }
   for (const [path, entry] of packages) {
     const manifest = join(runtime, path, "package.json");
-    if (!existsSync(manifest)) continue;
+    if (!fs.existsSync(manifest)) continue;
     if (entry.dev) problems.push(`dev dependency installed: ${path}`);
     else if (json(manifest).version !== entry.version)
       problems.push(`${path} is ${json(manifest).version}, locked ${entry.version}`);
@@ -83,13 +69,13 @@ function runtimeProblems(
     }
     // Files the services read at run time ship exactly as in the repository.
     for (const part of ["migrations", "flags"]) {
-      if (!existsSync(join(REPO_ROOT, ws, part))) continue;
-      const list = (dir: string) => (existsSync(dir) ? filesUnder(dir).sort().join() : "");
+      if (!fs.existsSync(join(REPO_ROOT, ws, part))) continue;
+      const list = (dir: string) => (fs.existsSync(dir) ? filesUnder(dir).sort().join() : "");
       if (list(join(runtime, ws, part)) !== list(join(REPO_ROOT, ws, part)))
         problems.push(`${ws}/${part} not shipped intact`);
     }
   }
-  if (!existsSync(join(runtime, service, "dist", "index.js")))
+  if (!fs.existsSync(join(runtime, service, "dist", "index.js")))
     problems.push(`${service}/dist/index.js is missing`);
   return problems;
 }
@@ -146,11 +132,12 @@ async function checkService(service: string, work: string, port: number): Promis
   const [context, build, runtime, payload] = ["context", "build", "runtime", "payload"].map((d) =>
     join(work, d),
   ) as [string, string, string, string];
-  const rules = dockerignore().add(readFileSync(join(REPO_ROOT, ".dockerignore"), "utf8"));
+  const rules = dockerignore().add(fs.readFileSync(join(REPO_ROOT, ".dockerignore"), "utf8"));
   const files = run(REPO_ROOT, "git ls-files -z --cached --others --exclude-standard")
     .split("\0")
-    .filter((path) => path && !rules.ignores(path) && existsSync(join(REPO_ROOT, path)));
-  for (const path of files) cpSync(join(REPO_ROOT, path), join(context, path), { recursive: true });
+    .filter((path) => path && !rules.ignores(path) && fs.existsSync(join(REPO_ROOT, path)));
+  for (const path of files)
+    fs.cpSync(join(REPO_ROOT, path), join(context, path), { recursive: true });
   log(`${service}: build context of ${files.length} files (.gitignore and .dockerignore applied)`);
   const prune = (out: string) => [
     join(REPO_ROOT, "node_modules", ".bin", "turbo"),
@@ -169,26 +156,26 @@ async function checkService(service: string, work: string, port: number): Promis
     .map((p) => p.slice(0, -13));
   log(`${service}: turbo prune ${service} --docker, runtime closure ${closure.join(" + ")}`);
 
-  cpSync(join(context, "build", "json"), build, { recursive: true });
+  fs.cpSync(join(context, "build", "json"), build, { recursive: true });
   run(build, "npm ci --ignore-scripts --no-audit --no-fund --prefer-offline");
-  cpSync(join(context, "build", "full"), build, { recursive: true });
-  cpSync(join(context, "tsconfig.base.json"), join(build, "tsconfig.base.json"));
+  fs.cpSync(join(context, "build", "full"), build, { recursive: true });
+  fs.cpSync(join(context, "tsconfig.base.json"), join(build, "tsconfig.base.json"));
   run(build, `npx turbo run build --filter=${service} --output-logs=errors-only`);
   log(`${service}: npm ci + turbo run build --filter=${service} in the build stage`);
   for (const ws of closure) {
     for (const part of ["dist", "migrations", "flags"]) {
-      if (existsSync(join(build, ws, part)))
-        cpSync(join(build, ws, part), join(payload, ws, part), { recursive: true });
+      if (fs.existsSync(join(build, ws, part)))
+        fs.cpSync(join(build, ws, part), join(payload, ws, part), { recursive: true });
     }
   }
 
-  cpSync(pruned, runtime, { recursive: true });
+  fs.cpSync(pruned, runtime, { recursive: true });
   run(runtime, [
     "npm",
     ..."ci --omit=dev --ignore-scripts --no-audit --no-fund --cache".split(" "),
     join(work, ".npm"),
   ]);
-  if (existsSync(payload)) cpSync(payload, runtime, { recursive: true });
+  if (fs.existsSync(payload)) fs.cpSync(payload, runtime, { recursive: true });
   log(`${service}: npm ci --omit=dev + dist/migrations/flags in the runtime stage`);
   const problems = runtimeProblems(
     runtime,
@@ -205,7 +192,7 @@ async function checkService(service: string, work: string, port: number): Promis
 async function main(): Promise<number> {
   const known = (json(join(REPO_ROOT, "package.json")).workspaces as string[])
     .map((dir) => join(REPO_ROOT, dir, "package.json"))
-    .filter((file) => existsSync(file) && json(file).scripts?.start)
+    .filter((file) => fs.existsSync(file) && json(file).scripts?.start)
     .map((file) => json(file).name as string)
     .sort();
   const services = process.argv.length > 2 ? process.argv.slice(2) : known;
@@ -237,7 +224,7 @@ async function main(): Promise<number> {
   }
   let failed = 0;
   for (const service of services) {
-    const work = mkdtempSync(join(tmpdir(), `docker-check-${service}-`));
+    const work = fs.mkdtempSync(join(tmpdir(), `docker-check-${service}-`));
     const started = Date.now();
     try {
       await checkService(service, work, await freePort());
@@ -246,7 +233,7 @@ async function main(): Promise<number> {
       failed += 1;
       console.error(`docker-check: ${service}: FAILED: ${(error as Error).message}`);
     } finally {
-      rmSync(work, { recursive: true, force: true });
+      fs.rmSync(work, { recursive: true, force: true });
     }
   }
   log(

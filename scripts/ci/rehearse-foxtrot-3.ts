@@ -1,15 +1,10 @@
 /**
- * `npm run rehearse:foxtrot-3`: proves that step 3 of the foxtrot (delete v1) still works.
- *
- * Copies the working tree (tracked and untracked, non-ignored files) into a throwaway git
- * repository, applies step 3 there exactly as docs/foxtrot.md lists it, and runs lint, typecheck
- * and the tests of every workspace step 3 changes and of those depending on them (turbo's
- * `...[HEAD^1]`: the others are byte for byte what `npm test` ran), bench's typecheck, and the
- * browser suite. Anything missing or ambiguous in the list stops it, so the guide and the code
- * cannot drift apart. Without Chromium (CHROMIUM_PATH or /usr/bin/chromium) it says so in its
- * last line; with CI=true that is a failure.
- *
- *   npm run rehearse:foxtrot-3 [-- --apply-only] [-- --keep]   (apply and run nothing; keep the copy)
+ * `npm run rehearse:foxtrot-3 [-- --apply-only] [-- --keep]`: proves that step 3 of the foxtrot
+ * (delete v1) still works. In a throwaway git copy of the working tree, it applies step 3 exactly
+ * as docs/foxtrot.md lists it (anything missing or ambiguous stops it: guide and code cannot
+ * drift), then runs lint, typecheck and tests of the workspaces step 3 changes and those depending
+ * on them (the others are byte for byte what `npm test` ran), bench's typecheck and the browser
+ * suite. Without Chromium it says so in its last line; with CI=true that fails.
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import fs from "node:fs";

@@ -1,27 +1,19 @@
 #!/usr/bin/env bash
-# Rolls out to Kubernetes every service whose version differs from the one running, one at a time;
+# Rolls out, one at a time, every service whose version differs from the one running (the
+# Deployment's annotation toasties-galore/deployed-version, written once a rollout is proven);
 # proves the rollout; undoes it when the proof fails.
 #
 #   scripts/delivery/deploy.sh [--dry-run] [--namespace <ns>] [--timeout <d>] [--verify <command>]
 #       [--kind <cluster> [--build] [--baseline <file>]] [--with-postgres] [--with-unleash] [service...]
 #
-# What runs is the version each Deployment records in its annotation toasties-galore/deployed-version,
-# written only once a rollout is proven. A kind cluster starts empty: there --baseline <file>
-# ("<service> <version>" lines, the last successful deploy from deployments.sh last) is brought up
-# first, then the changed services roll out while a load generator sends toasties through the
-# Services; one failed request fails the deploy (an empty file, a fork's first deploy: no load).
-# After the rollouts --verify <command> runs (NAMESPACE exported), e.g. "verify.sh smoke". When a
-# rollout, the load or the check fails, every service this run changed is rolled back, diagnostics
-# are printed, and the exit status is 1.
-#   --namespace <ns>   default toasties; created when absent
-#   --timeout <d>      how long one rollout may take, default 300s
-#   --kind <cluster>   load images into the kind cluster's nodes; implies --with-postgres
-#   --build            build this commit's images locally instead of pulling them (kind only)
-#   --with-postgres    also run the throwaway PostgreSQL of deploy/k8s/postgres.yaml
-#   --with-unleash     also run the Unleash server of deploy/k8s/unleash.yaml
-# Environment: IMAGE_REPOSITORY, DOCKER, KUBECTL, KIND (lib/delivery.sh); on a real cluster,
-# optionally CHILLYBIN_DATABASE_URL (Secret chillybin-db) and REGISTRY_PULL_TOKEN with
-# REGISTRY_PULL_USER (pull Secret registry-pull).
+# --kind loads images into a kind cluster (and implies --with-postgres); --build builds them here.
+# A kind cluster starts empty: --baseline ("<service> <version>" lines, from deployments.sh last)
+# is brought up first, then the changed services roll out while a load generator sends toasties
+# through the Services, and one failed request fails the deploy. Then --verify runs (NAMESPACE
+# exported). On any failure every service this run changed is rolled back, with diagnostics.
+# Defaults: --namespace toasties (created when absent), --timeout 300s. Environment: IMAGE_REPOSITORY,
+# DOCKER, KUBECTL, KIND (lib/delivery.sh); optionally CHILLYBIN_DATABASE_URL (Secret chillybin-db)
+# and REGISTRY_PULL_TOKEN with REGISTRY_PULL_USER (pull Secret registry-pull).
 set -euo pipefail
 # shellcheck source=scripts/delivery/lib/delivery.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"
@@ -110,13 +102,8 @@ while read -r service version <&3; do
     plan+=("$service $version")
   fi
 done 3<<<"$versions"
-if [[ ${#plan[@]} -eq 0 ]]; then
-  echo "nothing to deploy"
-  exit 0
-fi
-if [[ -n "$baseline_file" && "$rehearse" == false ]]; then
-  echo "no rehearsal under load: the baseline does not run every service"
-fi
+[[ ${#plan[@]} -gt 0 ]] || { echo "nothing to deploy" && exit 0; }
+[[ -z "$baseline_file" || "$rehearse" == true ]] || echo "no rehearsal under load: the baseline does not run every service"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -287,9 +274,7 @@ if [[ -n "$baseline_file" ]]; then
     echo "$service: bring up the baseline $version"
     rollout "$service" "$version" "$version" || die "could not bring up the baseline $service $version"
   done < <(baseline | grep -E "^($(echo "$versions" | cut -d' ' -f1 | paste -sd'|' -)) ")
-  if [[ "$rehearse" == true ]]; then
-    start_load "$repository/jafflr:$(running_version jafflr)"
-  fi
+  [[ "$rehearse" == false ]] || start_load "$repository/jafflr:$(running_version jafflr)"
 fi
 
 # Name order puts chillybin (the provider) before jafflr (its caller).

@@ -3,16 +3,12 @@
 #
 #   scripts/delivery/publish.sh [--dry-run | --no-push] [--base <rev>] [service...]
 #
-# The tag is the service's version (scripts/delivery/last-commit): <IMAGE_REPOSITORY>/<service>:<version>.
-# An existing tag is never rebuilt, so a commit that touches only jafflr builds only jafflr, and a
-# run that failed half-way is completed by the next. A tag counts as absent only when the registry
-# answers "manifest unknown"; any other answer (auth, network, rate limit) fails the run rather
-# than overwrite a published tag with a different build.
-#   --dry-run     print what would be built and pushed, change nothing
+# The tag is the version (last-commit): <IMAGE_REPOSITORY>/<service>:<version>. A tag is never
+# rebuilt, so a commit touching only jafflr builds only jafflr and a run that failed half-way is
+# completed by the next. Only "manifest unknown" means absent: any other registry answer fails the
+# run rather than overwrite a published tag with a different build.
 #   --no-push     build every considered image, push nothing, ask no registry (pull requests)
 #   --base <rev>  consider only the services affected since <rev>
-#   service...    consider only these
-# Environment: IMAGE_REPOSITORY, DOCKER (see lib/delivery.sh).
 set -euo pipefail
 # shellcheck source=scripts/delivery/lib/delivery.sh
 source "$(dirname "${BASH_SOURCE[0]}")/lib/delivery.sh"

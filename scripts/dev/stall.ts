@@ -170,26 +170,23 @@ async function shutdown(db: EmbeddedDb | undefined): Promise<boolean> {
 
 function banner(jafflr: string, chillybin: string, database: string | undefined): void {
   const order = `'{"customer":"gita","ingredients":["cheese","tomato"],"doneness":"medium"}'`;
-  const lines = [
-    "",
-    "Toasties Galore is open:",
-    `  jafflr     ${jafflr}   the grill: takes toastie orders`,
-    `  chillybin  ${chillybin}   the cold store: stock and orders`,
-    `  postgres   ${database ?? "the server at DATABASE_URL"}`,
-    `  stall page ${jafflr}/   Gita's page: open it in a browser (live grill, cold store, meter)`,
-    "",
-    "Try:",
-    `  curl ${chillybin}/                                   # stock levels`,
-    `  curl -X POST '${jafflr}/toastie?i=cheese&i=vegemite'   # a toastie, the original way`,
-    `  curl -X POST ${jafflr}/toastie -H 'content-type: application/json' -d ${order}`,
-    `  curl -X POST ${chillybin}/restock                    # back to the default stock`,
-    `  curl ${jafflr}/health ${chillybin}/ready             # liveness, readiness`,
-    `  curl ${chillybin}/metrics                            # Prometheus metrics`,
-    "",
-    "Ctrl-C stops everything.",
-    "",
-  ];
-  process.stdout.write(`${lines.join("\n")}\n`);
+  process.stdout.write(`
+Toasties Galore is open:
+  jafflr     ${jafflr}   the grill: takes toastie orders
+  chillybin  ${chillybin}   the cold store: stock and orders
+  postgres   ${database ?? "the server at DATABASE_URL"}
+  stall page ${jafflr}/   Gita's page: open it in a browser (live grill, cold store, meter)
+
+Try:
+  curl ${chillybin}/                                   # stock levels
+  curl -X POST '${jafflr}/toastie?i=cheese&i=vegemite'   # a toastie, the original way
+  curl -X POST ${jafflr}/toastie -H 'content-type: application/json' -d ${order}
+  curl -X POST ${chillybin}/restock                    # back to the default stock
+  curl ${jafflr}/health ${chillybin}/ready ${chillybin}/metrics   # liveness, readiness, metrics
+
+Ctrl-C stops everything.
+
+`);
 }
 
 main().then(

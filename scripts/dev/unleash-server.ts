@@ -1,8 +1,5 @@
 /**
- * A real Unleash server on demand, for the Unleash flag test and for trying flags locally:
- *
- *   DATABASE_URL=postgres://…/unleash tsx scripts/dev/unleash-server.ts [--port 4242]
- *
+ * A real Unleash server on demand, for the Unleash flag test (`npm run test:unleash -w integration-tests`).
  * unleash-server is ~190 MB, so no workspace depends on it (every `npm ci` would pay): the first
  * use installs it into <repo>/.cache/unleash-server. It runs on a database of its own, with an
  * admin token and a backend token (jafflr's) made at start-up. 7.5.1 is the newest release that
@@ -143,31 +140,4 @@ export async function startUnleashServer(options: { databaseUrl: string; port?: 
       clearTimeout(timer);
     },
   };
-}
-
-if (require.main === module) {
-  const databaseUrl = process.env.DATABASE_URL;
-  if (!databaseUrl) {
-    console.error(
-      "usage: DATABASE_URL=postgres://…/unleash tsx scripts/dev/unleash-server.ts [--port 4242]",
-    );
-    process.exit(2);
-  }
-  const at = process.argv.indexOf("--port");
-  startUnleashServer({ databaseUrl, port: at > 0 ? Number(process.argv[at + 1]) : 4242 }).then(
-    async (unleash) => {
-      await unleash.admin.enableForUsers("pick.v2", ["gita"]);
-      console.log(`Unleash ${VERSION} is running at ${unleash.url} (pick.v2 on for gita).`);
-      console.log(
-        `Start jafflr with:  UNLEASH_URL=${unleash.apiUrl} UNLEASH_API_TOKEN='${unleash.clientToken}'`,
-      );
-      console.log(`Admin API token:    ${unleash.adminToken}\nCtrl-C stops it.`);
-      for (const signal of ["SIGINT", "SIGTERM"])
-        process.once(signal, () => unleash.stop().then(() => process.exit(0)));
-    },
-    (error: Error) => {
-      console.error(error.message);
-      process.exit(1);
-    },
-  );
 }

@@ -1,12 +1,8 @@
 #!/usr/bin/env tsx
 /**
- * Runs a command (a workspace's test suite) with a PostgreSQL to test against:
- *
- *   with-db node --import tsx --test test/*.test.ts
- *
- * The server is DATABASE_URL's when set (CI's real PostgreSQL), else an embedded throwaway one.
- * The command gets DATABASE_URL = a fresh database and TEST_ADMIN_DATABASE_URL = where tests make
- * their own (testkit/test-db). Every database of the run is dropped afterwards, whatever happens.
+ * `with-db <command…>`: runs a test suite with a PostgreSQL: DATABASE_URL's server when set (CI's),
+ * else a throwaway embedded one. The command gets DATABASE_URL (a fresh database) and
+ * TEST_ADMIN_DATABASE_URL (where tests make their own); all are dropped afterwards, whatever happens.
  */
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";

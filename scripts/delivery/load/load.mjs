@@ -1,8 +1,7 @@
-// The rehearsal's load generator: sends toasties through jafflr's Service while deploy.sh rolls
-// out, and counts every request without a proper answer. It runs in the cluster (load.yaml, plain
-// Node on the jafflr image), so each request takes a customer's path among the ready pods.
-// Output: "load: first toastie ok" once; "load: FAILED <what>" per failure (the first 20); on
-// SIGTERM, once the requests in flight are done, "load: done sent=N ok=N failed=N restocked=N".
+// The rehearsal's load generator (load.yaml: plain Node in the cluster, so each request takes a
+// customer's path among the ready pods): sends toasties while deploy.sh rolls out and counts every
+// request without a proper answer. Prints "load: first toastie ok", "load: FAILED <what>" (the first
+// 20), and on SIGTERM, once the requests in flight are done, "load: done sent= ok= failed= restocked=".
 import http from "node:http";
 
 const env = process.env;

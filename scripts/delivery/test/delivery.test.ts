@@ -21,16 +21,16 @@ after(() => {
 });
 
 /** kubectl reports these versions as deployed (each Deployment's annotation). */
-const deployed = (versions: Record<string, string>): Rule[] =>
-  Object.entries(versions).map(([service, version]) => [
+const deployed = (v: Record<string, string>): Rule[] =>
+  Object.entries(v).map(([s, version]) => [
     "kubectl",
-    `*get deployment ${service} -o jsonpath=*`,
+    `*get deployment ${s} -o jsonpath=*`,
     version,
   ]);
-const loadLog = (lines: string): Rule => [
+const loadLog = (log: string): Rule => [
   "kubectl",
   "*logs pod/rehearsal-load*",
-  `load: first toastie ok\n${lines}`,
+  `load: first toastie ok\n${log}`,
 ];
 const LOAD_OK = loadLog("load: done sent=40 ok=40 failed=0 restocked=1\n");
 const unknown = (stderr = "manifest unknown"): Rule => [
@@ -49,9 +49,9 @@ describe("publish.sh", () => {
     assert.equal(r.status, 0, r.log);
     assert.match(r.stdout, /chillybin: \S+ already published, skipping/);
     r.none(/build.*SERVICE=chillybin/);
-    assert.ok(
-      r.at(/^docker build --provenance=false .*SERVICE=jafflr/) <
-        r.at(new RegExp(`^docker push ${REGISTRY}/jafflr:${head}$`)),
+    r.inOrder(
+      /^docker build --provenance=false .*SERVICE=jafflr/,
+      new RegExp(`^docker push ${REGISTRY}/jafflr:${head}$`),
     );
     assert.match(r.stdout, /published 1 image\(s\), 1 already published/);
   });
@@ -98,14 +98,10 @@ describe("deploy.sh on a persistent cluster", () => {
     assert.match(r.stdout, new RegExp(`chillybin: ${first} is deployed, nothing to do`));
     assert.match(r.stdout, new RegExp(`jafflr: deployed ${first}, version ${head} -> deploy`));
     r.none(/chillybin\.yaml|deployment\/chillybin|^(docker|kind) |postgres\.yaml|rehearsal-load/);
-    const order = [
+    r.inOrder(
       /rollout status deployment\/jafflr/,
       /^verify in toasties$/,
       /annotate deployment\/jafflr toasties-galore\/deployed-version=/,
-    ].map(r.at);
-    assert.deepEqual(
-      order,
-      [...order].sort((a, b) => a - b),
     );
     const manifest = r.applied.find(([name]) => name.startsWith("jafflr-"))?.[1];
     assert.match(manifest ?? "", new RegExp(`image: ${REGISTRY}/jafflr:${head}\\n`));
@@ -204,7 +200,7 @@ describe("deploy.sh on kind: the rehearsal", () => {
   test("brings up the last deploy, then rolls out what changed under load", () => {
     const r = run("deploy.sh", kind(before), [LOAD_OK]);
     assert.equal(r.status, 0, r.log);
-    const order = [
+    r.inOrder(
       /rollout status deployment\/postgres/,
       new RegExp(`^kind load docker-image ${REGISTRY}/jafflr:${first} --name toasties`),
       /rollout status deployment\/jafflr/,
@@ -212,10 +208,6 @@ describe("deploy.sh on kind: the rehearsal", () => {
       new RegExp(`^docker pull ${REGISTRY}/jafflr:${head}`),
       /exec rehearsal-load -- node -e process\.kill\(1, "SIGTERM"\)/,
       /annotate deployment\/jafflr toasties-galore\/deployed-version=/,
-    ].map(r.at);
-    assert.deepEqual(
-      order,
-      [...order].sort((a, b) => a - b),
     );
     assert.match(r.stdout, /rehearsal: done sent=40 ok=40 failed=0 restocked=1/);
     assert.equal(

@@ -148,6 +148,15 @@ export class FakeTools {
         assert.ok(i >= 0, `no call ${pattern}:\n${log}`);
         return i;
       },
+      /** Each pattern matches a call after the previous one's. */
+      inOrder(...patterns: RegExp[]) {
+        const at = patterns.map(this.at);
+        assert.deepEqual(
+          at,
+          [...at].sort((a, b) => a - b),
+          log,
+        );
+      },
       none: (pattern: RegExp) =>
         assert.ok(!calls.some((c) => pattern.test(c)), `${pattern}:\n${log}`),
     };
