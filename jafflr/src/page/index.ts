@@ -16,23 +16,12 @@ import { stallHub } from "./hub";
  */
 export function stallPage(deps: AppDeps) {
   const hub = stallHub(deps);
-  // The script is jafflr's build output (dist/, also when tests run from src/); without a
-  // build the page loads, lifeless, and the log says why.
-  const built = read("stall.mjs", "browser", "../../dist/page/browser");
-  if (built === undefined)
-    deps.logger.warn("stall page script not built: `npm run build -w jafflr`");
   // The source map is not served; its comment would only make devtools ask for it.
-  const script = asset(
-    "js",
-    "text/javascript",
-    built?.replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n") ?? "",
-  );
-  const styles = asset(
-    "css",
-    "text/css",
-    read("stall.css", "static", "../../src/page/static") ?? "",
-  );
-  const html = (read("stall.html", "static", "../../src/page/static") ?? "")
+  const js = built("browser/stall.mjs").replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n");
+  if (!js) deps.logger.warn("stall page not built (`npm run build -w jafflr`): it loads lifeless");
+  const script = asset("js", "text/javascript", js);
+  const styles = asset("css", "text/css", built("static/stall.css"));
+  const html = built("static/stall.html")
     .replace("{{styles}}", styles.url)
     .replace("{{script}}", script.url)
     .replace("{{doneness}}", DONENESS.map((d) => `<option value="${d}">${d}</option>`).join(""));
@@ -81,10 +70,12 @@ function pageHeaders(res: Response, cacheControl: string): Response {
   });
 }
 
-/** The first of `dirs` (relative to this module) that holds `file`. */
-function read(file: string, ...dirs: string[]): string | undefined {
-  const found = dirs.map((dir) => path.join(__dirname, dir, file)).find((f) => existsSync(f));
-  return found && readFileSync(found, "utf8");
+/** jafflr's build puts the page in dist/page/ (the script compiled, static/ copied); tests running
+ * from src/ read it there too. */
+const BUILT = path.resolve(__dirname, "..", "..", "dist", "page");
+function built(file: string): string {
+  const found = path.join(BUILT, file);
+  return existsSync(found) ? readFileSync(found, "utf8") : "";
 }
 
 function asset(ext: string, type: string, body: string) {
