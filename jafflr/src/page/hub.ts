@@ -57,24 +57,11 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
     });
 
   const registers = [metrics.registry];
-  const gauge = (name: string, help: string, value: () => number) =>
-    new promClient.Gauge({
-      name,
-      help,
-      registers,
-      collect() {
-        this.set(value());
-      },
-    });
-  gauge(
-    "stall_page_streams",
-    "Stall pages connected to GET /stall/events.",
-    () => channel.sessionCount,
-  );
-  gauge(
+  const gauge = (name: string, help: string) => new promClient.Gauge({ name, help, registers });
+  const streams = gauge("stall_page_streams", "Stall pages connected to GET /stall/events.");
+  const watching = gauge(
     "stall_chillybin_watching",
     "1 while jafflr watches chillybin's GET /events for its stall pages (one watch, shared).",
-    () => (stopWatch ? 1 : 0),
   );
   const connects = new promClient.Counter({
     name: "stall_chillybin_watch_connects_total",
@@ -96,7 +83,9 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
   };
 
   channel.on("session-registered", () => {
+    streams.set(channel.sessionCount);
     if (channel.sessionCount !== 1) return;
+    watching.set(1);
     [grillKey, sentUpTo, cold] = [JSON.stringify(grillState()), epochSecond(), CONNECTING];
     timer = setInterval(tick, TICK_MS);
     stopWatch = watchChillybin({
@@ -119,7 +108,9 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
   });
   // The last page left: no timer, no watch, no stale stock kept for the next page.
   channel.on("session-deregistered", () => {
+    streams.set(channel.sessionCount);
     if (channel.sessionCount > 0) return;
+    watching.set(0);
     clearInterval(timer);
     stopWatch?.();
     [stopWatch, stock] = [undefined, null];
