@@ -39,11 +39,14 @@ export function watchChillybin(opts: WatchOptions): () => void {
   let connected = false;
   let source: EventSource | undefined;
   let retry: NodeJS.Timeout | undefined;
+  // Events that do not fit the contract are logged and skipped (a throw here would be uncaught).
   const read = <T>(schema: z.ZodType<T>, event: string, use: (value: T) => void) =>
-    source?.addEventListener(event, (e) => {
-      const parsed = schema.safeParse(safeJson(e.data));
-      if (parsed.success) use(parsed.data);
-      else logger.warn({ data: e.data.slice(0, 200) }, `bad ${event} event`);
+    source?.addEventListener(event, ({ data }) => {
+      try {
+        use(schema.parse(JSON.parse(data)));
+      } catch (err) {
+        logger.warn({ err, data: data.slice(0, 200) }, `${event} event skipped`);
+      }
     });
   const open = () => {
     source = new EventSource(url, {
@@ -77,12 +80,4 @@ export function watchChillybin(opts: WatchOptions): () => void {
     source?.close();
     void agent.destroy().catch(() => undefined);
   };
-}
-
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
 }
