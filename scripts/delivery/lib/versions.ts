@@ -92,12 +92,10 @@ export function affected(cwd: string, base: string, head: string): string[] {
 
 if (require.main === module) {
   const [command, first, second, ...rest] = process.argv.slice(2);
-  const usage = {
-    "last-commit":
-      "usage: last-commit <service> [rev]   print the service's version (its last relevant commit)\n       last-commit --all [rev]       print '<service> <version>' for every service",
-    affected:
-      "usage: affected <base> <head>   print the services whose version differs, one per line",
-  }[command as "affected"];
+  const usage =
+    command === "affected"
+      ? "usage: affected <base> <head>   the services whose version differs, one per line"
+      : "usage: last-commit <service> [rev] | last-commit --all [rev]   a version, or all";
   try {
     if ([first, second].some((a) => a === "-h" || a === "--help")) console.log(usage);
     else if (!first || rest.length > 0 || (command === "affected" && !second)) {

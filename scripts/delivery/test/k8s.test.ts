@@ -53,6 +53,14 @@ const validate = (obj: Obj) => {
   const module = require(`kubernetes-models/${group ? `${group}/` : ""}${version}/${obj.kind}`);
   new module[obj.kind](filled).validate();
 };
+/** The URL names the Service and its port. */
+const reaches = (url: string, service: string) => {
+  const { hostname, port } = new URL(url);
+  assert.deepEqual(
+    [hostname, Number(port)],
+    [service, find("Service", service).spec.ports[0].port],
+  );
+};
 const services: string[] = (JSON.parse(readRepo("package.json")).workspaces as string[])
   .map((dir) => JSON.parse(readRepo(`${dir}/package.json`)))
   .filter((pkg) => pkg.scripts?.start)
@@ -173,12 +181,7 @@ test("chillybin migrates in an init container, the service does not; on kind pos
     assert.ok(
       c.envFrom.some((s: Obj) => s.secretRef?.name === "chillybin-db" && !s.secretRef.optional),
     );
-  const url = new URL(find("Secret", "chillybin-db").stringData.DATABASE_URL);
-  const postgres = find("Service", "postgres");
-  assert.deepEqual(
-    [url.hostname, Number(url.port)],
-    [postgres.metadata.name, postgres.spec.ports[0].port],
-  );
+  reaches(find("Secret", "chillybin-db").stringData.DATABASE_URL, "postgres");
   assert.match(
     find("Deployment", "postgres").spec.template.spec.containers[0].image,
     /^postgres:17/,
@@ -187,14 +190,8 @@ test("chillybin migrates in an init container, the service does not; on kind pos
 
 test("jafflr reaches chillybin through its Service, and Unleash optionally", () => {
   const jafflr = find("Deployment", "jafflr").spec.template.spec.containers[0];
-  const url = new URL(envOf(jafflr).CHILLYBIN_URL ?? "");
-  const chillybin = find("Service", "chillybin");
-  assert.deepEqual(
-    [url.hostname, Number(url.port)],
-    [chillybin.metadata.name, chillybin.spec.ports[0].port],
-  );
+  reaches(envOf(jafflr).CHILLYBIN_URL ?? "", "chillybin");
   const unleash = jafflr.envFrom.find((s: Obj) => s.secretRef?.name === "jafflr-unleash");
   assert.equal(unleash?.secretRef.optional, true, "jafflr runs on its flag file without Unleash");
-  const unleashUrl = new URL(find("Secret", "jafflr-unleash").stringData.UNLEASH_URL);
-  assert.equal(Number(unleashUrl.port), find("Service", "unleash").spec.ports[0].port);
+  reaches(find("Secret", "jafflr-unleash").stringData.UNLEASH_URL, "unleash");
 });
