@@ -25,8 +25,6 @@ export interface AppDeps {
   metrics: Metrics;
   lifecycle: Lifecycle;
   version: string;
-  /** Migrations that must be applied before /ready says yes (default: all this build ships). */
-  requiredMigrations?: string[];
   /** Bearer token POST /restock requires; undefined leaves it open (dev default). */
   adminToken?: string | undefined;
   /** GET /events: streams open at once (default 100) and the heartbeat interval (default 15 s). */
@@ -41,7 +39,7 @@ export function createApp(deps: AppDeps): Express {
     logger,
     metrics,
     lifecycle,
-    readiness: { database: schemaReady(pool, deps.requiredMigrations) },
+    readiness: { database: schemaReady(pool) },
     routes: (app) => {
       // The original's shape, {"bread":10,"cheese":10,…}: from memory while the feed is live.
       app.get("/", async (_req, res) => {

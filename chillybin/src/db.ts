@@ -1,14 +1,13 @@
 import type { ErrorRequestHandler } from "express";
 import pg from "pg";
 import type { Logger } from "tpi";
+import type { Config } from "./config";
 import { DatabaseUnavailable, fail } from "./problems";
 
-export interface PoolSettings {
-  DATABASE_URL: string;
-  PG_POOL_MAX: number;
-  PG_CONNECT_TIMEOUT_MS: number;
-  PG_STATEMENT_TIMEOUT_MS: number;
-}
+export type PoolSettings = Pick<
+  Config,
+  "DATABASE_URL" | "PG_POOL_MAX" | "PG_CONNECT_TIMEOUT_MS" | "PG_STATEMENT_TIMEOUT_MS"
+>;
 
 /**
  * The one pool the service uses. Timeouts bound every wait: connecting, a statement on the

@@ -5,11 +5,10 @@
  */
 import { createChannel, createEventBuffer, createSession, type Session } from "better-sse";
 import type { Express, Response } from "express";
-import type pg from "pg";
-import { HttpProblem, type Lifecycle, methodNotAllowed, z } from "tpi";
+import { HttpProblem, methodNotAllowed, z } from "tpi";
+import type { AppDeps } from "./app";
 import { BlankProblem, header, registry, unavailable } from "./problems";
 import { listStock } from "./stock";
-import type { StockFeed } from "./stock-feed";
 
 /** A client that has not read this much is not reading: end its stream rather than buffer more. */
 const MAX_UNREAD_BYTES = 1024 * 1024;
@@ -19,16 +18,9 @@ const HEADERS = {
   "X-Accel-Buffering": "no", // nginx-style proxies: do not buffer the stream
 };
 
-export function mountEvents(
-  app: Express,
-  opts: {
-    pool: pg.Pool;
-    feed: StockFeed;
-    lifecycle: Lifecycle;
-    maxStreams?: number;
-    heartbeatMs?: number;
-  },
-): void {
+type Options = Pick<AppDeps, "pool" | "feed" | "lifecycle"> & NonNullable<AppDeps["events"]>;
+
+export function mountEvents(app: Express, opts: Options): void {
   const { pool, feed, lifecycle, maxStreams = 100, heartbeatMs = 15_000 } = opts;
   const channel = createChannel<Record<string, never>, { res: Response }>();
   feed.onEvent = (type, json) => channel.broadcast(json, type, { filter: reading });
@@ -73,14 +65,20 @@ function reading(session: Session<{ res: Response }>): boolean {
   return false;
 }
 
+const PickEvent = z.object({
+  via: z.enum(["v1", "v2"]),
+  items: z.array(z.object({ ingredient: z.string(), quantity: z.number().int() })),
+  customer: z.string().optional(),
+  orderId: z.string().optional(),
+});
+registry.register("PickEvent", PickEvent.openapi({ description: "The data of `event: pick`." }));
 registry.registerPath({
   method: "get",
   path: "/events",
   operationId: "streamEvents",
-  summary:
-    "Server-Sent Events: the stock on connect and after every change (any instance), and every pick.",
+  summary: "Server-Sent Events: the stock on connect and after every change, and every pick.",
   description:
-    "`event: stock` with data = the Stock object; `event: pick` with data = a PickEvent. A comment (`: heartbeat`) every 15 s. The stream ends when the instance drains; reconnect.",
+    "`event: stock` (data: the Stock), `event: pick` (data: a PickEvent), a `: heartbeat` comment every 15 s; the stream ends when the instance drains.",
   responses: {
     200: {
       description: "The stream.",
@@ -88,19 +86,8 @@ registry.registerPath({
       headers: { "Cache-Control": header("no-store", { const: "no-store" }) },
     },
     503: unavailable(
-      "Too many streams open on this instance, it is shutting down, or the database cannot be reached.",
+      "Too many streams here, draining, or the database is unreachable.",
       BlankProblem,
     ),
   },
 });
-registry.register(
-  "PickEvent",
-  z
-    .object({
-      via: z.enum(["v1", "v2"]),
-      items: z.array(z.object({ ingredient: z.string(), quantity: z.number().int() })),
-      customer: z.string().optional(),
-      orderId: z.string().optional(),
-    })
-    .openapi({ description: "The data of an `event: pick` on GET /events." }),
-);

@@ -25,37 +25,32 @@ export function knownMigrations(): string[] {
  * Ready when the database answers *and* has every migration this build needs — so with
  * MIGRATE_ON_START=false a new version takes no traffic until the migration Job has run.
  */
-export function schemaReady(pool: pg.Pool, required = knownMigrations()) {
-  return async () => {
-    const { rows } = await pool.query<{ name: string }>({
-      name: "applied-migrations",
-      text: "SELECT name FROM pgmigrations WHERE name = ANY($1::text[])",
+export const schemaReady =
+  (pool: pg.Pool, required = knownMigrations()) =>
+  async () => {
+    const { rows } = await pool.query<{ missing: string[] }>({
+      name: "missing-migrations",
+      text: "SELECT ARRAY(SELECT unnest($1::text[]) EXCEPT SELECT name FROM pgmigrations ORDER BY 1) AS missing",
       values: [required],
     });
-    const applied = new Set(rows.map((r) => r.name));
-    const missing = required.filter((m) => !applied.has(m));
+    const missing = rows[0]?.missing ?? [];
     if (missing.length > 0)
       throw new Error(`database schema is behind: ${missing.join(", ")} not applied`);
   };
-}
-
-export interface MigrateOptions {
-  databaseUrl: string;
-  logger: Logger;
-  direction?: "up" | "down";
-  /** How many migrations; default all for up, one for down. */
-  count?: number;
-  /** Keep waiting for the lock (another runner) or the database this long before giving up. */
-  timeoutMs?: number;
-  connectTimeoutMs?: number;
-}
 
 /**
  * Runs node-pg-migrate. Several instances may start at once: its advisory lock lets one run and
  * makes the others fail fast, so they back off and try again — by then the winner has usually
  * finished and there is nothing left to do. A database that is not up yet is waited for alike.
  */
-export async function migrate(opts: MigrateOptions): Promise<string[]> {
+export async function migrate(opts: {
+  databaseUrl: string;
+  logger: Logger;
+  direction?: "up" | "down";
+  count?: number | undefined; // default all for up, one for down
+  timeoutMs?: number; // how long to wait for the lock (another runner) or the database
+  connectTimeoutMs?: number;
+}): Promise<string[]> {
   // ESM-only package: a real dynamic import (module nodenext keeps it one in CommonJS output).
   const { runner } = await import("node-pg-migrate");
   const { logger, direction = "up" } = opts;
@@ -108,27 +103,21 @@ export async function migrate(opts: MigrateOptions): Promise<string[]> {
 /** `node dist/migrate.js [up | down [N|all]]` — the deploy step / Kubernetes Job. */
 if (require.main === module) {
   const config = loadConfigOrExit(migrateConfigSchema);
-  const logger = createLogger({
-    service: "chillybin-migrate",
-    version: config.VERSION,
-    level: config.LOG_LEVEL,
-  });
+  const { VERSION: version, LOG_LEVEL: level, DATABASE_URL: databaseUrl } = config;
+  const logger = createLogger({ service: "chillybin-migrate", version, level });
   const [direction = "up", n] = process.argv.slice(2);
-  const count = n === undefined ? undefined : n === "all" ? Number.POSITIVE_INFINITY : Number(n);
+  const count = n === "all" ? Number.POSITIVE_INFINITY : n === undefined ? undefined : Number(n);
   if ((direction !== "up" && direction !== "down") || (count !== undefined && !(count >= 1))) {
     logger.error(
       `bad arguments "${process.argv.slice(2).join(" ")}"; use: migrate [up | down [N|all]]`,
     );
     process.exitCode = 2;
   } else {
-    migrate({
-      databaseUrl: config.DATABASE_URL,
-      logger,
-      direction,
-      ...(count === undefined ? {} : { count }),
+    const timeouts = {
       timeoutMs: config.MIGRATE_TIMEOUT_MS,
       connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
-    }).catch((err) => {
+    };
+    migrate({ databaseUrl, logger, direction, count, ...timeouts }).catch((err) => {
       logger.error({ err }, "migration failed");
       process.exitCode = 1;
     });

@@ -211,21 +211,18 @@ export async function placeOrder(
   if (row.id) return { order: toOrder({ ...row, customer, items }), replayed: false, xid: row.xid };
   // Nothing picked. A key already used by a committed order wins over today's stock: the first
   // attempt's answer is replayed whatever happened since.
-  const earlier = key
-    ? await pool.query<{ id: string; request_hash: string }>({
-        name: "order-by-key",
-        text: "SELECT id, request_hash FROM orders WHERE idempotency_key = $1",
-        values: [key],
-      })
-    : undefined;
-  const first = earlier?.rows[0];
-  if (first && first.request_hash !== hash) {
-    throw p.fail(
-      p.IdempotencyKeyReused,
-      "This Idempotency-Key was already used for a different order; use a new key for a new order.",
-    );
+  if (key) {
+    const { rows: earlier } = await pool.query<OrderRow & { request_hash: string }>({
+      name: "order-by-key",
+      text: `SELECT o.request_hash, ${ORDER_COLUMNS} FROM orders o WHERE o.idempotency_key = $1`,
+      values: [key],
+    });
+    const first = earlier[0];
+    const reused =
+      "This Idempotency-Key was already used for a different order; use a new key for a new order.";
+    if (first && first.request_hash !== hash) throw p.fail(p.IdempotencyKeyReused, reused);
+    if (first) return { order: toOrder(first), replayed: true };
   }
-  if (first) return { order: (await getOrder(pool, first.id)) as Order, replayed: true };
   if (row.unknown.length > 0) throw p.unknownIngredients(row.unknown);
   const short = row.short;
   if (!short) throw new Error("order neither placed nor refused (its idempotency key vanished)");
@@ -279,9 +276,8 @@ export async function listOrders(db: pg.Pool, query: unknown): Promise<Order[]> 
   return rows.map(toOrder);
 }
 
-function toOrder(row: OrderRow): Order {
-  const items = (row.items ?? []).map((i) => ({ ingredient: i.ingredient, quantity: i.quantity }));
-  return { id: row.id, customer: row.customer, items, createdAt: row.created_at.toISOString() };
+function toOrder({ id, customer, items, created_at }: OrderRow): Order {
+  return { id, customer, items: items ?? [], createdAt: created_at.toISOString() };
 }
 
 p.registry.registerPath({

@@ -80,16 +80,13 @@ export function mountPickV1(
   app.all("/pick", deprecation, methodNotAllowed(["GET"]));
 }
 
+// Every answer on a deprecated path carries its 200's headers (in the document too), HEAD's 405 as well.
 const v1Headers = {
   Deprecation: p.header("RFC 9745: deprecated since (@epoch-seconds).", { pattern: "^@[0-9]+$" }),
   Sunset: p.header("RFC 8594: the date v1 may go away (HTTP-date)."),
   Link: p.header('</v2/pick>; rel="successor-version"'),
   "Cache-Control": p.header("no-store", { const: "no-store" }),
 };
-const v1 = <T extends { description: string; headers?: object }>(response: T) => ({
-  ...response,
-  headers: { ...response.headers, ...v1Headers },
-});
 p.registry.registerPath({
   method: "get",
   path: "/pick",
@@ -99,20 +96,14 @@ p.registry.registerPath({
   description: `Deprecated since ${V1_DEPRECATED_AT.toISOString()}, sunset ${V1_SUNSET_AT.toISOString()}.`,
   request: { query: PickQuery },
   responses: {
-    200: v1({ description: "Picked.", content: { "text/plain": { schema: z.literal("ok") } } }),
-    400: v1(p.problems("Invalid request.", p.InvalidRequest)),
-    410: v1(p.problems("Not enough stock; nothing picked (the original's status).", Gone)),
-    422: v1(p.problems("chillybin does not stock this ingredient.", p.UnknownIngredient)),
-    503: v1(p.unavailable("The database cannot be reached.")),
-  },
-});
-p.registry.registerPath({
-  method: "head",
-  path: "/pick",
-  operationId: "headPickV1",
-  deprecated: true,
-  summary: "HEAD never picks.",
-  responses: {
-    405: v1({ ...p.problems("Not allowed.", p.BlankProblem), headers: { Allow: p.header("GET") } }),
+    200: {
+      description: "Picked.",
+      content: { "text/plain": { schema: z.literal("ok") } },
+      headers: v1Headers,
+    },
+    400: p.problems("Invalid request.", p.InvalidRequest),
+    410: p.problems("Not enough stock; nothing picked (the original's status).", Gone),
+    422: p.problems("chillybin does not stock this ingredient.", p.UnknownIngredient),
+    503: p.unavailable("The database cannot be reached."),
   },
 });

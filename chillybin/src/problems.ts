@@ -24,19 +24,12 @@ export const problem = <E extends z.ZodRawShape>(
     .openapi(title.replace(/(^|[ -])(.)/g, (_, _s, c: string) => c.toUpperCase()));
 
 type Kind = { shape: Record<"type" | "title" | "status", { value: unknown }> };
-type More = Pick<
-  NonNullable<ConstructorParameters<typeof HttpProblem>[2]>,
-  "headers" | "extensions"
->;
+type More = { headers?: Record<string, string>; extensions?: Record<string, unknown> };
 
 /** The HttpProblem of a kind: type, title and status from its schema. */
-export function fail({ shape }: Kind, detail: string, more: More = {}) {
-  const type = shape.type.value as string;
-  return new HttpProblem(shape.status.value as number, shape.title.value as string, {
-    ...more,
-    type,
-    detail,
-  });
+export function fail({ shape: s }: Kind, detail: string, more: More = {}) {
+  const options = { ...more, type: String(s.type.value), detail };
+  return new HttpProblem(Number(s.status.value), String(s.title.value), options);
 }
 
 export const shortage = z.array(
@@ -131,8 +124,9 @@ type Operation = {
 };
 
 /**
- * The document. Any other method on a known path is a 405 naming the allowed ones (carrying the
- * deprecation headers on a deprecated path), and every answer has X-Request-Id.
+ * The document. Any other method on a known path is a 405 naming the allowed ones (HEAD too on a
+ * deprecated path: it never runs the route), every answer on a deprecated path carries its 200's
+ * deprecation headers, and every answer has X-Request-Id.
  */
 export function describeApi(version: string) {
   const doc = openApiDocument(registry, {
@@ -144,8 +138,9 @@ export function describeApi(version: string) {
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
     const operations = item as Record<string, Operation>;
     const old = Object.values(operations).find((o) => o.deprecated)?.responses[200]?.headers;
-    for (const method of PROBES.has(path) ? [] : ["get", "put", "post", "delete", "patch"]) {
-      const headers = { ...old, Allow: header("The methods this path supports.") };
+    const others = PROBES.has(path) ? [] : ["get", "put", "post", "delete", "patch"];
+    for (const method of old ? [...others, "head"] : others) {
+      const headers = { Allow: header("The methods this path supports.") };
       operations[method] ??= {
         ...(old && { deprecated: true }),
         responses: { 405: { description: "Method not allowed.", content: BLANK, headers } },
@@ -153,7 +148,7 @@ export function describeApi(version: string) {
     }
     for (const { responses } of Object.values(operations)) {
       for (const r of Object.values(responses))
-        r.headers = { ...r.headers, "X-Request-Id": header("The request's id.") };
+        r.headers = { ...old, ...r.headers, "X-Request-Id": header("The request's id.") };
     }
   }
   return doc;

@@ -25,15 +25,17 @@ export class StockFeed {
   #closed = false;
   #failures = 0;
   #timers: NodeJS.Timeout[] = [];
-  readonly #connected: promClient.Gauge;
 
   constructor(private readonly opts: { settings: PoolSettings; logger: Logger; metrics: Metrics }) {
-    this.#connected = new promClient.Gauge({
+    const synced = () => this.#synced;
+    new promClient.Gauge({
       name: "chillybin_stock_feed_connected",
       help: "1 while the LISTEN connection that keeps the in-memory stock fresh is up and synced.",
       registers: [opts.metrics.registry],
+      collect() {
+        this.set(synced() ? 1 : 0);
+      },
     });
-    this.#connected.set(0);
   }
 
   start(): void {
@@ -50,11 +52,13 @@ export class StockFeed {
 
   /** The whole stock as JSON from memory, or undefined when only the database can say for sure. */
   currentJson(): string | undefined {
-    const oldest = this.#pending.values().next().value;
-    // A write of ours not announced within 5 s means the feed is broken.
-    if (oldest !== undefined && Date.now() - oldest > 5_000)
-      this.#lost(new Error("own write not announced"));
-    if (!this.#synced || oldest !== undefined) return undefined;
+    if (!this.#synced) return undefined;
+    if (this.#pending.size > 0) {
+      // A write of ours not announced within 5 s means the feed is broken.
+      const oldest = this.#pending.values().next().value as number;
+      if (Date.now() - oldest > 5_000) this.#lost(new Error("own write not announced"));
+      return undefined;
+    }
     this.#json ??= this.#snapshot();
     return this.#json;
   }
@@ -108,7 +112,6 @@ export class StockFeed {
   /** Reads the whole stock, then applies what was announced meanwhile (newer wins, in order). */
   async #load(client: pg.Client): Promise<void> {
     this.#synced = false;
-    this.#connected.set(0);
     this.#buffered ??= [];
     const stock = await listStock(client);
     if (client !== this.#client) return;
@@ -117,7 +120,6 @@ export class StockFeed {
     this.#buffered = undefined;
     this.#pending.clear();
     this.#synced = true;
-    this.#connected.set(1);
     for (const payload of buffered) this.#apply(payload);
     this.#json = this.#snapshot();
     this.onEvent?.("stock", this.#json);
@@ -164,7 +166,6 @@ export class StockFeed {
     this.#synced = false;
     this.#buffered = undefined;
     this.#pending.clear();
-    this.#connected.set(0);
     for (const timer of this.#timers.splice(0)) clearTimeout(timer);
     return client;
   }

@@ -7,12 +7,9 @@ import * as p from "./problems";
 /** Short lowercase words, as jafflr's menu uses them; the database stores nothing else. */
 const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 const NAME_RULE = "1-32 lowercase letters, digits, - or _, starting with a letter";
-export const ingredientName = (what: string) =>
-  z
-    .string({
-      error: (i) => `${what} ${i.input === undefined ? "is required" : `must be ${NAME_RULE}`}`,
-    })
-    .regex(NAME);
+const rule = (what: string) => (i: { input: unknown }) =>
+  `${what} ${i.input === undefined ? "is required" : `must be ${NAME_RULE}`}`;
+export const ingredientName = (what: string) => z.string({ error: rule(what) }).regex(NAME);
 
 /** Code-unit order, the same as PostgreSQL's "C" collation that every multi-row lock uses. */
 export const compareNames = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
@@ -95,6 +92,7 @@ export async function setStock(pool: pg.Pool, levels: Stock = DEFAULT_STOCK) {
   return { stock, xid: rows[0]?.xid };
 }
 
+const challenge = { "WWW-Authenticate": 'Bearer realm="chillybin"' };
 const stock = (description: string) => ({ description, content: p.json(Stock) });
 p.registry.registerPath({
   method: "get",
@@ -114,7 +112,7 @@ p.registry.registerPath({
     200: stock("The whole stock right after."),
     401: {
       ...p.problems("CHILLYBIN_ADMIN_TOKEN is set and no Bearer token was sent.", p.Unauthorized),
-      headers: { "WWW-Authenticate": p.header('Bearer realm="chillybin"') },
+      headers: { "WWW-Authenticate": p.header(challenge["WWW-Authenticate"]) },
     },
     403: p.problems("The Bearer token is not the admin token.", p.Forbidden),
     ...p.responses.forJson,
@@ -128,15 +126,8 @@ export function requireAdmin(token: string | undefined): RequestHandler {
   const expected = sha256(token);
   return (req, _res, next) => {
     const match = /^Bearer +(\S+) *$/i.exec(req.get("Authorization") ?? "");
-    if (!match) {
-      throw p.fail(
-        p.Unauthorized,
-        "Restocking needs Authorization: Bearer <CHILLYBIN_ADMIN_TOKEN>.",
-        {
-          headers: { "WWW-Authenticate": 'Bearer realm="chillybin"' },
-        },
-      );
-    }
+    const why = "Restocking needs Authorization: Bearer <CHILLYBIN_ADMIN_TOKEN>.";
+    if (!match) throw p.fail(p.Unauthorized, why, { headers: challenge });
     // Hashed first, so the comparison is constant-time whatever the lengths.
     if (!timingSafeEqual(sha256(match[1] as string), expected)) {
       throw p.fail(p.Forbidden, "That token may not restock.");
