@@ -13,7 +13,6 @@ import { createRequire } from "node:module";
 import os from "node:os";
 import path from "node:path";
 import { freePort, isPortFree } from "testkit/net";
-import { commandName, isAlive } from "testkit/pids";
 
 type RunAs = { uid: number; gid: number } | undefined;
 const HOST = "127.0.0.1";
@@ -26,6 +25,17 @@ function run(file: string, args: string[], runAs?: RunAs, cwd?: string) {
 }
 const firstLine = (file: string) =>
   (fs.existsSync(file) && fs.readFileSync(file, "utf8").split("\n")[0]) || "";
+
+/** The URL with its password hidden, for messages. */
+export const maskPassword = (url: string) => url.replace(/^(\w+:\/\/[^:/@]*):[^@/]*@/, "$1:***@");
+
+/** A process's command line, "" when it is gone (a zombie, exited but not reaped, included). */
+export function commandLine(pid: number): string {
+  if (!Number.isInteger(pid) || pid <= 0) return "";
+  const ps = spawnSync("ps", ["-o", "stat=,args=", "-p", String(pid)], { encoding: "utf8" });
+  const line = ps.stdout?.trim() ?? "";
+  return line.startsWith("Z") ? "" : line.replace(/^\S+\s+/, "");
+}
 
 /** Whom PostgreSQL runs as: ourselves (undefined), or for root the `postgres` user, made if missing. */
 function runAsFor(): RunAs {
@@ -145,14 +155,14 @@ export class EmbeddedDb {
     const [runAs, bin] = [runAsFor(), binaries()];
     if (!fs.existsSync(path.join(this.dataDir, "PG_VERSION"))) this.initialise(bin, runAs);
     const owner = Number(firstLine(`${this.dataDir}.owner`));
-    if (owner && owner !== process.pid && isAlive(owner) && /node/.test(commandName(owner))) {
+    if (owner && owner !== process.pid && /node/.test(commandLine(owner))) {
       throw new Error(
         `The embedded PostgreSQL in ${this.dataDir} is in use by another running process (pid ${owner}). Stop that one first (Ctrl-C in its terminal), or set DATABASE_URL to use another server.`,
       );
     }
     // A killed run's postmaster keeps the port (postgres itself ignores a stale pid file).
     const orphan = Number(firstLine(path.join(this.dataDir, "postmaster.pid")));
-    if (orphan && isAlive(orphan) && /postgres/.test(commandName(orphan))) {
+    if (/postgres/.test(commandLine(orphan))) {
       this.log(
         `PostgreSQL (pid ${orphan}) from an earlier run that did not shut down is still running on ${this.dataDir} (stale postmaster.pid: the previous process was probably killed). Stopping it and starting afresh.`,
       );

@@ -9,8 +9,6 @@
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { prettyFactory } from "pino-pretty";
-import { maskPassword, withDatabase } from "testkit/db-url";
-import { commandLine, isAlive } from "testkit/pids";
 import {
   describeExit,
   type LaunchedService,
@@ -20,7 +18,7 @@ import {
   serviceEntry,
 } from "testkit/service-process";
 import { ensureDatabase } from "testkit/test-db";
-import { defaultDataDir, EmbeddedDb } from "./embedded-db";
+import { commandLine, defaultDataDir, EmbeddedDb, maskPassword } from "./embedded-db";
 
 const STOP_TIMEOUT_MS = 30_000; // a little over the services' SHUTDOWN_TIMEOUT_MS default (25 s)
 const tty = process.stdout.isTTY === true;
@@ -77,7 +75,7 @@ async function main(): Promise<number> {
       return undefined;
     }
   })();
-  if (state && isAlive(state.pid) && commandLine(state.pid).includes("stall.ts")) {
+  if (state && commandLine(state.pid).includes("stall.ts")) {
     say(`The stall is already running (pid ${state.pid}). Stop it first (Ctrl-C in its terminal).`);
     return 1;
   }
@@ -92,7 +90,7 @@ async function main(): Promise<number> {
       say(`starting the embedded PostgreSQL on 127.0.0.1:${pgPort} (data in ${dataDir})`);
       const adminUrl = await db.start();
       if (await ensureDatabase(adminUrl, "toasties")) say("created database toasties");
-      databaseUrl = withDatabase(adminUrl, "toasties");
+      databaseUrl = adminUrl.replace(/\/postgres$/, "/toasties");
     }
     const env = { DATABASE_URL: databaseUrl, PORT: String(ports.chillybin) };
     const chillybin = await start("chillybin", env, db);

@@ -7,9 +7,8 @@
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { constants } from "node:os";
-import { maskPassword } from "testkit/db-url";
 import { createTestDatabase, dropDatabasesWithPrefix } from "testkit/test-db";
-import { type EmbeddedDb, startThrowawayDb } from "./embedded-db";
+import { type EmbeddedDb, maskPassword, startThrowawayDb } from "./embedded-db";
 
 const say = (message: string) => console.error(`with-db: ${message}`);
 const signalCode = (signal: NodeJS.Signals) => 128 + (constants.signals[signal] ?? 1);

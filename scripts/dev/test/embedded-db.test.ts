@@ -6,11 +6,10 @@ import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
+import { commandLine, EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import pg from "pg";
 import { eventually } from "testkit/eventually";
 import { freePort, isPortFree } from "testkit/net";
-import { isAlive } from "testkit/pids";
 
 let root: string;
 let dataDir: string;
@@ -102,7 +101,7 @@ test("refuses a data folder a live process runs; killed, that run's reaper stops
   await assert.rejects(server().start(), /in use by another running process \(pid \d+\)/);
   await killed(other.child); // kill -9 of `npm start`: no clean-up code of its own runs
   await eventually(
-    async () => (!isAlive(other.postmaster) && (await isPortFree(port)) ? true : undefined),
+    async () => (!commandLine(other.postmaster) && (await isPortFree(port)) ? true : undefined),
     {
       timeoutMs: 30_000,
       message: () => `postmaster ${other.postmaster} outlived its run`,

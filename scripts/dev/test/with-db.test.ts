@@ -4,7 +4,9 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { type EmbeddedDb, startThrowawayDb } from "local-dev/embedded-db";
 import pg from "pg";
-import { databaseName } from "testkit/db-url";
+
+const databaseName = (url: string) => new URL(url).pathname.slice(1);
+
 import { isPortFree } from "testkit/net";
 
 /** Runs `with-db node -e <script>` without the test runner's database settings. */
