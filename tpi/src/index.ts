@@ -1,18 +1,9 @@
-// What chillybin and jafflr use, and nothing else: every name here is a promise to both services.
+// What chillybin and jafflr use: every name here is a promise to both services.
 export { OpenAPIRegistry } from "@asteasolutions/zod-to-openapi";
 export { baseEnv, envBool, envInt, envNumber, envUrl, loadConfigOrExit } from "./config";
 export { callerOf, deprecated } from "./deprecation";
 export { createServiceApp } from "./http";
 export { createLogger, type Logger } from "./logger";
 export { createMetrics, type Metrics, promClient } from "./metrics";
-export { HttpProblem, methodNotAllowed, requireJson } from "./problem";
-export {
-  clip,
-  type FieldError,
-  INVALID_REQUEST,
-  invalidRequest,
-  openApiDocument,
-  parseRequest,
-  z,
-} from "./request";
+export * from "./problem";
 export { Lifecycle, serve } from "./shutdown";

@@ -1,13 +1,5 @@
 import { AsyncLocalStorage } from "node:async_hooks";
-import {
-  type Context,
-  context,
-  createContextKey,
-  isSpanContextValid,
-  ROOT_CONTEXT,
-  TraceFlags,
-  trace,
-} from "@opentelemetry/api";
+import * as otel from "@opentelemetry/api";
 import pino from "pino";
 
 export type Logger = pino.Logger;
@@ -23,26 +15,27 @@ export interface LoggerOptions {
   stdoutBufferBytes?: number;
 }
 
-const REQUEST_ID = createContextKey("tpi request id");
+const REQUEST_ID = otel.createContextKey("tpi request id");
 const requestIds = new AsyncLocalStorage<string>();
 
-/** With tracing on, the id rides in OpenTelemetry's context: one AsyncLocalStorage per request, not two. */
-export function runWithRequestId<T>(
+/** With tracing on, the id rides in OpenTelemetry's context: one AsyncLocalStorage, not two. */
+export function runWithRequestId(
   id: string,
-  traced: Context | undefined,
+  traced: otel.Context | undefined,
   on: boolean,
-  fn: () => T,
+  fn: () => void,
 ) {
-  if (!on) return requestIds.run(id, fn);
-  return context.with((traced ?? ROOT_CONTEXT).setValue(REQUEST_ID, id), fn);
+  if (on) otel.context.with((traced ?? otel.ROOT_CONTEXT).setValue(REQUEST_ID, id), fn);
+  else requestIds.run(id, fn);
 }
 
-/** The current request's id and sampled trace/span ids (an unsampled span's id leads nowhere). */
+/** The request's id and sampled trace/span ids (an unsampled span's id leads nowhere). */
 function contextFields() {
-  const span = trace.getActiveSpan()?.spanContext();
-  const sampled = span && isSpanContextValid(span) && span.traceFlags & TraceFlags.SAMPLED;
+  const span = otel.trace.getActiveSpan()?.spanContext();
+  const sampled =
+    span && otel.isSpanContextValid(span) && span.traceFlags & otel.TraceFlags.SAMPLED;
   return {
-    request_id: (context.active().getValue(REQUEST_ID) as string) ?? requestIds.getStore(),
+    request_id: (otel.context.active().getValue(REQUEST_ID) as string) ?? requestIds.getStore(),
     trace_id: sampled ? span.traceId : undefined,
     span_id: sampled ? span.spanId : undefined,
   };
@@ -58,52 +51,46 @@ let reportDropped = (_n: number) => {};
 export const droppedLogLines = () => dropped;
 
 /**
- * The process's one stdout: a stuck log pipe must never stop a service, so at most `maxLength`
- * bytes wait and the rest is dropped and counted; the first write that gets through says how many.
+ * A stuck log pipe must never stop a service: at most `maxLength` bytes wait for stdout, the
+ * rest is dropped and counted, and the first write that gets through again says how many.
  */
 function stdoutDestination(maxLength: number) {
-  stdout = pino.destination({ dest: 1, sync: false, maxLength, retryEAGAIN: () => !exiting });
-  stdout.on("drop", () => {
+  const out = pino.destination({ dest: 1, sync: false, maxLength, retryEAGAIN: () => !exiting });
+  out.on("drop", () => {
     dropped += 1;
     unreported += 1;
   });
-  stdout.on("write", () => {
-    if (unreported === 0) return;
-    const n = unreported;
+  out.on("write", () => {
+    if (unreported > 0) process.nextTick(reportDropped, unreported); // once the bytes have left
     unreported = 0;
-    process.nextTick(reportDropped, n); // once the written bytes have left the buffer
   });
   // pino's own exit hook retries EAGAIN for ever: one attempt instead, then it is skipped.
   process.prependListener("exit", () => {
     exiting = true;
     try {
-      stdout?.flushSync();
+      out.flushSync();
     } catch {
       // stdout full or gone: these lines are lost
     }
-    stdout?.destroy();
+    out.destroy();
   });
-  return stdout;
+  return out;
 }
 
 /** Ends stdout: true once every line is written, false if `ms` passes first. */
 export function flushStdout(ms: number): Promise<boolean> {
-  const out = stdout;
-  if (!out) return Promise.resolve(true);
   return new Promise((resolve) => {
+    if (!stdout) return resolve(true);
     const timer = setTimeout(resolve, ms, false);
-    out.once("close", () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-    out.end();
+    stdout.once("close", () => clearTimeout(timer)).once("close", () => resolve(true));
+    stdout.end();
   });
 }
 
 let second = -1;
 let secondPrefix = "";
 
-/** pino's isoTime, formatting a Date once a second: per line it was most of the access line's cost. */
+/** pino's isoTime, formatting a Date once a second: it was most of the access line's cost. */
 function isoTime(): string {
   const now = Date.now();
   const ms = now % 1000;
@@ -129,12 +116,12 @@ export function createLogger(opts: LoggerOptions): Logger {
   if (opts.destination) return pino(options, opts.destination);
   // Read first: touching process.stdout makes a piped fd 1 non-blocking, so a stuck reader means
   // EAGAIN (retried later), never a thread or the exit blocked on it.
-  const tty = process.stdout.isTTY === true;
-  const out = stdout ?? stdoutDestination(opts.stdoutBufferBytes ?? 1024 * 1024);
-  const pretty = opts.pretty ?? (tty && process.env.NODE_ENV !== "production");
-  const format: ((line: string) => string) | undefined = pretty
-    ? require("pino-pretty").prettyFactory({ colorize: true, translateTime: "SYS:HH:MM:ss.l" })
-    : undefined;
+  const tty = process.stdout.isTTY && process.env.NODE_ENV !== "production";
+  stdout ??= stdoutDestination(opts.stdoutBufferBytes ?? 1024 * 1024);
+  const out = stdout;
+  const format =
+    (opts.pretty ?? tty) &&
+    require("pino-pretty").prettyFactory({ colorize: true, translateTime: "SYS:HH:MM:ss.l" });
   const logger = pino(options, format ? { write: (line) => out.write(format(line)) } : out);
   reportDropped = (n) =>
     logger.warn(

@@ -1,7 +1,13 @@
 import { STATUS_CODES } from "node:http";
 import type { Duplex } from "node:stream";
+import * as openapi from "@asteasolutions/zod-to-openapi";
 import type { ErrorRequestHandler, RequestHandler, Response } from "express";
+import { z } from "zod";
 import type { Logger } from "./logger";
+
+openapi.extendZodWithOpenApi(z); // once: every schema made with tpi's `z` takes `.openapi(...)`
+
+export { z };
 
 export interface ProblemOptions {
   detail?: string;
@@ -24,48 +30,42 @@ export class HttpProblem extends Error {
   }
 }
 
-/** RFC 9110's phrases where node's differ (413 is "Payload Too Large" in Node 20). */
-const PHRASES: Record<number, string> = { 413: "Content Too Large" };
-const phrase = (status: number) => PHRASES[status] ?? STATUS_CODES[status] ?? "Error";
-
-/** A generic problem (about:blank): its status's phrase as title, as RFC 9457 says. */
+/** A generic problem: about:blank with the status's phrase (RFC 9110's 413, not Node 20's). */
 const blank = (status: number, detail: string, headers?: Record<string, string>) =>
-  new HttpProblem(status, phrase(status), { detail, ...(headers && { headers }) });
+  new HttpProblem(status, status === 413 ? "Content Too Large" : `${STATUS_CODES[status]}`, {
+    detail,
+    headers,
+  });
 
-/** A client's 10 KB path is not echoed back in full. */
-const capped = (path: string) => (path.length > 256 ? `${path.slice(0, 256)}…` : path);
+/** Never echo a client's 10 KB name or path back in full. */
+export const clip = (s: string, max = 40) => (s.length > max ? `${s.slice(0, max)}…` : s);
 
 function send(res: Response, { status, title, options }: HttpProblem): void {
-  const body = {
-    ...options.extensions,
-    type: options.type ?? "about:blank",
-    title,
-    status,
-    detail: options.detail,
-    instance: capped(res.req.originalUrl.split("?")[0] ?? ""),
-  };
-  if (options.headers) res.set(options.headers);
-  res.status(status).type("application/problem+json").send(JSON.stringify(body));
+  const { type = "about:blank", detail, headers, extensions } = options;
+  const instance = clip(res.req.originalUrl.split("?")[0] ?? "", 256);
+  if (headers) res.set(headers);
+  res
+    .status(status)
+    .type("application/problem+json")
+    .send(JSON.stringify({ ...extensions, type, title, status, detail, instance }));
 }
 
 /** 415 unless the request carries a JSON body (routes that take JSON only). */
 export const requireJson: RequestHandler = (req, _res, next) => {
-  if (!req.is(["application/json", "application/*+json"])) {
-    throw blank(415, "Send the body as JSON with Content-Type: application/json.");
-  }
-  next();
+  if (req.is(["application/json", "application/*+json"])) return next();
+  throw blank(415, "Send the body as JSON with Content-Type: application/json.");
 };
 
 /** 405 with Allow for a path's other methods; mount with app.all(path, …) after the real routes. */
-export function methodNotAllowed(allowed: string[]): RequestHandler {
-  return (req) => {
+export const methodNotAllowed =
+  (allowed: string[]): RequestHandler =>
+  (req) => {
     const detail = `${req.method} is not supported here; use ${allowed.join(" or ")}.`;
     throw blank(405, detail, { Allow: allowed.join(", ") });
   };
-}
 
 export const notFound: RequestHandler = (req) => {
-  throw blank(404, `No route for ${req.method} ${capped(req.path)}.`);
+  throw blank(404, `No route for ${req.method} ${clip(req.path, 256)}.`);
 };
 
 /** body-parser's errors carry a `type`: the client's fault, never a 500. */
@@ -86,12 +86,9 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
     const known = BODY_ERRORS[String(err?.type)];
     if (known) return send(res, blank(...known));
     // http-errors style 4xx, e.g. the router's URIError for `%ZZ`: the client's fault.
-    const status = err?.status;
-    if (typeof status === "number" && status >= 400 && status < 500) {
-      return send(
-        res,
-        blank(status, err.expose ? err.message : "The request could not be understood."),
-      );
+    if (err?.status >= 400 && err.status < 500) {
+      const detail = err.expose ? err.message : "The request could not be understood.";
+      return send(res, blank(err.status, detail));
     }
     logger.error({ err, method: req.method, url: req.originalUrl }, "unexpected error");
     send(res, blank(500, "Something went wrong on our side."));
@@ -101,16 +98,76 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
 /** Requests node's HTTP parser rejects (a NUL in a header, a 20 KB header) get problem+json too. */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
   if (err.code === "ECONNRESET" || !socket.writable) return void socket.destroy();
-  const status =
-    err.code === "HPE_HEADER_OVERFLOW" ? 431 : err.code === "ERR_HTTP_REQUEST_TIMEOUT" ? 408 : 400;
-  const title = phrase(status);
-  const body = JSON.stringify({
-    type: "about:blank",
-    title,
-    status,
-    detail: "The request is not valid HTTP.",
-  });
+  const status = { HPE_HEADER_OVERFLOW: 431, ERR_HTTP_REQUEST_TIMEOUT: 408 }[`${err.code}`] ?? 400;
+  const { title, options } = blank(status, "The request is not valid HTTP.");
+  const body = JSON.stringify({ type: "about:blank", title, status, detail: options.detail });
+  const head = `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n`;
   socket.end(
-    `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `${head}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
+}
+
+/** One thing wrong with a request: where (body pointer, query parameter or header), and why. */
+export type FieldError = ({ pointer: string } | { parameter: string } | { header: string }) & {
+  detail: string;
+};
+
+export const INVALID_REQUEST = "https://toasties-galore.example/problems/invalid-request";
+
+/** 400 listing what is wrong: at most 20 items, so 1000 bad fields get a bounded answer. */
+export function invalidRequest(all: FieldError[]): HttpProblem {
+  const errors = all.slice(0, 20);
+  const detail = errors.map((e) => e.detail).join("; ");
+  return new HttpProblem(400, "Invalid request", {
+    type: INVALID_REQUEST,
+    detail,
+    extensions: { errors },
+  });
+}
+
+/**
+ * The schema's output, or an invalidRequest with one item per zod issue and per unknown key;
+ * `expected` is appended to unknown-key details ("; expected a, b").
+ */
+export function parseRequest<T extends z.ZodType>(
+  schema: T,
+  input: unknown,
+  where: "body" | "query",
+  expected?: string,
+): z.output<T> {
+  const result = schema.safeParse(input ?? {});
+  if (result.success) return result.data;
+  const at = (path: PropertyKey[], detail: string): FieldError =>
+    where === "query"
+      ? { parameter: clip(String(path[0] ?? "")), detail }
+      : {
+          pointer: path
+            .map((p) => `/${clip(String(p)).replace(/~/g, "~0").replace(/\//g, "~1")}`)
+            .join(""),
+          detail,
+        };
+  const kind = where === "query" ? "parameter" : "field";
+  const hint = expected ? `; expected ${expected}` : "";
+  const errors = result.error.issues.flatMap((issue): FieldError[] => {
+    if (issue.code === "unrecognized_keys") {
+      return issue.keys.map((key) =>
+        at([...issue.path, key], `unknown ${kind} "${clip(key)}"${hint}`),
+      );
+    }
+    if (issue.code !== "invalid_key") return [at(issue.path, issue.message)];
+    const why = issue.issues[0]?.message ?? issue.message;
+    return [at(issue.path, `"${clip(String(issue.path.at(-1) ?? ""))}": ${why}`)];
+  });
+  throw invalidRequest(errors);
+}
+
+/** The OpenAPI 3.1 document of everything registered. */
+export function openApiDocument(
+  registry: openapi.OpenAPIRegistry,
+  info: { title: string; version: string; description?: string },
+) {
+  return new openapi.OpenApiGeneratorV31(registry.definitions).generateDocument({
+    openapi: "3.1.0",
+    info,
+  });
 }

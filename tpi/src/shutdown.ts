@@ -45,11 +45,10 @@ export interface ServeOptions {
   resources?: Resource[];
   /** Install SIGTERM/SIGINT handlers (default true; tests call shutdown() themselves). */
   handleSignals?: boolean;
-  exit?: (code: number) => void;
 }
 
 /** Waits up to a second for the last log lines to reach stdout; exit 1 if they could not. */
-const exitAfterFlush = (code: number) =>
+const exit = (code: number) =>
   flushStdout(1000).then((written) => process.exit(written ? code : code || 1));
 
 export async function serve(app: Express, opts: ServeOptions) {
@@ -60,7 +59,6 @@ export async function serve(app: Express, opts: ServeOptions) {
       'Telemetry is not started: make `import "tpi/register"` the entry point\'s first line.',
     );
   }
-  const exit = opts.exit ?? exitAfterFlush;
   const server: Server = createServer(requestListener(app)).listen(config.PORT, config.HOST);
   // Long enough for a burnt toastie queued behind others; shorter than a load balancer's idle timeout.
   server.requestTimeout = 120_000;

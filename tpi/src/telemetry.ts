@@ -1,24 +1,7 @@
 import type { IncomingMessage } from "node:http";
 import { dirname } from "node:path";
-import {
-  type Context,
-  propagation,
-  ROOT_CONTEXT,
-  type Span,
-  SpanKind,
-  SpanStatusCode,
-  type Tracer,
-  trace,
-} from "@opentelemetry/api";
+import * as otel from "@opentelemetry/api";
 import type { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
-import {
-  ATTR_CLIENT_ADDRESS,
-  ATTR_HTTP_REQUEST_METHOD,
-  ATTR_HTTP_RESPONSE_STATUS_CODE,
-  ATTR_HTTP_ROUTE,
-  ATTR_URL_PATH,
-  ATTR_URL_SCHEME,
-} from "@opentelemetry/semantic-conventions";
 import { defaultVersion, findUp } from "./config";
 
 let provider: NodeTracerProvider | undefined;
@@ -26,9 +9,9 @@ let provider: NodeTracerProvider | undefined;
 export const telemetryStarted = () => provider !== undefined;
 
 /**
- * Starts the OpenTelemetry SDK: `import "tpi/register"` does, as an entry point's first line.
- * Server spans are tpi's own (the http and express instrumentations cost more CPU than the
- * request); pg query spans and undici client spans (with `traceparent` out) are instrumented.
+ * Starts OpenTelemetry: `import "tpi/register"`, an entry point's first line, calls it. Server
+ * spans are tpi's own (the http and express instrumentations cost more CPU than the request);
+ * pg query spans and undici client spans (with `traceparent` out) come from instrumentations.
  */
 export function startTelemetry() {
   if (provider) return provider;
@@ -45,69 +28,74 @@ export function startTelemetry() {
   const { UndiciInstrumentation } = require("@opentelemetry/instrumentation-undici");
   const { resourceFromAttributes } = require("@opentelemetry/resources");
   const { BatchSpanProcessor } = require("@opentelemetry/sdk-trace-base");
-  const sdk = require("@opentelemetry/sdk-trace-node");
+  const { NodeTracerProvider } = require("@opentelemetry/sdk-trace-node");
   const env = process.env;
   // The exporter only when there is somewhere to send: it is ~8 MB of a 120 MB budget.
   const exporting = env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
   const { OTLPTraceExporter } = exporting ? require("@opentelemetry/exporter-trace-otlp-http") : {};
   const pkg = findUp(dirname(process.argv[1] ?? "."), "package.json");
-  const dir = pkg ? dirname(pkg) : process.cwd();
-  provider = new sdk.NodeTracerProvider({
+  const created: NodeTracerProvider = new NodeTracerProvider({
     resource: resourceFromAttributes({
-      "service.name": env.OTEL_SERVICE_NAME ?? (pkg ? require(pkg).name : undefined) ?? "unknown",
-      "service.version": env.VERSION || defaultVersion(dir),
+      "service.name": env.OTEL_SERVICE_NAME ?? (pkg && require(pkg).name) ?? "unknown",
+      "service.version": env.VERSION || defaultVersion(pkg ? dirname(pkg) : process.cwd()),
     }),
     spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
-  }) as NodeTracerProvider;
-  provider.register(); // W3C trace-context propagator + AsyncLocalStorage context manager
+  });
+  provider = created;
+  created.register(); // W3C trace-context propagator, AsyncLocalStorage context manager
   registerInstrumentations({
-    tracerProvider: provider,
+    tracerProvider: created,
     instrumentations: [
       // Query spans only: a span per pool checkout doubles the cost and says nothing new.
       new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
       new UndiciInstrumentation(),
     ],
   });
-  return provider;
+  return created;
 }
 
 /** Flushes spans still buffered; the last thing graceful shutdown does. */
 export const shutdownTelemetry = async () => provider?.shutdown();
 
 export interface ServerSpan {
-  span: Span;
+  span: otel.Span;
   /** The context the request's handlers run in: the span is its active span. */
-  context: Context;
+  context: otel.Context;
   path: string;
 }
 
 /** Probe and scrape traffic: traced, it would drown the spans that matter. */
 const UNTRACED = new Set(["/health", "/ready", "/metrics"]);
-let tracer: Tracer | undefined;
+let tracer: otel.Tracer | undefined;
 
 /** The server span for a request, continuing the caller's trace (W3C `traceparent`). */
 export function startServerSpan(req: IncomingMessage & { path: string }): ServerSpan | undefined {
   if (!provider || UNTRACED.has(req.path)) return undefined;
-  const parent = propagation.extract(ROOT_CONTEXT, req.headers);
+  const parent = otel.propagation.extract(otel.ROOT_CONTEXT, req.headers);
+  tracer ??= otel.trace.getTracer("tpi");
   // Attributes go on at the end, all at once: given here, the SDK would check them twice.
-  tracer ??= trace.getTracer("tpi");
-  const span = tracer.startSpan(req.method ?? "HTTP", { kind: SpanKind.SERVER }, parent);
+  const span = tracer.startSpan(req.method ?? "HTTP", { kind: otel.SpanKind.SERVER }, parent);
   // The path now: a mounted router rewrites req.url while it handles the request.
-  return { span, context: trace.setSpan(parent, span), path: req.path };
+  return { span, context: otel.trace.setSpan(parent, span), path: req.path };
 }
 
 /** Names the span by its route template (`GET /orders/:id`) once express has matched one. */
-export function endServerSpan(s: ServerSpan, req: IncomingMessage, route?: string, status = 0) {
-  if (route !== undefined) s.span.updateName(`${req.method} ${route}`);
-  s.span.setAttributes({
-    [ATTR_HTTP_REQUEST_METHOD]: req.method,
-    [ATTR_URL_PATH]: s.path,
-    [ATTR_URL_SCHEME]: "http",
-    [ATTR_CLIENT_ADDRESS]: req.socket.remoteAddress,
-    [ATTR_HTTP_ROUTE]: route,
-    [ATTR_HTTP_RESPONSE_STATUS_CODE]: status,
+export function endServerSpan(
+  { span, path }: ServerSpan,
+  req: IncomingMessage,
+  route?: string,
+  status = 0,
+) {
+  if (route !== undefined) span.updateName(`${req.method} ${route}`);
+  span.setAttributes({
+    "http.request.method": req.method,
+    "url.path": path,
+    "url.scheme": "http",
+    "client.address": req.socket.remoteAddress,
+    "http.route": route,
+    "http.response.status_code": status,
   });
   // A 4xx is the client's mistake, not an error of this service.
-  if (status >= 500) s.span.setStatus({ code: SpanStatusCode.ERROR });
-  s.span.end();
+  if (status >= 500) span.setStatus({ code: otel.SpanStatusCode.ERROR });
+  span.end();
 }
