@@ -69,7 +69,7 @@ export function createApp(deps: AppDeps): Express {
     new promClient.Gauge({ name, help, registers, collect: collector(read) });
   }
   const page = stallPage(deps); // hears every toastie; mounted before the JSON GET /
-  const serve = toastie.toastieServer({ ...deps, ...page, registry: metrics.registry });
+  const serve = toastie.toastieServer({ ...deps, ...page });
   const described = describe(config.VERSION);
 
   return createServiceApp({

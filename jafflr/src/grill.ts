@@ -6,14 +6,8 @@ export type Doneness = (typeof DONENESS)[number];
 /** Seconds on the grill, as the original stall cooked them. */
 const COOK_SECONDS = { light: 1, medium: 2, "well-done": 5, burnt: 10 };
 
-export interface GrillOptions {
-  slots: number;
-  /** Orders allowed to wait for a slot; one more is refused with 503. */
-  queue: number;
-  /** Multiplies every cook time; 0 cooks instantly (tests, benchmarks). */
-  timeScale: number;
-}
-
+/** `queue`: orders that may wait for a slot; `timeScale` multiplies cook times (0: instant). */
+export type GrillOptions = { slots: number; queue: number; timeScale: number };
 export type Slot = Awaited<ReturnType<Grill["reserve"]>>;
 
 /**
@@ -28,8 +22,7 @@ export class Grill {
   private readonly queue: (() => void)[] = [];
 
   constructor(private readonly opts: GrillOptions) {
-    this.slots = opts.slots;
-    this.queueLimit = opts.queue;
+    [this.slots, this.queueLimit] = [opts.slots, opts.queue];
   }
 
   /** Orders queued for a slot. */
@@ -40,15 +33,16 @@ export class Grill {
   /** A slot in arrival order; a 503 problem when the queue is full; aborting `signal` leaves the queue. */
   async reserve(signal?: AbortSignal) {
     signal?.throwIfAborted();
-    if (this.toasting < this.slots && this.queue.length === 0) this.toasting++;
-    else if (this.queue.length >= this.queueLimit) {
+    const waiting = this.queue.length;
+    if (this.toasting < this.slots && waiting === 0) this.toasting++;
+    else if (waiting >= this.queueLimit) {
       // A rough wait: the queue ahead, drained `slots` at a time at a medium cook each.
-      const rounds = Math.ceil((this.queue.length + 1) / this.slots);
-      const detail = `All ${this.slots} grill slots are busy and ${this.queue.length} orders are waiting; try again shortly.`;
+      const rounds = Math.ceil((waiting + 1) / this.slots);
       const retryAfter = Math.max(1, Math.ceil((rounds * this.cookMs("medium")) / 1000));
+      const detail = `All ${this.slots} grill slots are busy and ${waiting} orders are waiting; try again shortly.`;
       throw problem("grill-busy", detail, { retryAfter });
     } else {
-      await new Promise<void>((resolve, reject) => {
+      await new Promise((resolve, reject) => {
         const leave = () => {
           this.queue.splice(this.queue.indexOf(grant), 1);
           reject(signal?.reason);
@@ -64,12 +58,9 @@ export class Grill {
         if (this.cookMs(doneness) > 0) await sleep(this.cookMs(doneness));
       },
       release: () => {
-        if (released) return;
-        released = true;
         // The slot passes straight to the next waiter, so a newcomer cannot jump the queue.
-        const next = this.queue.shift();
-        if (next) next();
-        else this.toasting--;
+        if (!released) (this.queue.shift() ?? (() => this.toasting--))();
+        released = true;
       },
     };
   }

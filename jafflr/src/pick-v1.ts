@@ -26,7 +26,7 @@ export async function pickV1(chillybin: ChillybinClient, order: PickRequest): Pr
         : `${p.options.detail} Already taken before ${name} failed (the v1 pick is not atomic): ${taken.join(", ")}.`;
     const extensions = { ...p.options.extensions, taken, failedAt: name };
     const problem = new HttpProblem(p.status, p.title, { ...p.options, detail, extensions });
-    return { via: "v1", ok: false, problem };
+    return { via: "v1", problem };
   }
-  return { via: "v1", ok: true };
+  return { via: "v1" };
 }

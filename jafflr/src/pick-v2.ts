@@ -3,85 +3,72 @@ import { type ChillybinClient, type Reply, retryAfterSeconds } from "./chillybin
 import { problem, problemType } from "./problems";
 
 /** What a toastie asks the cold store for; `ingredients` includes the bread. */
-export interface PickRequest {
-  customer: string;
-  ingredients: string[];
-  idempotencyKey: string;
-}
+export type PickRequest = { customer: string; ingredients: string[]; idempotencyKey: string };
 
-/** Picked (v2 with chillybin's order id), or the problem the customer gets; `via` says which arm. */
-export type Picked = { via: "v1" | "v2" } & (
-  | { ok: true; orderId?: string }
-  | { ok: false; problem: HttpProblem }
-);
+/** What the arm (`via`) did: picked (v2: with chillybin's order id), or the customer's problem. */
+export type Picked = { via: "v1" | "v2"; orderId?: string; problem?: HttpProblem };
 
 /**
  * The v2 arm: one atomic POST /v2/pick for the whole toastie, with the same Idempotency-Key on
  * every attempt, so retrying after a lost answer never picks twice.
  */
 export async function pickV2(chillybin: ChillybinClient, order: PickRequest): Promise<Picked> {
+  const counts = new Map<string, number>(); // first-seen order: cheese, …, bread × 2
+  for (const name of order.ingredients) counts.set(name, (counts.get(name) ?? 0) + 1);
+  const items = [...counts].map(([ingredient, quantity]) => ({ ingredient, quantity }));
   const reply = await chillybin.call({
     method: "POST",
     path: "/v2/pick",
-    body: JSON.stringify({ customer: order.customer, items: countItems(order.ingredients) }),
+    body: JSON.stringify({ customer: order.customer, items }),
     headers: { "content-type": "application/json", "idempotency-key": order.idempotencyKey },
   });
-  const answer = reply.answered && reply.answer.status === 200 && reply.answer.body;
-  const id = (answer as { id?: unknown })?.id;
-  if (typeof id === "string" || typeof id === "number") {
-    return { via: "v2", ok: true, orderId: String(id) };
-  }
-  return { via: "v2", ok: false, problem: pickProblem(reply, "/v2/pick") };
-}
-
-/** `["cheese","bread","bread"]` → `[{cheese,1},{bread,2}]`, first-seen order. */
-export function countItems(ingredients: string[]): { ingredient: string; quantity: number }[] {
-  const counts = new Map<string, number>();
-  for (const name of ingredients) counts.set(name, (counts.get(name) ?? 0) + 1);
-  return [...counts].map(([ingredient, quantity]) => ({ ingredient, quantity }));
+  const id =
+    reply.answered && reply.answer.status === 200 && (reply.answer.body as { id?: unknown })?.id;
+  if (typeof id === "string" || typeof id === "number") return { via: "v2", orderId: String(id) };
+  return { via: "v2", problem: pickProblem(reply, "/v2/pick") };
 }
 
 /** What the customer gets for any reply but a good one; `name` is what v1 asked for, if one. */
 export function pickProblem(reply: Reply, route: string, name?: string): HttpProblem {
-  const retryAfter = 2; // seconds, when chillybin did not say
+  const unavailable = (what: string, retryAfter = 2) =>
+    problem("cold-store-unavailable", `chillybin ${what}; nothing was cooked.`, { retryAfter });
   if (!reply.answered) {
-    const { kind, reason } = reply.failure;
-    const what = kind === "timeout" ? "did not answer in time" : "could not be reached";
-    const detail = `chillybin ${what} (${reason}); nothing was cooked.`;
-    return problem("cold-store-unavailable", detail, { retryAfter });
+    const what =
+      reply.failure.kind === "timeout" ? "did not answer in time" : "could not be reached";
+    return unavailable(`${what} (${reply.failure.reason})`);
   }
-  const { status, body } = reply.answer;
+  const { status, body, headers } = reply.answer;
   // biome-ignore lint/suspicious/noExplicitAny: chillybin's problem+json, read member by member
   const b: Record<string, any> = body?.constructor === Object ? (body as object) : {};
+  const why = b.detail ? `: ${b.detail}` : "";
   // v1's out-of-stock was the original's 410 Gone, with or without `short`.
   if ((status === 409 && Array.isArray(b.short)) || (name && (status === 409 || status === 410))) {
     const short = Array.isArray(b.short) ? b.short : [{ ingredient: name, requested: 1 }];
     const names = short.map((s: { ingredient: string }) => s.ingredient).join(", ");
-    const detail = `Not enough ${names} in the cold store; nothing was cooked.`;
-    return problem("out-of-stock", detail, { short });
+    return problem("out-of-stock", `Not enough ${names} in the cold store; nothing was cooked.`, {
+      short,
+    });
   }
   if (status === 422 && b.type === problemType("idempotency-key-reused")) {
-    const detail = b.detail ?? "This Idempotency-Key was used for a different order.";
-    return problem("idempotency-key-reused", detail);
+    return problem(
+      "idempotency-key-reused",
+      b.detail ?? "This Idempotency-Key was used for a different order.",
+    );
   }
   // 422 in the shared vocabulary; 404 is what chillybin answered before it. A 404 without
   // `unknown` is a missing route (v1 deleted), not the customer's mistake.
   if ((status === 422 || status === 404) && Array.isArray(b.unknown)) {
     const unknown = name ? [name] : b.unknown.map(String);
-    const detail = `The cold store does not stock ${unknown.join(", ")}.`;
-    return problem("unknown-ingredient", detail, { unknown });
-  }
-  const why = b.detail ? `: ${b.detail}` : "";
-  if (status >= 500) {
-    const detail = `chillybin answered ${status}${why}; nothing was cooked.`;
-    return problem("cold-store-unavailable", detail, {
-      retryAfter: retryAfterSeconds(reply.answer) ?? retryAfter,
+    return problem("unknown-ingredient", `The cold store does not stock ${unknown.join(", ")}.`, {
+      unknown,
     });
   }
+  if (status >= 500) return unavailable(`answered ${status}${why}`, retryAfterSeconds(headers));
   if (status === 404) return problem("cold-store-error", `chillybin does not serve ${route}.`);
-  if (status === 200) {
+  if (status === 200)
     return problem("cold-store-error", `chillybin answered ${route} without an order id.`);
-  }
-  const title = b.title ? ` ${b.title}` : "";
-  return problem("order-rejected", `chillybin refused the pick (${status}${title})${why}.`);
+  return problem(
+    "order-rejected",
+    `chillybin refused the pick (${status}${b.title ? ` ${b.title}` : ""})${why}.`,
+  );
 }

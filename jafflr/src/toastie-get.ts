@@ -6,7 +6,7 @@
  */
 import type { Express } from "express";
 import { deprecated, type Metrics } from "tpi";
-import { parseIdempotencyKey, parseQueryOrder, type ServeToastie } from "./toastie";
+import { parseIdempotencyKey, parseToastieOrder, type toastieServer } from "./toastie";
 
 /** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when), as chillybin's v1. */
 const DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
@@ -27,7 +27,11 @@ export const LEGACY_HEADERS = {
   "Cache-Control": text("`no-store`: a GET that changes state must not be cached.", "no-store"),
 };
 
-export function mountLegacyToastie(app: Express, serveToastie: ServeToastie, metrics: Metrics) {
+export function mountLegacyToastie(
+  app: Express,
+  serveToastie: ReturnType<typeof toastieServer>,
+  metrics: Metrics,
+) {
   const legacy = deprecated({
     metrics,
     counter: "jafflr_legacy_toastie_calls_total",
@@ -41,7 +45,7 @@ export function mountLegacyToastie(app: Express, serveToastie: ServeToastie, met
     res.status(200).type("application/json").end();
   });
   app.get("/toastie", legacy, async (req, res) => {
-    const order = parseQueryOrder(req.query as Record<string, unknown>);
+    const order = parseToastieOrder({ query: req.query });
     await serveToastie(res, order, parseIdempotencyKey(req.headers["idempotency-key"]));
   });
 }

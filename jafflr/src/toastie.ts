@@ -12,7 +12,6 @@ import { problem } from "./problems";
 
 const CUSTOMER_RULE =
   "customer must be 1-64 printable characters, not blank, no leading or trailing spaces";
-const NAME_RULE = "1-32 lowercase letters, digits, - or _, starting with a letter";
 const quote = (input: unknown) => JSON.stringify(clip(String(input)));
 
 /** chillybin's rule: 1-64 code points, no control, format or separator characters (the emoji ZWJ aside), no outer spaces. */
@@ -21,7 +20,6 @@ export function isValidCustomer(s: string): boolean {
   return [...s].length <= 64 && s.trim() === s && printable;
 }
 
-const customer = z.string({ error: CUSTOMER_RULE }).refine(isValidCustomer, CUSTOMER_RULE);
 const doneness = z.enum(DONENESS, {
   error: ({ input }) =>
     `doneness must be one of ${DONENESS.join(", ")}${typeof input === "string" ? `, got ${quote(input)}` : ""}`,
@@ -29,7 +27,8 @@ const doneness = z.enum(DONENESS, {
 const name = z
   .string({ error: "each ingredient must be a string" })
   .regex(/^[a-z][a-z0-9_-]{0,31}$/, {
-    error: ({ input }) => `${quote(input)} is not an ingredient name: use ${NAME_RULE}`,
+    error: ({ input }) =>
+      `${quote(input)} is not an ingredient name: use 1-32 lowercase letters, digits, - or _, starting with a letter`,
   });
 const ingredients = (what: string) =>
   z
@@ -50,7 +49,10 @@ const ingredients = (what: string) =>
     });
 const order = {
   doneness: doneness.default("light"),
-  customer: customer.default("anonymous"),
+  customer: z
+    .string({ error: CUSTOMER_RULE })
+    .refine(isValidCustomer, CUSTOMER_RULE)
+    .default("anonymous"),
 };
 
 export const ToastieOrderBody = z
@@ -73,112 +75,81 @@ export const Toastie = z
   .openapi("Toastie");
 export type ToastieOrder = z.output<typeof ToastieOrderBody>;
 
-/** From a JSON body or the query string, never both; one 400 lists all that is wrong. */
-export function parseToastieOrder({ query, body }: { query: object; body: unknown }) {
-  const empty = body?.constructor === Object && Object.keys(body).length === 0;
-  if (body === undefined || empty) return parseQueryOrder(query);
+/** From a JSON body or the query string (the legacy GET's only form), never both; one 400 for all. */
+export function parseToastieOrder({ query, body }: { query: object; body?: unknown }) {
+  if (body === undefined || (body?.constructor === Object && Object.keys(body).length === 0)) {
+    const { i, ...rest } = parseRequest(ToastieOrderQuery, query, "query", "customer, i, doneness");
+    return { ...rest, ingredients: i };
+  }
   const first = Object.keys(query)[0];
-  if (first !== undefined) {
-    const detail = "send the order either as a JSON body or in the query string, not both";
-    throw invalidRequest([{ parameter: clip(first), detail }]);
-  }
-  if (body?.constructor !== Object) {
-    const detail = 'the body must be a JSON object like {"ingredients":["cheese"]}';
-    throw invalidRequest([{ pointer: "", detail }]);
-  }
+  const both = "send the order either as a JSON body or in the query string, not both";
+  if (first !== undefined) throw invalidRequest([{ parameter: clip(first), detail: both }]);
+  const like = 'the body must be a JSON object like {"ingredients":["cheese"]}';
+  if (body?.constructor !== Object) throw invalidRequest([{ pointer: "", detail: like }]);
   return parseRequest(ToastieOrderBody, body, "body", "customer, ingredients, doneness");
-}
-
-/** The query form only: the legacy GET /toastie reads nothing else. */
-export function parseQueryOrder(query: object): ToastieOrder {
-  const { i, ...rest } = parseRequest(ToastieOrderQuery, query, "query", "customer, i, doneness");
-  return { ...rest, ingredients: i };
 }
 
 /** Exactly one header of 1-255 visible ASCII characters, passed on to chillybin. */
 export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
-export function parseIdempotencyKey(header: string | string[] | undefined) {
-  if (header === undefined || (typeof header === "string" && IDEMPOTENCY_KEY.test(header))) {
-    return header;
-  }
+export function parseIdempotencyKey(key: string | string[] | undefined) {
+  if (key === undefined || (typeof key === "string" && IDEMPOTENCY_KEY.test(key))) return key;
   const detail = "Idempotency-Key must be 1-255 visible ASCII characters (a UUID is ideal)";
   throw invalidRequest([{ header: "Idempotency-Key", detail }]);
 }
 
 export type { ToastieOutcome } from "./app";
 
-type Deps = Pick<AppDeps, "logger" | "features" | "chillybin" | "grill" | "onToastie">;
-
 /** Serves one checked order on `res`: POST /toastie's and the legacy GET's. */
-export type ServeToastie = (res: Response, order: ToastieOrder, key?: string) => Promise<void>;
-
-export function toastieServer(deps: Deps & { registry: promClient.Registry }): ServeToastie {
+export function toastieServer(deps: AppDeps) {
   const { logger, chillybin, grill } = deps;
   const served = new promClient.Counter({
     name: "toasties_total",
     help: "Toasties served, by how their ingredients were picked.",
     labelNames: ["picked_via"],
-    registers: [deps.registry],
+    registers: [deps.metrics.registry],
   });
 
-  return async (res, order, idempotencyKey = randomUUID()) => {
+  return async (res: Response, order: ToastieOrder, idempotencyKey: string = randomUUID()) => {
     const { customer, doneness } = order;
-    let picked: Picked | undefined;
-    let slot: Slot | undefined;
-    let failure: unknown;
+    let [picked, slot, failure]: [Picked?, Slot?, unknown?] = [];
     // A customer who hangs up while queued leaves the queue before anything is picked for them.
     const gone = new AbortController();
-    const onClose = () => {
+    res.once("close", () => {
       if (!res.writableFinished) gone.abort(new HttpProblem(499, "Client Closed Request"));
-    };
-    res.once("close", onClose);
+    });
     try {
       // While chillybin is known to be unreachable the answer is quick and nothing queues for it.
-      const { reachable, reason = "no answer", checkedAt } = chillybin.reachability;
-      if (!reachable) {
-        const detail = `chillybin could not be reached (${reason}, at ${checkedAt}); nothing was cooked.`;
-        throw problem("cold-store-unavailable", detail, {
-          retryAfter: chillybin.retryAfterSeconds,
-        });
-      }
+      const { reachable, reason = "no answer", checkedAt: at } = chillybin.reachability;
+      const down = `chillybin could not be reached (${reason}, at ${at}); nothing was cooked.`;
+      const retryAfter = chillybin.retryAfterSeconds;
+      if (!reachable) throw problem("cold-store-unavailable", down, { retryAfter });
       slot = await grill.reserve(gone.signal);
       const ingredients = [...order.ingredients, "bread", "bread"]; // as the original did
       // The foxtrot's one decision, per request so a flag flip applies at once.
       const pick = deps.features.isEnabled("pick.v2", order.customer) ? pickV2 : pickV1;
       picked = await pick(chillybin, { customer, ingredients, idempotencyKey });
-      if (!picked.ok) throw picked.problem;
+      if (picked.problem) throw picked.problem;
       await slot.cook(doneness);
       served.inc({ picked_via: picked.via });
       logger.info({ customer, pickedVia: picked.via, doneness }, "toastie done");
-      const done = {
-        status: "done" as const,
-        customer,
-        ingredients,
-        doneness,
-        pickedVia: picked.via,
-      };
-      res.json({ ...done, orderId: picked.orderId } satisfies z.input<typeof Toastie>);
+      const { via: pickedVia, orderId } = picked;
+      const done = { status: "done", customer, ingredients, doneness, pickedVia, orderId } as const;
+      res.json(done satisfies z.input<typeof Toastie>);
     } catch (err) {
       failure = err;
     } finally {
       slot?.release();
-      res.off("close", onClose);
     }
     const p = failure instanceof HttpProblem ? failure : undefined;
     const status = p?.status ?? (failure === undefined ? 200 : 500);
-    const told = { ...order, at: new Date().toISOString(), status };
     const title = p?.title ?? "Internal Server Error";
-    try {
-      deps.onToastie?.({
-        ...told,
-        ...(picked && { pickedVia: picked.via }),
-        ...(picked?.ok && picked.orderId && { orderId: picked.orderId }),
-        ...(status !== 200 && { problem: { title, detail: p?.options.detail } }),
-      });
-    } catch (err) {
-      logger.error({ err }, "onToastie listener failed"); // it must not change the answer
-    }
+    deps.onToastie?.({
+      ...{ ...order, at: new Date().toISOString(), status },
+      ...(picked && { pickedVia: picked.via }),
+      ...(picked?.orderId && { orderId: picked.orderId }),
+      ...(status !== 200 && { problem: { title, detail: p?.options.detail } }),
+    });
     if (failure !== undefined) throw failure;
   };
 }
