@@ -3,14 +3,10 @@ import { createHash } from "node:crypto";
 import type pg from "pg";
 import { invalidRequest, parseRequest, z } from "tpi";
 import * as p from "./problems";
-import { compareNames, ingredientName } from "./stock";
+import { compareNames, ingredientName, rule } from "./stock";
 
 export const QUANTITY_RULE = "an integer from 1 to 100";
 const CUSTOMER_RULE = "1-64 printable characters, not blank, no leading or trailing spaces";
-const rule = (what: string, rule: string) => ({
-  error: (iss: { input: unknown }) =>
-    iss.input === undefined ? `${what} is required` : `${what} must be ${rule}`,
-});
 const quantity = z.number(rule("quantity", QUANTITY_RULE)).int().min(1).max(100);
 
 /**
@@ -18,7 +14,7 @@ const quantity = z.number(rule("quantity", QUANTITY_RULE)).int().min(1).max(100)
  * characters (no NULs, newlines, bidi overrides) except the zero-width joiner inside emoji like
  * 👩‍🍳; no leading or trailing whitespace, which also rules out blank names.
  */
-export const customer = z
+const customer = z
   .string(rule("customer", CUSTOMER_RULE))
   .refine(
     (s) =>

@@ -8,7 +8,7 @@ import type pg from "pg";
 import { deprecated, type Metrics, methodNotAllowed, parseRequest, z } from "tpi";
 import { QUANTITY_RULE } from "./orders";
 import * as p from "./problems";
-import { ingredientName } from "./stock";
+import { ingredientName, rule } from "./stock";
 import type { StockFeed } from "./stock-feed";
 
 /** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when). */
@@ -21,12 +21,7 @@ export const KNOWN_CALLERS =
 // A state-changing GET does not guess: quantity is required (the original answered 400 too).
 const PickQuery = z.strictObject({
   name: ingredientName("name"),
-  quantity: z
-    .string({
-      error: (iss) =>
-        iss.input === undefined ? "quantity is required" : `quantity must be ${QUANTITY_RULE}`,
-    })
-    .regex(/^(100|[1-9][0-9]?)$/),
+  quantity: z.string(rule("quantity", QUANTITY_RULE)).regex(/^(100|[1-9][0-9]?)$/),
 });
 /** 410, the original's status for "ran out". v1 has no typed problems: about:blank. */
 const Gone = p.problem(410, "Gone", { short: p.shortage }, "about:blank");

@@ -172,9 +172,8 @@ export class StockFeed {
 
   #lost(err: Error, client = this.#client): void {
     if (client !== this.#client || client === undefined) return;
-    this.#drop()
-      ?.end()
-      .catch(() => {});
+    this.#drop();
+    client.end().catch(() => {});
     if (this.#closed) return;
     if (++this.#failures === 1) {
       this.opts.logger.warn(

@@ -7,9 +7,12 @@ import * as p from "./problems";
 /** Short lowercase words, as jafflr's menu uses them; the database stores nothing else. */
 const NAME = /^[a-z][a-z0-9_-]{0,31}$/;
 const NAME_RULE = "1-32 lowercase letters, digits, - or _, starting with a letter";
-const rule = (what: string) => (i: { input: unknown }) =>
-  `${what} ${i.input === undefined ? "is required" : `must be ${NAME_RULE}`}`;
-export const ingredientName = (what: string) => z.string({ error: rule(what) }).regex(NAME);
+/** A field's message: "is required" when missing, else what it must be. */
+export const rule = (what: string, must: string) => ({
+  error: (i: { input: unknown }) =>
+    `${what} ${i.input === undefined ? "is required" : `must be ${must}`}`,
+});
+export const ingredientName = (what: string) => z.string(rule(what, NAME_RULE)).regex(NAME);
 
 /** Code-unit order, the same as PostgreSQL's "C" collation that every multi-row lock uses. */
 export const compareNames = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
