@@ -3,19 +3,20 @@
  * in a temp folder: build context (.gitignore, .dockerignore) → `turbo prune --docker` twice (as is,
  * then without devDependencies) → npm ci → turbo build → payload → `npm ci --omit=dev`; then no dev
  * package or source may be in the runtime, and the service, started from it with plain node, must
- * answer /health with its VERSION and exit 0 on SIGTERM. Under with-db, for chillybin's database.
+ * answer /health with its VERSION and exit 0 on SIGTERM.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import dockerignore from "@balena/dockerignore";
+import { startThrowawayDb } from "local-dev/embedded-db";
 import { freePort } from "testkit/net";
 import { launchService } from "testkit/service-process";
+import { createTestDatabase } from "testkit/test-db";
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
 const json = (file: string) => JSON.parse(fs.readFileSync(file, "utf8"));
-const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
 const log = (message: string) => console.log(`docker-check: ${message}`);
 
 /** Runs a command (a string is split at spaces) to completion; on failure throws with its output. */
@@ -81,7 +82,7 @@ function runtimeProblems(
 }
 
 /** Started from the runtime folder with plain node, as the image's CMD does; /health, SIGTERM. */
-async function startAndProbe(runtime: string, service: string, port: number): Promise<void> {
+async function startAndProbe(runtime: string, service: string, port: number, databaseUrl?: string) {
   const version = `docker-check-${service}`;
   const env: NodeJS.ProcessEnv = {
     PATH: process.env.PATH,
@@ -90,7 +91,6 @@ async function startAndProbe(runtime: string, service: string, port: number): Pr
     PORT: String(port),
     VERSION: version,
   };
-  const databaseUrl = process.env.DATABASE_URL;
   if (service === "chillybin") {
     // As in Kubernetes: migrations run first (the init container), the service does not.
     const migrate = spawnSync(process.execPath, [join(runtime, service, "dist", "migrate.js")], {
@@ -128,7 +128,7 @@ async function startAndProbe(runtime: string, service: string, port: number): Pr
   log(`${service}: SIGTERM -> clean exit 0`);
 }
 
-async function checkService(service: string, work: string, port: number): Promise<void> {
+async function checkService(service: string, work: string, port: number, databaseUrl?: string) {
   const [context, build, runtime, payload] = ["context", "build", "runtime", "payload"].map((d) =>
     join(work, d),
   ) as [string, string, string, string];
@@ -186,7 +186,7 @@ async function checkService(service: string, work: string, port: number): Promis
   log(
     `${service}: runtime holds production dependencies at locked versions and compiled output only`,
   );
-  await startAndProbe(runtime, service, port);
+  await startAndProbe(runtime, service, port, databaseUrl);
 }
 
 async function main(): Promise<number> {
@@ -203,31 +203,18 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  if (services.includes("chillybin") && !process.env[UNDER_DB]) {
-    // The same check again, with a database from with-db.
-    const withDb = join(REPO_ROOT, "scripts", "dev", "with-db.ts");
-    const args = [
-      ...process.execArgv,
-      withDb,
-      process.execPath,
-      ...process.execArgv,
-      __filename,
-      ...services,
-    ];
-    const child = spawn(process.execPath, args, {
-      stdio: "inherit",
-      env: { ...process.env, [UNDER_DB]: "1" },
-    });
-    for (const signal of ["SIGINT", "SIGTERM"] as const)
-      process.on(signal, () => child.kill(signal));
-    return new Promise((done) => child.once("exit", (code) => done(code ?? 1)));
-  }
+  // chillybin's database: a fresh one on DATABASE_URL's server, else on a throwaway embedded one.
+  const needsDb = services.includes("chillybin");
+  const server = !needsDb || process.env.DATABASE_URL ? undefined : await startThrowawayDb();
+  const database = needsDb
+    ? await createTestDatabase(server?.url ?? process.env.DATABASE_URL)
+    : undefined;
   let failed = 0;
   for (const service of services) {
     const work = fs.mkdtempSync(join(tmpdir(), `docker-check-${service}-`));
     const started = Date.now();
     try {
-      await checkService(service, work, await freePort());
+      await checkService(service, work, await freePort(), database?.url);
       log(`${service}: OK (${Math.round((Date.now() - started) / 1000)} s)`);
     } catch (error) {
       failed += 1;
@@ -236,6 +223,8 @@ async function main(): Promise<number> {
       fs.rmSync(work, { recursive: true, force: true });
     }
   }
+  await database?.drop();
+  await server?.destroy();
   log(
     failed === 0
       ? `all ${services.length} service(s) OK: ${services.join(", ")}`

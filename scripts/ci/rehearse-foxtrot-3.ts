@@ -74,25 +74,26 @@ function main(copy: string): number {
 }
 
 /**
- * node_modules as symlinks to the checkout's packages: no `npm ci`. The workspace links among them
- * are relative (node_modules/jafflr → ../jafflr), so copied as links they point into the copy.
+ * node_modules as hard links to the checkout's files: no `npm ci`, and paths inside the copy (type
+ * checking judges a symlink by where it leads). The workspace links among them are relative
+ * (node_modules/jafflr → ../jafflr), so copied as links they point into the copy.
  */
 function linkNodeModules(copy: string) {
   const workspaces: string[] = JSON.parse(
     fs.readFileSync(path.join(root, "package.json"), "utf8"),
   ).workspaces;
-  const link = (from: string, to: string, depth: number) => {
+  const link = (from: string, to: string) => {
     fs.mkdirSync(to, { recursive: true });
     for (const entry of fs.readdirSync(from, { withFileTypes: true })) {
       const [source, target] = [path.join(from, entry.name), path.join(to, entry.name)];
       if (entry.isSymbolicLink()) fs.symlinkSync(fs.readlinkSync(source), target);
-      else if (depth === 0 && entry.name.startsWith("@")) link(source, target, 1);
-      else fs.symlinkSync(source, target);
+      else if (entry.isDirectory()) link(source, target);
+      else fs.linkSync(source, target);
     }
   };
   for (const dir of [".", ...workspaces]) {
     const from = path.join(root, dir, "node_modules");
-    if (fs.existsSync(from)) link(from, path.join(copy, dir, "node_modules"), 0);
+    if (fs.existsSync(from)) link(from, path.join(copy, dir, "node_modules"));
   }
 }
 

@@ -22,17 +22,11 @@ namespace=toasties kind_cluster="" build=false baseline_file="" timeout=300s ver
 with_postgres=false with_unleash=false only=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
-    --kind | --namespace | --timeout | --verify | --baseline)
-      [[ $# -ge 2 ]] || die "$1 needs a value (see --help)"
-      case "$1" in
-        --kind) kind_cluster="$2" with_postgres=true ;;
-        --namespace) namespace="$2" ;;
-        --timeout) timeout="$2" ;;
-        --verify) verify="$2" ;;
-        --baseline) baseline_file="$2" ;;
-      esac
-      shift
-      ;;
+    --kind) kind_cluster="${2:?needs a cluster name}" with_postgres=true && shift ;;
+    --namespace) namespace="${2:?needs a namespace}" && shift ;;
+    --timeout) timeout="${2:?needs a duration}" && shift ;;
+    --verify) verify="${2:?needs a command}" && shift ;;
+    --baseline) baseline_file="${2:?needs a file}" && shift ;;
     --build) build=true ;;
     --with-postgres) with_postgres=true ;;
     --with-unleash) with_unleash=true ;;
