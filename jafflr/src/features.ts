@@ -18,17 +18,16 @@ export interface Features<Flag extends string> {
   isEnabled(flag: Flag, customer: string): boolean;
   close(): Promise<void>;
 }
+type Options = Pick<Config, (`FLAGS_${string}` | `UNLEASH_${string}`) & keyof Config>;
+type Source = [current: () => Unleash, close: () => void];
 
-type Options = Pick<
-  Config,
-  `FLAGS_${"FILE" | "WAIT_MS" | "POLL_MS"}` | (`UNLEASH_${string}` & keyof Config)
->;
-
-/** Throws naming what is wrong: a broken flag file must not ship. */
-function parseFlagFile(file: string, text: () => string): ClientFeaturesResponse {
+/** The file's flags and its text. Throws naming what is wrong: a broken flag file must not ship. */
+function readFlagFile(file: string): [ClientFeaturesResponse, string] {
+  let text: string;
   let doc: ClientFeaturesResponse;
   try {
-    doc = JSON.parse(text());
+    text = readFileSync(file, "utf8");
+    doc = JSON.parse(text);
   } catch (err) {
     throw new Error(`flag file ${file} cannot be read (set FLAGS_FILE or UNLEASH_URL): ${err}`);
   }
@@ -37,9 +36,10 @@ function parseFlagFile(file: string, text: () => string): ClientFeaturesResponse
   if (!Array.isArray(doc?.features) || !doc.features.every(valid)) {
     throw new Error(`flag file ${file} is not in Unleash client-features format`);
   }
-  return doc;
+  return [doc, text];
 }
 
+/** A client with `doc`'s flags; `server` makes it poll an Unleash server too. */
 function client(appName: string, doc?: ClientFeaturesResponse, server: object = {}) {
   return new Unleash({
     appName,
@@ -73,61 +73,51 @@ export async function startFeatures<const Flags extends readonly string[]>(
   };
 }
 
-type Source = [current: () => Unleash, close: () => void];
+/** A client with `doc`'s flags, ready once they are in (a file without flags never is: all off). */
+async function fileClient(appName: string, doc: ClientFeaturesResponse) {
+  const next = client(appName, doc);
+  await Promise.all([next.start(), doc.features.length > 0 && once(next, "ready")]);
+  return next;
+}
 
 /** The file is re-read every poll; a changed text re-bootstraps a new client, a bad one is logged. */
-async function fromFile(config: Options, logger: Logger) {
+async function fromFile(config: Options, logger: Logger): Promise<Source> {
   const { FLAGS_FILE: file, UNLEASH_APP_NAME: appName } = config;
-  let text = "";
-  let current: Unleash | undefined;
-  const load = async () => {
-    const doc = parseFlagFile(file, () => (text = readFileSync(file, "utf8")));
-    const next = client(appName, doc);
-    next.on("error", () => {}); // no source that could fail: a listener so emit() never throws
-    // Ready once the bootstrap is in; a file without flags never is (all off, as it says).
-    const ready = doc.features.length > 0 ? once(next, "ready") : undefined;
-    await next.start();
-    await ready;
-    current?.destroy();
-    current = next;
-  };
-  await load();
+  let [doc, text] = readFlagFile(file);
+  let current = await fileClient(appName, doc);
   logger.info({ flagsFile: file }, "feature flags from the flag file (no Unleash server)");
   let failed: string | undefined;
   const timer = setInterval(async () => {
     try {
-      if (readFileSync(file, "utf8") === text) return;
-      await load();
-      logger.info({ flagsFile: file }, "flag file changed; flags reloaded");
+      const [doc, read] = readFlagFile(file);
       failed = undefined;
+      if (read === text) return;
+      const previous = current;
+      [current, text] = [await fileClient(appName, doc), read];
+      previous.destroy();
+      logger.info({ flagsFile: file }, "flag file changed; flags reloaded");
     } catch (err) {
       const msg = "flag file unreadable; keeping the previous flags";
       if (failed !== String(err)) logger.error({ flagsFile: file, err: String(err) }, msg);
       failed = String(err);
     }
   }, config.FLAGS_POLL_MS).unref();
-  const close = () => {
-    clearInterval(timer);
-    current?.destroy();
-  };
-  return [() => current as Unleash, close] as Source;
+  return [() => current, () => [clearInterval(timer), current.destroy()]];
 }
 
-async function fromUnleash(config: Options, url: string, logger: Logger) {
-  const { FLAGS_FILE: flagsFile, UNLEASH_API_TOKEN: token, UNLEASH_REFRESH_MS: refreshMs } = config;
+/** The file's flags until Unleash first answers, then Unleash's, the last known while it is down. */
+async function fromUnleash(config: Options, url: string, logger: Logger): Promise<Source> {
+  const { UNLEASH_API_TOKEN: token, UNLEASH_REFRESH_MS: refreshMs, FLAGS_WAIT_MS: waitMs } = config;
   if (!token) logger.warn("UNLEASH_URL is set without UNLEASH_API_TOKEN; likely refused");
-  let doc: ClientFeaturesResponse | undefined;
-  try {
-    doc = parseFlagFile(flagsFile, () => readFileSync(flagsFile, "utf8"));
-  } catch (err) {
-    logger.warn({ err: (err as Error).message }, "no fallback flags until Unleash answers");
-  }
+  const { UNLEASH_APP_NAME: appName, FLAGS_FILE: file } = config;
+  const fallback = await (async () => fileClient(appName, readFlagFile(file)[0]))().catch((err) =>
+    logger.warn({ err: err.message }, "no fallback flags until Unleash answers"),
+  );
   // destroy() drops the client's own listeners, so a poll still on the wire would then report its
   // failure to nobody and crash the process: seen through the agent it asks for, it is let finish.
-  let polling = false;
-  let closed = false;
+  let [polling, closed] = [false, false];
   const agents = [new http.Agent({ keepAlive: true }), new https.Agent({ keepAlive: true })];
-  const unleash = client(config.UNLEASH_APP_NAME, doc, {
+  const unleash = client(appName, undefined, {
     url,
     refreshInterval: refreshMs,
     disableMetrics: false,
@@ -140,46 +130,32 @@ async function fromUnleash(config: Options, url: string, logger: Logger) {
       },
     },
   });
-  const destroy = () => [unleash, ...agents].forEach((d) => void d.destroy());
+  const destroy = () => [unleash, ...agents, fallback].forEach((d) => void d?.destroy());
   const pollEnded = () => {
     polling = false;
     if (closed) destroy();
   };
-  let lastError = Number.NEGATIVE_INFINITY;
-  let suppressed = 0;
+  for (const answer of ["changed", "unchanged"]) unleash.on(answer, pollEnded);
+  let [lastError, suppressed] = [Number.NEGATIVE_INFINITY, 0];
   unleash.on("error", (err: Error) => {
     pollEnded();
     // A dead Unleash fails every poll: the first of a burst, then a line a minute with a count.
     if (closed || Date.now() - lastError < 60_000) return void suppressed++;
-    logger.warn(
-      { err: err.message, suppressed },
-      "feature flag source error; using the last known flags",
-    );
+    const msg = "feature flag source error; using the last known flags";
+    logger.warn({ err: err.message, suppressed }, msg);
     [lastError, suppressed] = [Date.now(), 0];
   });
-  unleash.on("warn", (warning: unknown) =>
-    logger.debug({ warning: String(warning) }, "unleash warning"),
+  unleash.on("warn", (warning) => logger.debug({ warning: String(warning) }, "unleash warning"));
+  const answered = new Promise<true>((resolve) =>
+    unleash.once("synchronized", () => resolve(true)),
   );
-  // The bootstrap's own `changed` comes first (no network); any later one, or `unchanged`, is Unleash.
-  let bootstrapped = !doc?.features.length;
-  const answered = new Promise<true>((resolve) => {
-    const onAnswer = () => {
-      resolve(true);
-      pollEnded();
-    };
-    unleash.on("unchanged", onAnswer);
-    unleash.on("changed", () => {
-      if (bootstrapped) onAnswer();
-      bootstrapped = true;
-    });
-  });
   unleash.start().catch((err: Error) => unleash.emit("error", err));
-  if (await Promise.race([answered, sleep(config.FLAGS_WAIT_MS, false, { ref: false })])) {
+  if (await Promise.race([answered, sleep(waitMs, false, { ref: false })])) {
     logger.info({ unleashUrl: url }, "feature flags from Unleash");
   } else {
     const msg =
       "Unleash did not answer in time; starting with the flag file's flags and polling on";
-    logger.warn({ unleashUrl: url, waitMs: config.FLAGS_WAIT_MS, flagsFile }, msg);
+    logger.warn({ unleashUrl: url, waitMs, flagsFile: file }, msg);
     answered.then(() => closed || logger.info("feature flags now from Unleash"));
   }
   const close = () => {
@@ -187,5 +163,5 @@ async function fromUnleash(config: Options, url: string, logger: Logger) {
     if (!polling) destroy();
     else setTimeout(destroy, 31_000).unref(); // a poll's worst case: 3 tries of at most 10 s
   };
-  return [() => unleash, close] as Source;
+  return [() => (fallback && !unleash.isSynchronized() ? fallback : unleash), close];
 }
