@@ -7,7 +7,7 @@ import { createChannel, createEventBuffer, createSession, type Session } from "b
 import type { Express, Response } from "express";
 import { HttpProblem, methodNotAllowed, z } from "tpi";
 import type { AppDeps } from "./app";
-import { BlankProblem, header, registry, unavailable } from "./problems";
+import { BlankProblem, header, registry, route, unavailable } from "./problems";
 import { listStock } from "./stock";
 
 /** A client that has not read this much is not reading: end its stream rather than buffer more. */
@@ -72,11 +72,7 @@ const PickEvent = z.object({
   orderId: z.string().optional(),
 });
 registry.register("PickEvent", PickEvent.openapi({ description: "The data of `event: pick`." }));
-registry.registerPath({
-  method: "get",
-  path: "/events",
-  operationId: "streamEvents",
-  summary: "Server-Sent Events: the stock on connect and after every change, and every pick.",
+route("GET /events", "streamEvents", "Server-Sent Events: the stock, its changes, each pick.", {
   description:
     "`event: stock` (data: the Stock), `event: pick` (data: a PickEvent), a `: heartbeat` comment every 15 s; the stream ends when the instance drains.",
   responses: {

@@ -59,11 +59,7 @@ export type Order = z.infer<typeof Order>;
 /** Idempotency-Key: an opaque token (a UUID in practice) of visible ASCII characters. */
 const IdempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/);
 
-p.registry.registerPath({
-  method: "post",
-  path: "/v2/pick",
-  operationId: "pickV2",
-  summary: "Pick a whole order atomically and record it; safe to retry with an Idempotency-Key.",
+p.route("POST /v2/pick", "pickV2", "An order, picked atomically; retry with its Idempotency-Key.", {
   request: {
     headers: z.object({ "Idempotency-Key": IdempotencyKey.optional() }),
     body: { required: true, content: p.json(z.union([WholeOrder, SingleItemOrder])) },
@@ -276,11 +272,7 @@ function toOrder({ id, customer, items, created_at }: OrderRow): Order {
   return { id, customer, items: items ?? [], createdAt: created_at.toISOString() };
 }
 
-p.registry.registerPath({
-  method: "get",
-  path: "/orders",
-  operationId: "listOrders",
-  summary: "Orders, newest first.",
+p.route("GET /orders", "listOrders", "Orders, newest first.", {
   request: { query: OrdersQuery },
   responses: {
     200: {
@@ -290,11 +282,7 @@ p.registry.registerPath({
     ...p.responses.forQuery,
   },
 });
-p.registry.registerPath({
-  method: "get",
-  path: "/orders/{id}",
-  operationId: "getOrder",
-  summary: "One order, exactly as placed.",
+p.route("GET /orders/{id}", "getOrder", "One order, exactly as placed.", {
   request: { params: z.object({ id: z.string().openapi({ format: "uuid" }) }) },
   responses: {
     200: { description: "The order.", content: p.json(Order) },

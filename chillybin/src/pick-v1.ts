@@ -82,12 +82,8 @@ const v1Headers = {
   Link: p.header('</v2/pick>; rel="successor-version"'),
   "Cache-Control": p.header("no-store", { const: "no-store" }),
 };
-p.registry.registerPath({
-  method: "get",
-  path: "/pick",
-  operationId: "pickV1",
+p.route("GET /pick", "pickV1", "v1, the original's: pick one ingredient; use POST /v2/pick.", {
   deprecated: true,
-  summary: "v1 (the original's dialect): pick one ingredient. Use POST /v2/pick.",
   description: `Deprecated since ${V1_DEPRECATED_AT.toISOString()}, sunset ${V1_SUNSET_AT.toISOString()}.`,
   request: { query: PickQuery },
   responses: {

@@ -6,6 +6,19 @@
 import { HttpProblem, INVALID_REQUEST, OpenAPIRegistry, openApiDocument, z } from "tpi";
 
 export const registry = new OpenAPIRegistry();
+type Route = Parameters<typeof registry.registerPath>[0];
+
+/** One operation's description: "METHOD /path", its operationId and summary, then the rest. */
+export function route(
+  at: string,
+  operationId: string,
+  summary: string,
+  rest: Omit<Route, "method" | "path">,
+) {
+  const [method, path] = at.split(" ") as [string, string];
+  const get = method.toLowerCase() as Route["method"];
+  registry.registerPath({ method: get, path, operationId, summary, ...rest });
+}
 
 /**
  * A kind of problem: its schema (component name, `type` and the status are derived from the
@@ -93,18 +106,13 @@ export const responses = {
 };
 
 /** tpi's own routes, GET only: any other method is its 404. */
-const probe = (path: string, summary: string, schema: z.ZodType, type = "application/json") =>
-  registry.registerPath({
-    method: "get",
-    path,
-    summary,
-    responses: {
-      200: { description: summary, content: { [type]: { schema } } },
-      ...(path === "/ready" && {
-        503: { description: "Not ready, or draining.", content: json(schema) },
-      }),
-    },
+function probe(path: string, summary: string, schema: z.ZodType, type = "application/json") {
+  const ok = { description: summary, content: { [type]: { schema } } };
+  const draining = { description: "Not ready, or draining.", content: json(schema) };
+  route(`GET ${path}`, path.replace(/^\/|\.json$/g, ""), summary, {
+    responses: path === "/ready" ? { 200: ok, 503: draining } : { 200: ok },
   });
+}
 probe("/health", "Liveness: the process serves.", z.looseObject({ status: z.literal("ok") }));
 probe("/metrics", "Prometheus metrics.", z.string(), "text/plain");
 probe("/openapi.json", "This document, OpenAPI 3.1.", z.looseObject({}));

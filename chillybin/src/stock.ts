@@ -97,18 +97,10 @@ export async function setStock(pool: pg.Pool, levels: Stock = DEFAULT_STOCK) {
 
 const challenge = { "WWW-Authenticate": 'Bearer realm="chillybin"' };
 const stock = (description: string) => ({ description, content: p.json(Stock) });
-p.registry.registerPath({
-  method: "get",
-  path: "/",
-  operationId: "getStock",
-  summary: "The whole stock: ingredient name → quantity, in name order.",
+p.route("GET /", "getStock", "The whole stock: ingredient name → quantity, in name order.", {
   responses: { 200: stock("The stock."), 503: p.responses.forQuery[503] },
 });
-p.registry.registerPath({
-  method: "post",
-  path: "/restock",
-  operationId: "restock",
-  summary: "No body: reset the stall's default stock. JSON: set those levels (creating new ones).",
+p.route("POST /restock", "restock", "No body: reset the defaults; JSON: set those levels.", {
   security: [{}, { adminToken: [] }],
   request: { body: { required: false, content: p.json(RestockBody) } },
   responses: {
