@@ -32,19 +32,29 @@ const Item = z
   )
   .openapi("Item");
 type Item = z.infer<typeof Item>;
+/** A whole order; items naming an ingredient twice (a recipe may list bread twice) are merged. */
 const WholeOrder = z.strictObject({
   customer,
   items: z
     .array(Item, { error: "items must be an array of {ingredient, quantity}" })
     .min(1, "items must list at least one ingredient")
-    .max(20, "items must list at most 20 ingredients"),
+    .max(20, "items must list at most 20 ingredients")
+    .transform((items, ctx) => {
+      const totals = new Map<string, number>();
+      for (const { ingredient: name, quantity } of items)
+        totals.set(name, (totals.get(name) ?? 0) + quantity);
+      for (const [name, total] of totals) {
+        const message = `items ask for ${total} ${name} in total; at most 100 per ingredient`;
+        if (total > 100) ctx.addIssue({ code: "custom", message });
+      }
+      const merged = [...totals].map(([ingredient, quantity]) => ({ ingredient, quantity }));
+      return merged.sort((a, b) => compareNames(a.ingredient, b.ingredient));
+    }),
 });
 /** The original's one-ingredient form. */
-const SingleItemOrder = z.strictObject({
-  customer,
-  ingredient: ingredientName("ingredient"),
-  quantity,
-});
+const SingleItemOrder = z
+  .strictObject({ customer, ingredient: ingredientName("ingredient"), quantity })
+  .transform(({ customer, ...item }) => ({ customer, items: [item] }));
 
 export const Order = z
   .strictObject({
@@ -80,7 +90,7 @@ p.route("POST /v2/pick", "pickV2", "An order, picked atomically; retry with its 
   },
 });
 
-/** Which form the body takes; a whole order's items naming an ingredient twice are merged. */
+/** Which of the two forms the body takes. */
 export function parseOrder(body: unknown): { customer: string; items: Item[] } {
   const form =
     typeof body !== "object" || body === null || Array.isArray(body)
@@ -91,30 +101,7 @@ export function parseOrder(body: unknown): { customer: string; items: Item[] } {
           ? SingleItemOrder
           : 'send {"customer", "items": [{"ingredient", "quantity"}]} or {"customer", "ingredient", "quantity"}';
   if (typeof form === "string") throw invalidRequest([{ pointer: "", detail: form }]);
-  const order = parseRequest(form, body, "body");
-  if (!("items" in order)) {
-    return {
-      customer: order.customer,
-      items: [{ ingredient: order.ingredient, quantity: order.quantity }],
-    };
-  }
-  const totals = new Map<string, number>();
-  for (const i of order.items)
-    totals.set(i.ingredient, (totals.get(i.ingredient) ?? 0) + i.quantity);
-  const over = [...totals].filter(([, total]) => total > 100);
-  if (over.length > 0) {
-    throw invalidRequest(
-      over.map(([name, total]) => ({
-        pointer: "/items",
-        detail: `items ask for ${total} ${name} in total; at most 100 per ingredient`,
-      })),
-    );
-  }
-  const items = [...totals].map(([ingredient, quantity]) => ({ ingredient, quantity }));
-  return {
-    customer: order.customer,
-    items: items.sort((a, b) => compareNames(a.ingredient, b.ingredient)),
-  };
+  return parseRequest(form, body, "body");
 }
 
 /** The header's values as sent (`headersDistinct`), so two Idempotency-Key headers are refused, not joined. */
