@@ -1,16 +1,6 @@
 import type { Express } from "express";
-import {
-  createServiceApp,
-  type Lifecycle,
-  type Logger,
-  type Metrics,
-  methodNotAllowed,
-  OpenAPIRegistry,
-  openApiDocument,
-  promClient,
-  requireJson,
-  z,
-} from "tpi";
+import * as tpi from "tpi";
+import { type Lifecycle, type Logger, type Metrics, methodNotAllowed, promClient, z } from "tpi";
 import type { ChillybinClient } from "./chillybin-client";
 import type { Config } from "./config";
 import type { Features } from "./features";
@@ -46,13 +36,10 @@ export interface AppDeps {
 
 const Status = z
   .object({
-    toasting: z.int().min(0),
-    waiting: z.int().min(0),
-    slots: z.int().min(1),
+    ...{ toasting: z.int().min(0), waiting: z.int().min(0), slots: z.int().min(1) },
     version: z.string(),
     chillybin: z.strictObject({
-      reachable: z.boolean(),
-      checkedAt: z.iso.datetime().nullable(),
+      ...{ reachable: z.boolean(), checkedAt: z.iso.datetime().nullable() },
       reason: z.string().optional(),
     }),
   })
@@ -65,19 +52,21 @@ export function createApp(deps: AppDeps): Express {
     ["grill_waiting", "Orders queued for a grill slot.", () => grill.waiting],
     ["jafflr_chillybin_up", "1 while jafflr can reach chillybin, else 0.", () => up(chillybin)],
   ] as const) {
-    const registers = [metrics.registry];
-    new promClient.Gauge({ name, help, registers, collect: collector(read) });
+    new promClient.Gauge({ name, help, registers: [metrics.registry], collect: collector(read) });
   }
   const page = stallPage(deps); // hears every toastie; mounted before the JSON GET /
   const serve = toastie.toastieServer({ ...deps, ...page });
   const described = describe(config.VERSION);
+  // The JSON parser skips other media types: a form body must not become an empty order.
+  const jsonIfAny: typeof tpi.requireJson = (req, res, next) =>
+    req.headers["transfer-encoding"] || Number(req.headers["content-length"] ?? 0) > 0
+      ? tpi.requireJson(req, res, next)
+      : next();
 
-  return createServiceApp({
-    service: "jafflr",
-    version: config.VERSION,
-    ...deps,
-    // Readiness is only "not draining": chillybin being down must not take every jafflr out of
-    // its Service at once (toasties answer a quick 503 problem instead).
+  // Readiness is only "not draining": chillybin being down must not take every jafflr out of
+  // its Service at once (toasties answer a quick 503 problem instead).
+  return tpi.createServiceApp({
+    ...{ service: "jafflr", version: config.VERSION, ...deps },
     routes(app) {
       page.mount(app);
       app.get("/", (_req, res) => {
@@ -86,36 +75,29 @@ export function createApp(deps: AppDeps): Express {
         res.json({ ...status, chillybin: chillybin.reachability } satisfies z.infer<typeof Status>);
       });
       app.all("/", methodNotAllowed(["GET", "HEAD"]));
-      // The JSON parser skips other media types: a form body must not become an empty order.
-      const jsonIfAny: typeof requireJson = (req, res, next) =>
-        req.headers["transfer-encoding"] || Number(req.headers["content-length"] ?? 0) > 0
-          ? requireJson(req, res, next)
-          : next();
       app.post("/toastie", jsonIfAny, async (req, res) => {
         const order = toastie.parseToastieOrder({ query: req.query, body: req.body });
         await serve(res, order, toastie.parseIdempotencyKey(req.headers["idempotency-key"]));
       });
       mountLegacyToastie(app, serve, metrics);
       app.all("/toastie", methodNotAllowed(["GET", "HEAD", "POST"]));
-      app.get("/openapi.json", (_req, res) => {
-        res.json(described);
-      });
+      app.get("/openapi.json", (_req, res) => void res.json(described));
       app.all("/openapi.json", methodNotAllowed(["GET", "HEAD"]));
     },
   });
 }
 
 const up = (chillybin: ChillybinClient) => (chillybin.reachability.reachable ? 1 : 0);
-
-function collector(read: () => number) {
-  return function (this: promClient.Gauge) {
+const collector = (read: () => number) =>
+  function (this: promClient.Gauge) {
     this.set(read());
   };
-}
+
+type Route = Parameters<tpi.OpenAPIRegistry["registerPath"]>[0];
 
 /** GET /openapi.json: OpenAPI 3.1 from the zod schemas that check requests and shape answers. */
 function describe(version: string) {
-  const registry = new OpenAPIRegistry();
+  const registry = new tpi.OpenAPIRegistry();
   const json = (schema: z.ZodType, description = "") => ({
     description,
     content: { "application/json": { schema } },
@@ -139,68 +121,43 @@ function describe(version: string) {
   const key = z.string().regex(toastie.IDEMPOTENCY_KEY).optional();
   const headers = z.object({ "Idempotency-Key": key });
   const done = json(toastie.Toastie, "Toasted.");
-  const legacy = (responses: Record<number, object>) =>
-    Object.fromEntries(
-      Object.entries(responses).map(([s, r]) => [
-        s,
-        { ...r, headers: { ...LEGACY_HEADERS, ...("headers" in r ? (r.headers as object) : {}) } },
-      ]),
+  const legacy = (responses: Record<number, { description: string; headers?: object }>) => {
+    const all = Object.entries(responses);
+    return Object.fromEntries(
+      all.map(([s, r]) => [s, { ...r, headers: { ...LEGACY_HEADERS, ...r.headers } }]),
     );
-  const readiness = z.object({
-    status: z.enum(["ready", "unavailable"]),
-    checks: z.record(z.string(), z.string()),
-  });
-  const health = z.object({
-    status: z.literal("ok"),
-    service: z.literal("jafflr"),
-    version: z.string(),
-  });
-  const text = {
-    description: "Prometheus text.",
-    content: { "text/plain": { schema: z.string() } },
   };
+  const checks = z.record(z.string(), z.string());
+  const ready = json(z.object({ status: z.enum(["ready", "unavailable"]), checks }));
+  const health = { status: z.literal("ok"), service: z.literal("jafflr"), version: z.string() };
+  const text = { description: "Prometheus.", content: { "text/plain": { schema: z.string() } } };
   const root = { ...json(Status), headers: stallPageRoot.headers };
   Object.assign(root.content, stallPageRoot.content); // a browser gets the stall page
-  for (const [method, path, summary, responses, more] of [
+  const content = { "application/json": { schema: toastie.ToastieOrderBody } };
+  const post = { headers, query: toastie.ToastieOrderQuery.partial(), body: { content } };
+  const deprecated = { deprecated: true };
+  const legacyGet = { ...deprecated, request: { headers, query: toastie.ToastieOrderQuery } };
+  const posted = { 200: done, 415: problem("A body that is not JSON."), ...failures };
+  const paths: [Route["method"], string, string, Route["responses"], Partial<Route>?][] = [
     ["get", "/", "The grill, and whether chillybin is reachable.", { 200: root }],
-    [
-      "post",
-      "/toastie",
-      "Order a toastie: a JSON body or the query string.",
-      { 200: done, 415: problem("A body that is not JSON."), ...failures },
-      {
-        request: {
-          headers,
-          query: toastie.ToastieOrderQuery.partial(),
-          body: {
-            required: false,
-            content: { "application/json": { schema: toastie.ToastieOrderBody } },
-          },
-        },
-      },
-    ],
-    [
-      "get",
-      "/toastie",
-      "Order the original's way.",
-      legacy({ 200: done, ...failures }),
-      { deprecated: true, request: { headers, query: toastie.ToastieOrderQuery } },
-    ],
+    ["post", "/toastie", "Order a toastie: a JSON body or the query.", posted, { request: post }],
+    ["get", "/toastie", "Order the original's way.", legacy({ 200: done, ...failures }), legacyGet],
     [
       "head",
       "/toastie",
-      "Its headers only: never toasts.",
+      "Headers only: never toasts.",
       legacy({ 200: { description: "" } }),
-      { deprecated: true },
+      deprecated,
     ],
-    ["get", "/health", "Liveness; never touches chillybin.", { 200: json(health) }],
-    ["get", "/ready", "Readiness: not draining.", { 200: json(readiness), 503: json(readiness) }],
+    ["get", "/health", "Liveness; never touches chillybin.", { 200: json(z.object(health)) }],
+    ["get", "/ready", "Readiness: not draining.", { 200: ready, 503: ready }],
     ["get", "/metrics", "Prometheus metrics.", { 200: text }],
     ["get", "/openapi.json", "This description.", { 200: json(z.object({})) }],
-  ] as const) {
+  ];
+  for (const [method, path, summary, responses, more] of paths) {
     registry.registerPath({ method, path, summary, responses, ...more });
   }
   registerStallRoutes(registry);
   const info = { title: "jafflr", version, description: "Problem types: x-problem-types." };
-  return { ...openApiDocument(registry, info), "x-problem-types": problemTypes };
+  return { ...tpi.openApiDocument(registry, info), "x-problem-types": problemTypes };
 }

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from "node:timers/promises";
+import type { Config } from "./config";
 import { problem } from "./problems";
 
 export const DONENESS = ["light", "medium", "well-done", "burnt"] as const;
@@ -6,8 +7,8 @@ export type Doneness = (typeof DONENESS)[number];
 /** Seconds on the grill, as the original stall cooked them. */
 const COOK_SECONDS = { light: 1, medium: 2, "well-done": 5, burnt: 10 };
 
-/** `queue`: orders that may wait for a slot; `timeScale` multiplies cook times (0: instant). */
-export type GrillOptions = { slots: number; queue: number; timeScale: number };
+/** GRILL_QUEUE: orders that may wait for a slot; COOK_TIME_SCALE multiplies cook times (0: instant). */
+export type GrillOptions = Pick<Config, "GRILL_SLOTS" | "GRILL_QUEUE" | "COOK_TIME_SCALE">;
 export type Slot = Awaited<ReturnType<Grill["reserve"]>>;
 
 /**
@@ -22,7 +23,7 @@ export class Grill {
   private readonly queue: (() => void)[] = [];
 
   constructor(private readonly opts: GrillOptions) {
-    [this.slots, this.queueLimit] = [opts.slots, opts.queue];
+    [this.slots, this.queueLimit] = [opts.GRILL_SLOTS, opts.GRILL_QUEUE];
   }
 
   /** Orders queued for a slot. */
@@ -67,6 +68,6 @@ export class Grill {
 
   /** Cook time in ms for a doneness at this grill's time scale. */
   cookMs(doneness: Doneness): number {
-    return COOK_SECONDS[doneness] * 1000 * this.opts.timeScale;
+    return COOK_SECONDS[doneness] * 1000 * this.opts.COOK_TIME_SCALE;
   }
 }

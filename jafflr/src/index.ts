@@ -15,10 +15,7 @@ import { Grill } from "./grill";
 setFlagsFromString("--liftoff-only");
 
 async function main() {
-  // config
   const config = loadConfigOrExit(configSchema);
-
-  // logger and metrics
   const logger = createLogger({
     service: "jafflr",
     version: config.VERSION,
@@ -26,28 +23,18 @@ async function main() {
   });
   const metrics = createMetrics({ service: "jafflr", version: config.VERSION });
   const lifecycle = new Lifecycle();
-
-  // wiring: flags first (a bounded wait when Unleash is configured), then the arm and the grill
+  // Flags first: a bounded wait when Unleash is configured.
   const features = await startFeatures(FLAGS, config, logger);
   const chillybin = new ChillybinClient(config, { registry: metrics.registry, logger });
   chillybin.start();
-  const grill = new Grill({
-    slots: config.GRILL_SLOTS,
-    queue: config.GRILL_QUEUE,
-    timeScale: config.COOK_TIME_SCALE,
-  });
+  const grill = new Grill(config);
   const app = createApp({ config, logger, metrics, lifecycle, features, chillybin, grill });
-
-  // serve; SIGTERM drains in-flight toasties, then closes these in order
-  await serve(app, {
-    config,
-    logger,
-    lifecycle,
-    resources: [
-      { name: "flag client", close: () => features.close() },
-      { name: "chillybin connections", close: () => chillybin.close() },
-    ],
-  });
+  // SIGTERM drains in-flight toasties, then closes these in order.
+  const resources = [
+    { name: "flag client", close: () => features.close() },
+    { name: "chillybin connections", close: () => chillybin.close() },
+  ];
+  await serve(app, { config, logger, lifecycle, resources });
 }
 
 main().catch((err: Error) => {

@@ -14,30 +14,31 @@ export const PROBLEMS = {
   "cold-store-unavailable": [503, "Cold store unavailable"],
 } as const;
 export type ProblemName = keyof typeof PROBLEMS;
-
-export const problemType = (name: ProblemName) =>
-  `https://toasties-galore.example/problems/${name}`;
+export const problemType = (name: string) => `https://toasties-galore.example/problems/${name}`;
 
 /** A jafflr problem; `retryAfter` (seconds) goes out as the Retry-After header. */
-export function problem(
-  name: ProblemName,
-  detail: string,
-  { retryAfter, ...extensions }: { retryAfter?: number } & Record<string, unknown> = {},
-): HttpProblem {
-  const [status, title] = PROBLEMS[name];
-  return new HttpProblem(status, title, {
-    type: problemType(name),
-    detail,
-    extensions,
-    ...(retryAfter === undefined ? {} : { headers: { "Retry-After": String(retryAfter) } }),
-  });
+export function problem(name: ProblemName, detail: string, more: Record<string, unknown> = {}) {
+  const { retryAfter, ...extensions } = more;
+  const headers = retryAfter === undefined ? undefined : { "Retry-After": String(retryAfter) };
+  const [[status, title], type] = [PROBLEMS[name], problemType(name)];
+  return new HttpProblem(status, title, { type, detail, extensions, headers });
 }
 
-const where = z.union([
-  z.strictObject({ pointer: z.string(), detail: z.string() }),
-  z.strictObject({ parameter: z.string(), detail: z.string() }),
-  z.strictObject({ header: z.string(), detail: z.string() }),
-]);
+/** The problem types with their status and title, listed in the OpenAPI document. */
+export const problemTypes = [
+  { type: INVALID_REQUEST, status: 400, title: "Invalid request" },
+  ...Object.entries(PROBLEMS).map(([n, [status, title]]) => ({
+    type: problemType(n),
+    status,
+    title,
+  })),
+];
+
+const where = (at: string) => z.strictObject({ [at]: z.string(), detail: z.string() });
+const errors = z.array(z.union([where("pointer"), where("parameter"), where("header")]));
+const count = z.int().optional();
+const shortfall = z.object({ ingredient: z.string(), requested: count, available: count });
+const names = z.array(z.string()).optional();
 
 /** Every problem jafflr answers, with the extensions each kind carries. */
 export const Problem = z
@@ -47,36 +48,13 @@ export const Problem = z
     status: z.int(),
     detail: z.string().optional(),
     instance: z.string().optional(),
-    errors: z
-      .array(where)
-      .max(20)
-      .optional()
-      .openapi({ description: "invalid-request: where and why" }),
-    short: z
-      .array(
-        z.object({
-          ingredient: z.string(),
-          requested: z.int().optional(),
-          available: z.int().optional(),
-        }),
-      )
-      .optional()
-      .openapi({ description: "out-of-stock: what was short" }),
-    unknown: z.array(z.string()).optional().openapi({ description: "unknown-ingredient" }),
-    taken: z.array(z.string()).optional().openapi({ description: "v1: picked before the failure" }),
-    failedAt: z
-      .string()
-      .optional()
-      .openapi({ description: "v1: the ingredient whose pick failed" }),
+    errors: errors.max(20).optional(),
+    short: z.array(shortfall).optional(),
+    unknown: names,
+    taken: names,
+    failedAt: z.string().optional(),
   })
-  .openapi("Problem");
-
-/** The problem types with their status and title, listed in the OpenAPI document. */
-export const problemTypes = [
-  { type: INVALID_REQUEST, status: 400, title: "Invalid request" },
-  ...Object.entries(PROBLEMS).map(([name, [status, title]]) => ({
-    type: problemType(name as ProblemName),
-    status,
-    title,
-  })),
-];
+  .openapi("Problem", {
+    description:
+      "`errors`: invalid-request's where and why; `short`: out-of-stock's shortfall; `unknown`: the unknown ingredients; `taken` and `failedAt` (v1): what was picked before the pick of `failedAt` failed.",
+  });

@@ -1,24 +1,19 @@
 /**
- * `GET /toastie?i=cheese&i=vegemite&customer=gordon&doneness=burnt` — how the original stall's
- * clients order. A deprecated legacy form with the same answers as `POST /toastie`, treated as
- * chillybin's `GET /pick` is: Deprecation and Sunset headers, a Link to the successor, no caching,
- * and a counter of calls by caller so its traffic can be watched down to zero. HEAD never toasts.
+ * `GET /toastie?i=cheese&i=vegemite&customer=gordon&doneness=burnt`: how the original stall's
+ * clients order. Deprecated, with POST /toastie's answers, and treated as chillybin's GET /pick
+ * is (tpi's `deprecated`): Deprecation, Sunset, a successor Link, no caching, and calls counted
+ * by caller so its traffic can be watched down to zero. HEAD never toasts.
  */
 import type { Express } from "express";
 import { deprecated, type Metrics } from "tpi";
 import { parseIdempotencyKey, parseToastieOrder, type toastieServer } from "./toastie";
 
-/** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when), as chillybin's v1. */
 const DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
 const SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
-
-/** Callers named in jafflr_legacy_toastie_calls_total; any other is "other". */
-export const KNOWN_CALLERS =
-  "curl wget go-http-client python-requests node undici mozilla k6".split(" ");
-
+type Serve = ReturnType<typeof toastieServer>;
 const text = (description: string, example?: string) => ({
   description,
-  schema: { type: "string" as const, ...(example && { example }) },
+  schema: { type: "string" as const, example },
 });
 export const LEGACY_HEADERS = {
   Deprecation: text("RFC 9745: deprecated since then.", `@${DEPRECATED_AT.getTime() / 1000}`),
@@ -27,11 +22,7 @@ export const LEGACY_HEADERS = {
   "Cache-Control": text("`no-store`: a GET that changes state must not be cached.", "no-store"),
 };
 
-export function mountLegacyToastie(
-  app: Express,
-  serveToastie: ReturnType<typeof toastieServer>,
-  metrics: Metrics,
-) {
+export function mountLegacyToastie(app: Express, serve: Serve, metrics: Metrics) {
   const legacy = deprecated({
     metrics,
     counter: "jafflr_legacy_toastie_calls_total",
@@ -39,13 +30,12 @@ export function mountLegacyToastie(
     deprecatedAt: DEPRECATED_AT,
     sunsetAt: SUNSET_AT,
     successor: "/toastie",
-    knownCallers: KNOWN_CALLERS,
+    // Any other caller is counted as "other".
+    knownCallers: "curl wget go-http-client python-requests node undici mozilla k6".split(" "),
   });
-  app.head("/toastie", legacy, (_req, res) => {
-    res.status(200).type("application/json").end();
-  });
+  app.head("/toastie", legacy, (_req, res) => void res.status(200).type("application/json").end());
   app.get("/toastie", legacy, async (req, res) => {
     const order = parseToastieOrder({ query: req.query });
-    await serveToastie(res, order, parseIdempotencyKey(req.headers["idempotency-key"]));
+    await serve(res, order, parseIdempotencyKey(req.headers["idempotency-key"]));
   });
 }

@@ -28,7 +28,7 @@ beforeEach(() => {
   cold.requests.length = 0;
   told.length = 0;
 });
-async function jafflr(grill = { slots: 4, queue: 4 }, chillybinUrl = cold.url) {
+async function jafflr(grill = { GRILL_SLOTS: 4, GRILL_QUEUE: 4 }, chillybinUrl = cold.url) {
   const onToastie = (o: ToastieOutcome) => told.push(o);
   const j = await h.buildJafflr({ chillybinUrl, flagsFile: flags.file, grill, onToastie });
   jafflrs.push(j);
@@ -136,7 +136,7 @@ describe("toasties", () => {
   });
 
   it("a full grill refuses with 503 + Retry-After, picks nothing, and tells onToastie", async () => {
-    const j = await jafflr({ slots: 1, queue: 0 });
+    const j = await jafflr({ GRILL_SLOTS: 1, GRILL_QUEUE: 0 });
     const busy = await j.grill.reserve();
     const refused = await request(j.app).post("/toastie?i=cheese&customer=gita");
     busy.release();
@@ -150,7 +150,7 @@ describe("toasties", () => {
   });
 
   it("a customer who hangs up while queued leaves the queue and gets nothing picked", async () => {
-    const j = await jafflr({ slots: 1, queue: 5 });
+    const j = await jafflr({ GRILL_SLOTS: 1, GRILL_QUEUE: 5 });
     const busy = await j.grill.reserve();
     const server = j.app.listen(0, "127.0.0.1");
     await new Promise((resolve) => server.once("listening", resolve));

@@ -11,7 +11,7 @@ const busy = (err: unknown) =>
 
 describe("Grill", () => {
   it("serves in arrival order, passing a freed slot to the next in line; refuses beyond the queue", async () => {
-    const grill = new Grill({ slots: 1, queue: 3, timeScale: 1 });
+    const grill = new Grill({ GRILL_SLOTS: 1, GRILL_QUEUE: 3, COOK_TIME_SCALE: 1 });
     const first = await grill.reserve();
     first.release();
     first.release(); // a second release is a no-op, not a slot given away twice
@@ -31,13 +31,13 @@ describe("Grill", () => {
     for (const w of waiters) (await w).release();
     assert.deepEqual(served, [1, 2, 3]);
     assert.deepEqual([grill.toasting, grill.waiting], [0, 0]);
-    const none = new Grill({ slots: 1, queue: 0, timeScale: 0 });
+    const none = new Grill({ GRILL_SLOTS: 1, GRILL_QUEUE: 0, COOK_TIME_SCALE: 0 });
     await none.reserve();
     await assert.rejects(none.reserve(), busy, "a zero-length queue refuses at once");
   });
 
   it("drops a waiter whose customer left, without giving it a slot", async () => {
-    const grill = new Grill({ slots: 1, queue: 5, timeScale: 0 });
+    const grill = new Grill({ GRILL_SLOTS: 1, GRILL_QUEUE: 5, COOK_TIME_SCALE: 0 });
     const held = await grill.reserve();
     const leaving = new AbortController();
     const gone = grill.reserve(leaving.signal);
@@ -52,7 +52,7 @@ describe("Grill", () => {
   });
 
   it("cooks for the doneness's seconds times the scale", async () => {
-    const grill = new Grill({ slots: 1, queue: 0, timeScale: 0.01 });
+    const grill = new Grill({ GRILL_SLOTS: 1, GRILL_QUEUE: 0, COOK_TIME_SCALE: 0.01 });
     assert.deepEqual(
       ["light", "medium", "well-done", "burnt"].map((d) => grill.cookMs(d as "light")),
       [10, 20, 50, 100],

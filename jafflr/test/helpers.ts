@@ -131,7 +131,7 @@ export async function buildJafflr(opts: {
   const flagsFile = opts.flagsFile ?? DEFAULT_FLAGS_FILE;
   const features = await startFeatures(FLAGS, flagConfig(flagsFile), logger);
   const client = testClient(opts.chillybinUrl, opts.timeoutMs ?? 10_000, metrics.registry, logger);
-  const grill = new Grill({ slots: 4, queue: 32, timeScale: 0, ...opts.grill });
+  const grill = new Grill({ GRILL_SLOTS: 4, GRILL_QUEUE: 32, COOK_TIME_SCALE: 0, ...opts.grill });
   const config = { VERSION: "test", CHILLYBIN_URL: opts.chillybinUrl };
   const deps = { config, logger, metrics, lifecycle, features, chillybin: client, grill };
   const app = createApp({ ...deps, onToastie: opts.onToastie });
