@@ -1,62 +1,39 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Router } from "express";
 import type { Lifecycle } from "./shutdown";
 
-/** A dependency probe: resolves when the dependency answers, rejects with the reason otherwise. */
 export type ReadinessCheck = () => Promise<unknown>;
-
 /** /health's answer never changes: serialised once, not per probe. */
-export function healthAnswer(opts: { service: string; version: string }) {
-  const body = Buffer.from(
-    JSON.stringify({ status: "ok", service: opts.service, version: opts.version }),
+export function healthAnswer({ service, version }: { service: string; version: string }) {
+  const body = Buffer.from(JSON.stringify({ status: "ok", service, version }));
+  const type = "application/json; charset=utf-8";
+  return { headers: { "Content-Type": type, "Content-Length": String(body.length) }, body };
+}
+
+const NO_ANSWER = new Error("no answer within 2000 ms");
+const late = () => sleep(2000, undefined, { ref: false }).then(() => Promise.reject(NO_ANSWER));
+/** "ok", or why the check failed; one that hangs fails after 2 s. */
+const check = (probe: ReadinessCheck) =>
+  Promise.race([Promise.resolve().then(probe), late()]).then(
+    () => "ok",
+    (err) => (err instanceof Error ? err.message || err.name : String(err)),
   );
-  const headers = {
-    "Content-Type": "application/json; charset=utf-8",
-    "Content-Length": String(body.length),
-  };
-  return { headers, body };
-}
 
-/** The reason a check failed, or "ok"; a check that hangs fails after 2 s. */
-async function check(probe: ReadinessCheck): Promise<string> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise((_, reject) => {
-    timer = setTimeout(() => reject(new Error("no answer within 2000 ms")), 2000);
-  });
-  try {
-    await Promise.race([Promise.resolve().then(probe), late]);
-    return "ok";
-  } catch (err) {
-    return err instanceof Error ? err.message || err.name : String(err);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * /health is liveness (never touches dependencies: a database outage must not get the pod
- * restarted); /ready is readiness (dependencies answer, not draining). A served app's GET /health
- * is answered before express (http.ts): this route serves HEAD, and GET under supertest.
- */
+// Liveness never asks dependencies: a database outage must not get the pod restarted. A served
+// app's GET /health is answered before express (http.ts); this route serves HEAD and supertest.
 export function mountHealth(
   router: Router,
   health: ReturnType<typeof healthAnswer>,
   lifecycle: Lifecycle,
   readiness: Record<string, ReadinessCheck>,
 ) {
-  router.get("/health", (_req, res) => {
-    res.set(health.headers).send(health.body);
-  });
+  router.get("/health", (_req, res) => void res.set(health.headers).send(health.body));
   router.get("/ready", async (_req, res) => {
-    if (lifecycle.shuttingDown) {
-      res.status(503).json({ status: "unavailable", checks: { shutdown: "shutting down" } });
-      return;
-    }
-    const names = Object.keys(readiness);
-    const results = await Promise.all(
-      names.map((name) => check(readiness[name] as ReadinessCheck)),
-    );
-    const checks = Object.fromEntries(names.map((name, i) => [name, results[i]]));
-    const ok = results.every((r) => r === "ok");
+    const draining = lifecycle.shuttingDown && { shutdown: "shutting down" };
+    const entries = Object.entries(readiness);
+    const results = draining ? [] : await Promise.all(entries.map(([, probe]) => check(probe)));
+    const checks = draining || Object.fromEntries(entries.map(([name], i) => [name, results[i]]));
+    const ok = !draining && results.every((r) => r === "ok");
     res.status(ok ? 200 : 503).json({ status: ok ? "ready" : "unavailable", checks });
   });
 }

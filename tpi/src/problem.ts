@@ -8,14 +8,11 @@ import type { Logger } from "./logger";
 openapi.extendZodWithOpenApi(z); // once: every schema made with tpi's `z` takes `.openapi(...)`
 
 export { z };
-
 export interface ProblemOptions {
   detail?: string;
-  /** A URI naming the kind of problem; about:blank (RFC 9457's default) when absent. */
-  type?: string;
+  type?: string; // a URI naming the kind of problem; about:blank (RFC 9457's default) if absent
   headers?: Record<string, string>;
-  /** Extra members, e.g. `short: [...]` naming the ingredients that ran out. */
-  extensions?: Record<string, unknown>;
+  extensions?: Record<string, unknown>; // extra members, e.g. `short: [...]`
 }
 
 /** Throw from any handler to answer with an RFC 9457 problem. */
@@ -30,44 +27,34 @@ export class HttpProblem extends Error {
   }
 }
 
-/** A generic problem: about:blank with the status's phrase (RFC 9110's 413, not Node 20's). */
-const blank = (status: number, detail: string, headers?: Record<string, string>) =>
-  new HttpProblem(status, status === 413 ? "Content Too Large" : `${STATUS_CODES[status]}`, {
-    detail,
-    headers,
-  });
-
+/** A generic problem: about:blank, titled by the status's phrase (RFC 9110's 413, not Node 20's). */
+const blank = (status: number, detail: string, headers?: Record<string, string>) => {
+  const title = status === 413 ? "Content Too Large" : `${STATUS_CODES[status]}`;
+  return new HttpProblem(status, title, { detail, headers });
+};
 /** Never echo a client's 10 KB name or path back in full. */
 export const clip = (s: string, max = 40) => (s.length > max ? `${s.slice(0, max)}…` : s);
 
 function send(res: Response, { status, title, options }: HttpProblem): void {
-  const { type = "about:blank", detail, headers, extensions } = options;
+  const { type = "about:blank", detail, headers = {}, extensions } = options;
   const instance = clip(res.req.originalUrl.split("?")[0] ?? "", 256);
-  if (headers) res.set(headers);
-  res
-    .status(status)
-    .type("application/problem+json")
-    .send(JSON.stringify({ ...extensions, type, title, status, detail, instance }));
+  const body = JSON.stringify({ ...extensions, type, title, status, detail, instance });
+  res.set(headers).status(status).type("application/problem+json").send(body);
 }
 
-/** 415 unless the request carries a JSON body (routes that take JSON only). */
 export const requireJson: RequestHandler = (req, _res, next) => {
   if (req.is(["application/json", "application/*+json"])) return next();
   throw blank(415, "Send the body as JSON with Content-Type: application/json.");
 };
-
 /** 405 with Allow for a path's other methods; mount with app.all(path, …) after the real routes. */
-export const methodNotAllowed =
-  (allowed: string[]): RequestHandler =>
-  (req) => {
-    const detail = `${req.method} is not supported here; use ${allowed.join(" or ")}.`;
-    throw blank(405, detail, { Allow: allowed.join(", ") });
-  };
-
+export const methodNotAllowed = (allowed: string[]): RequestHandler => {
+  const [use, Allow] = [`use ${allowed.join(" or ")}.`, allowed.join(", ")];
+  return (req) =>
+    Promise.reject(blank(405, `${req.method} is not supported here; ${use}`, { Allow }));
+};
 export const notFound: RequestHandler = (req) => {
   throw blank(404, `No route for ${req.method} ${clip(req.path, 256)}.`);
 };
-
 /** body-parser's errors carry a `type`: the client's fault, never a 500. */
 const BODY_ERRORS: Record<string, [number, string]> = {
   "entity.parse.failed": [400, "The request body is not valid JSON."],
@@ -77,10 +64,10 @@ const BODY_ERRORS: Record<string, [number, string]> = {
   "request.size.invalid": [400, "Content-Length does not match the body."],
   "request.aborted": [400, "The request was aborted."],
 };
-
 /** Anything thrown becomes problem+json; unexpected errors are logged, never shown. */
-export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
-  return (err, req, res, next) => {
+export const problemErrorHandler =
+  (logger: Logger): ErrorRequestHandler =>
+  (err, req, res, next) => {
     if (res.headersSent) return next(err);
     if (err instanceof HttpProblem) return send(res, err);
     const known = BODY_ERRORS[String(err?.type)];
@@ -93,7 +80,6 @@ export function problemErrorHandler(logger: Logger): ErrorRequestHandler {
     logger.error({ err, method: req.method, url: req.originalUrl }, "unexpected error");
     send(res, blank(500, "Something went wrong on our side."));
   };
-}
 
 /** Requests node's HTTP parser rejects (a NUL in a header, a 20 KB header) get problem+json too. */
 export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): void {
@@ -101,34 +87,24 @@ export function answerClientError(err: NodeJS.ErrnoException, socket: Duplex): v
   const status = { HPE_HEADER_OVERFLOW: 431, ERR_HTTP_REQUEST_TIMEOUT: 408 }[`${err.code}`] ?? 400;
   const { title, options } = blank(status, "The request is not valid HTTP.");
   const body = JSON.stringify({ type: "about:blank", title, status, detail: options.detail });
-  const head = `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\n`;
-  socket.end(
-    `${head}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-  );
+  const head = `HTTP/1.1 ${status} ${title}\r\nContent-Type: application/problem+json\r\nContent-Length`;
+  socket.end(`${head}: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }
 
 /** One thing wrong with a request: where (body pointer, query parameter or header), and why. */
-export type FieldError = ({ pointer: string } | { parameter: string } | { header: string }) & {
-  detail: string;
-};
-
+type Where = { pointer: string } | { parameter: string } | { header: string };
+export type FieldError = Where & { detail: string };
 export const INVALID_REQUEST = "https://toasties-galore.example/problems/invalid-request";
-
 /** 400 listing what is wrong: at most 20 items, so 1000 bad fields get a bounded answer. */
 export function invalidRequest(all: FieldError[]): HttpProblem {
-  const errors = all.slice(0, 20);
-  const detail = errors.map((e) => e.detail).join("; ");
-  return new HttpProblem(400, "Invalid request", {
-    type: INVALID_REQUEST,
-    detail,
-    extensions: { errors },
-  });
+  const [errors, type] = [all.slice(0, 20), INVALID_REQUEST];
+  const options = { type, detail: errors.map((e) => e.detail).join("; "), extensions: { errors } };
+  return new HttpProblem(400, "Invalid request", options);
 }
 
-/**
- * The schema's output, or an invalidRequest with one item per zod issue and per unknown key;
- * `expected` is appended to unknown-key details ("; expected a, b").
- */
+const pointer = (path: PropertyKey[]) =>
+  path.map((p) => `/${clip(String(p)).replace(/~/g, "~0").replace(/\//g, "~1")}`).join("");
+/** The parsed input, or a 400 with one item per zod issue; `expected` names the known keys. */
 export function parseRequest<T extends z.ZodType>(
   schema: T,
   input: unknown,
@@ -137,37 +113,23 @@ export function parseRequest<T extends z.ZodType>(
 ): z.output<T> {
   const result = schema.safeParse(input ?? {});
   if (result.success) return result.data;
+  const query = where === "query";
   const at = (path: PropertyKey[], detail: string): FieldError =>
-    where === "query"
-      ? { parameter: clip(String(path[0] ?? "")), detail }
-      : {
-          pointer: path
-            .map((p) => `/${clip(String(p)).replace(/~/g, "~0").replace(/\//g, "~1")}`)
-            .join(""),
-          detail,
-        };
-  const kind = where === "query" ? "parameter" : "field";
+    query ? { parameter: clip(String(path[0] ?? "")), detail } : { pointer: pointer(path), detail };
+  const unknown = `unknown ${query ? "parameter" : "field"}`;
   const hint = expected ? `; expected ${expected}` : "";
   const errors = result.error.issues.flatMap((issue): FieldError[] => {
+    const { path, message } = issue;
     if (issue.code === "unrecognized_keys") {
-      return issue.keys.map((key) =>
-        at([...issue.path, key], `unknown ${kind} "${clip(key)}"${hint}`),
-      );
+      return issue.keys.map((key) => at([...path, key], `${unknown} "${clip(key)}"${hint}`));
     }
-    if (issue.code !== "invalid_key") return [at(issue.path, issue.message)];
-    const why = issue.issues[0]?.message ?? issue.message;
-    return [at(issue.path, `"${clip(String(issue.path.at(-1) ?? ""))}": ${why}`)];
+    if (issue.code !== "invalid_key") return [at(path, message)];
+    const key = clip(String(path.at(-1) ?? ""));
+    return [at(path, `"${key}": ${issue.issues[0]?.message ?? message}`)];
   });
   throw invalidRequest(errors);
 }
 
-/** The OpenAPI 3.1 document of everything registered. */
-export function openApiDocument(
-  registry: openapi.OpenAPIRegistry,
-  info: { title: string; version: string; description?: string },
-) {
-  return new openapi.OpenApiGeneratorV31(registry.definitions).generateDocument({
-    openapi: "3.1.0",
-    info,
-  });
-}
+type Info = { title: string; version: string; description?: string };
+export const openApiDocument = ({ definitions }: openapi.OpenAPIRegistry, info: Info) =>
+  new openapi.OpenApiGeneratorV31(definitions).generateDocument({ openapi: "3.1.0", info });

@@ -1,6 +1,5 @@
-// Side-effect import: the first line of every service's entry point. Loading it starts the
-// OpenTelemetry SDK before pg is required (its query spans come from patching it at load) and
-// before the first request (tpi makes the server spans; undici's client spans need the SDK).
+// An entry point's first line: tracing must start before pg loads (its spans come from patching
+// it at load) and before the first request.
 import { startTelemetry } from "./telemetry";
 
 startTelemetry();

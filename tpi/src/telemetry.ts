@@ -5,23 +5,14 @@ import type { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { defaultVersion, findUp } from "./config";
 
 let provider: NodeTracerProvider | undefined;
-
 export const telemetryStarted = () => provider !== undefined;
-
-/**
- * Starts OpenTelemetry: `import "tpi/register"`, an entry point's first line, calls it. Server
- * spans are tpi's own (the http and express instrumentations cost more CPU than the request);
- * pg query spans and undici client spans (with `traceparent` out) come from instrumentations.
- */
+// Server spans are tpi's own: the http and express instrumentations cost more CPU than the
+// request. pg query spans and undici client spans (traceparent out) come from instrumentations.
 export function startTelemetry() {
   if (provider) return provider;
   // pg's query spans come from patching it at load: it must load after this.
-  const early = Object.keys(require.cache).find((p) => /[\\/]node_modules[\\/]pg[\\/]/.test(p));
-  if (early) {
-    throw new Error(
-      `tpi/register must be imported before pg (already loaded: ${early}). Make \`import "tpi/register"\` the first line of the entry point.`,
-    );
-  }
+  const pg = Object.keys(require.cache).find((p) => /[\\/]node_modules[\\/]pg[\\/]/.test(p));
+  if (pg) throw new Error(`tpi/register must be imported before pg, as the first line (${pg})`);
   // Required here, not imported: processes that never trace (migrate, tests) skip ~400 modules.
   const { registerInstrumentations } = require("@opentelemetry/instrumentation");
   const { PgInstrumentation } = require("@opentelemetry/instrumentation-pg");
@@ -29,7 +20,7 @@ export function startTelemetry() {
   const { resourceFromAttributes } = require("@opentelemetry/resources");
   const { BatchSpanProcessor } = require("@opentelemetry/sdk-trace-base");
   const { NodeTracerProvider } = require("@opentelemetry/sdk-trace-node");
-  const env = process.env;
+  const { env } = process;
   // The exporter only when there is somewhere to send: it is ~8 MB of a 120 MB budget.
   const exporting = env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
   const { OTLPTraceExporter } = exporting ? require("@opentelemetry/exporter-trace-otlp-http") : {};
@@ -41,34 +32,20 @@ export function startTelemetry() {
     }),
     spanProcessors: exporting ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [],
   });
-  provider = created;
   created.register(); // W3C trace-context propagator, AsyncLocalStorage context manager
-  registerInstrumentations({
-    tracerProvider: created,
-    instrumentations: [
-      // Query spans only: a span per pool checkout doubles the cost and says nothing new.
-      new PgInstrumentation({ requireParentSpan: true, ignoreConnectSpans: true }),
-      new UndiciInstrumentation(),
-    ],
-  });
+  // pg: query spans only; a span per pool checkout doubles the cost and says nothing new.
+  const pgOptions = { requireParentSpan: true, ignoreConnectSpans: true };
+  const instrumentations = [new PgInstrumentation(pgOptions), new UndiciInstrumentation()];
+  registerInstrumentations({ tracerProvider: created, instrumentations });
+  provider = created;
   return created;
 }
 
-/** Flushes spans still buffered; the last thing graceful shutdown does. */
 export const shutdownTelemetry = async () => provider?.shutdown();
-
-export interface ServerSpan {
-  span: otel.Span;
-  /** The context the request's handlers run in: the span is its active span. */
-  context: otel.Context;
-  path: string;
-}
-
+export type ServerSpan = { span: otel.Span; context: otel.Context; path: string };
 /** Probe and scrape traffic: traced, it would drown the spans that matter. */
 const UNTRACED = new Set(["/health", "/ready", "/metrics"]);
 let tracer: otel.Tracer | undefined;
-
-/** The server span for a request, continuing the caller's trace (W3C `traceparent`). */
 export function startServerSpan(req: IncomingMessage & { path: string }): ServerSpan | undefined {
   if (!provider || UNTRACED.has(req.path)) return undefined;
   const parent = otel.propagation.extract(otel.ROOT_CONTEXT, req.headers);
@@ -80,13 +57,9 @@ export function startServerSpan(req: IncomingMessage & { path: string }): Server
 }
 
 /** Names the span by its route template (`GET /orders/:id`) once express has matched one. */
-export function endServerSpan(
-  { span, path }: ServerSpan,
-  req: IncomingMessage,
-  route?: string,
-  status = 0,
-) {
-  if (route !== undefined) span.updateName(`${req.method} ${route}`);
+export function endServerSpan(s: ServerSpan, req: IncomingMessage, route?: string, status = 0) {
+  const { span, path } = s;
+  if (route) span.updateName(`${req.method} ${route}`);
   span.setAttributes({
     "http.request.method": req.method,
     "url.path": path,

@@ -29,10 +29,10 @@ function routes(a: express.Express, metrics: tpi.Metrics) {
   const short = new tpi.HttpProblem(409, "Out", { ...options, extensions: { short: ["ham"] } });
   a.get("/short", () => Promise.reject(short));
   a.get("/boom", () => Promise.reject(new Error("secret database password")));
-  const at = (y: number, m: number, d: number) => new Date(Date.UTC(y, m, d));
+  const [deprecatedAt, sunsetAt] = [new Date("2026-11-01"), new Date("2027-06-30")];
   const old = tpi.deprecated({
     ...{ metrics, counter: "old_calls_total", help: "calls", successor: "/new" },
-    ...{ knownCallers: ["curl"], deprecatedAt: at(2026, 10, 1), sunsetAt: at(2027, 5, 30) },
+    ...{ knownCallers: ["curl"], deprecatedAt, sunsetAt },
   });
   a.get("/old", old, (_req, res) => void res.send("ok"));
 }

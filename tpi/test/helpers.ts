@@ -1,6 +1,7 @@
 import { spawn } from "node:child_process";
 import http from "node:http";
 import { join } from "node:path";
+import { text } from "node:stream/consumers";
 import { createLogger } from "../src/index";
 
 /** A logger whose JSON lines the test can read back. */
@@ -14,14 +15,12 @@ export function capturingLogger() {
 
 /** A GET that never throws: resolves with the status and body, or the network error code. */
 export function get(url: string, agent?: http.Agent, headers: Record<string, string> = {}) {
+  const options = { agent, headers, signal: AbortSignal.timeout(10_000) };
   return new Promise<{ status?: number; body?: string; error?: string }>((resolve) => {
-    http
-      .get(url, { agent, headers, signal: AbortSignal.timeout(10_000) }, (res) => {
-        let body = "";
-        res.on("data", (c) => (body += c));
-        res.on("end", () => resolve({ status: res.statusCode, body }));
-      })
-      .on("error", (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message }));
+    const answered = (res: http.IncomingMessage) =>
+      text(res).then((body) => resolve({ status: res.statusCode, body }));
+    const failed = (err: NodeJS.ErrnoException) => resolve({ error: err.code ?? err.message });
+    http.get(url, options, answered).on("error", failed);
   });
 }
 

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
+import { text } from "node:stream/consumers";
 import { it } from "node:test";
 import { Lifecycle, serve } from "../src/index";
 import { fixtureApp } from "./fixtures/app";
@@ -20,11 +21,7 @@ async function served(SHUTDOWN_TIMEOUT_MS: number, SHUTDOWN_DELAY_MS: number) {
 
 /** Raw bytes in, the whole answer out (the server closes the connection). */
 const raw = (url: string, payload: string) =>
-  new Promise<string>((resolve) => {
-    const socket = net.connect(Number(new URL(url).port), "127.0.0.1", () => socket.write(payload));
-    let answer = "";
-    socket.on("data", (c) => (answer += c)).on("end", () => resolve(answer));
-  });
+  text(net.connect(Number(new URL(url).port), "127.0.0.1").end(payload));
 
 it("shutdown: not ready during the pre-stop delay, in-flight requests finish, idle keep-alive sockets close, then resources close in order", async () => {
   const s = await served(3000, 500);
@@ -109,8 +106,7 @@ it("a real process: SIGTERM lets in-flight requests finish and flushes their spa
     assert.equal(trace_id, trace, "logs join to the trace");
     if (msg === "request") assert.ok(spanIds.includes(span_id), "and to the span");
   }
-
-  const g = startFixture();
+  const g = startFixture(); // and a second signal while draining
   const stuck = get(`${await g.url}/slow?ms=3000`);
   await until(() => g.output().includes('"slow started"'), "the request started");
   g.child.kill("SIGTERM");
@@ -138,7 +134,8 @@ it("exits by itself when the supervisor that spawned it is SIGKILLed", async () 
   await until(() => !existsSync(stat) || /\) Z/.test(readFileSync(stat, "utf8")), "it exits");
 });
 
-it("a stuck stdout: bounded memory, dropped lines counted and then reported, SIGTERM still exits in time", async () => {
+/** A real process whose stdout nobody reads after it listens: a stuck log shipper. */
+async function stuck() {
   const f = startFixture({ LOG_BUFFER_BYTES: String(64 * 1024), SHUTDOWN_TIMEOUT_MS: "2000" });
   const url = await f.url;
   const metric = async (name: string) => {
@@ -146,26 +143,34 @@ it("a stuck stdout: bounded memory, dropped lines counted and then reported, SIG
     return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, "m").exec(text ?? "")?.[1]);
   };
   const rss = await metric("process_resident_memory_bytes");
-  f.child.stdout.pause(); // nobody reads stdout any more: a stuck log shipper
-  for (let i = 0; i < 100; i++) assert.equal((await get(`${url}/chatty?n=1000`)).status, 200);
-  const dropped = await metric("log_lines_dropped_total");
-  assert.ok(dropped >= 90_000, `most of 100 000 lines (100 MB) dropped and counted: ${dropped}`);
-  const grown = (await metric("process_resident_memory_bytes")) - rss;
-  assert.ok(grown < 80 * 2 ** 20, `RSS grew ${grown} bytes`);
-
-  f.child.stdout.resume();
-  // Warnings say how many lines were lost since the last one: together, every dropped line.
-  const warned = () => [...f.output().matchAll(/"level":"warn".*"dropped_lines":(\d+)/g)];
-  const reported = () => warned().reduce((sum, [, n]) => sum + Number(n), 0);
-  const allReported = async () => reported() === (await metric("log_lines_dropped_total"));
-  await until(allReported, "every dropped line is reported");
-  assert.match(f.output(), /"level":"warn".*"msg":"\d+ log lines were dropped: stdout did not/);
-
   f.child.stdout.pause();
-  for (let i = 0; i < 10; i++) assert.equal((await get(`${url}/chatty?n=1000`)).status, 200);
+  return { ...f, url, metric, rss };
+}
+
+it("a stuck stdout: the service answers with bounded memory, counts dropped lines, exits in time", async () => {
+  const f = await stuck();
+  for (let i = 0; i < 100; i++) assert.equal((await get(`${f.url}/chatty?n=1000`)).status, 200);
+  const dropped = await f.metric("log_lines_dropped_total");
+  assert.ok(dropped >= 90_000, `most of 100 000 lines (100 MB) dropped and counted: ${dropped}`);
+  const grown = (await f.metric("process_resident_memory_bytes")) - f.rss;
+  assert.ok(grown < 80 * 2 ** 20, `RSS grew ${grown} bytes`);
   const signalled = Date.now();
   f.child.kill("SIGTERM");
   assert.equal(await f.exited, 1, "exit 1: the last lines could not be written");
-  // SHUTDOWN_TIMEOUT_MS + 1 s, and 2 s for a loaded machine.
-  assert.ok(Date.now() - signalled < 2000 + 1000 + 2000);
+  assert.ok(Date.now() - signalled < 2000 + 1000 + 2000, "SHUTDOWN_TIMEOUT_MS + 1 s (+ 2 s slack)");
+});
+
+it("once a stuck stdout drains, warnings say how many lines were dropped", async () => {
+  const f = await stuck();
+  assert.equal((await get(`${f.url}/chatty?n=1000`)).status, 200);
+  f.child.stdout.resume();
+  // Each warning counts the lines lost since the last one: together, every dropped line.
+  const warned = () => [...f.output().matchAll(/"level":"warn".*"dropped_lines":(\d+)/g)];
+  const reported = () => warned().reduce((sum, [, n]) => sum + Number(n), 0);
+  const all = async () =>
+    reported() > 0 && reported() === (await f.metric("log_lines_dropped_total"));
+  await until(all, "every dropped line is reported");
+  assert.match(f.output(), /"level":"warn".*"msg":"\d+ log lines were dropped: stdout did not/);
+  f.child.kill("SIGTERM");
+  assert.equal(await f.exited, 0);
 });
