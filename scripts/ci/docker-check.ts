@@ -3,20 +3,19 @@
  * in a temp folder: build context (.gitignore, .dockerignore) → `turbo prune --docker` twice (as is,
  * then without devDependencies) → npm ci → turbo build → payload → `npm ci --omit=dev`; then no dev
  * package or source may be in the runtime, and the service, started from it with plain node, must
- * answer /health with its VERSION and exit 0 on SIGTERM.
+ * answer /health with its VERSION and exit 0 on SIGTERM. Under with-db, for chillybin's database.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import dockerignore from "@balena/dockerignore";
-import { startThrowawayDb } from "local-dev/embedded-db";
 import { freePort } from "testkit/net";
 import { launchService } from "testkit/service-process";
-import { createTestDatabase } from "testkit/test-db";
 
 const REPO_ROOT = resolve(__dirname, "..", "..");
 const json = (file: string) => JSON.parse(fs.readFileSync(file, "utf8"));
+const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
 const log = (message: string) => console.log(`docker-check: ${message}`);
 
 /** Runs a command (a string is split at spaces) to completion; on failure throws with its output. */
@@ -203,18 +202,24 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  // chillybin's database: a fresh one on DATABASE_URL's server, else on a throwaway embedded one.
-  const needsDb = services.includes("chillybin");
-  const server = !needsDb || process.env.DATABASE_URL ? undefined : await startThrowawayDb();
-  const database = needsDb
-    ? await createTestDatabase(server?.url ?? process.env.DATABASE_URL)
-    : undefined;
+  if (services.includes("chillybin") && !process.env[UNDER_DB]) {
+    // The same check again, under with-db for chillybin's database.
+    const withDb = [join(REPO_ROOT, "scripts", "dev", "with-db.ts"), process.execPath];
+    const args = [...process.execArgv, ...withDb, ...process.execArgv, __filename, ...services];
+    const child = spawn(process.execPath, args, {
+      stdio: "inherit",
+      env: { ...process.env, [UNDER_DB]: "1" },
+    });
+    for (const signal of ["SIGINT", "SIGTERM"] as const)
+      process.on(signal, () => child.kill(signal));
+    return new Promise((done) => child.once("exit", (code) => done(code ?? 1)));
+  }
   let failed = 0;
   for (const service of services) {
     const work = fs.mkdtempSync(join(tmpdir(), `docker-check-${service}-`));
     const started = Date.now();
     try {
-      await checkService(service, work, await freePort(), database?.url);
+      await checkService(service, work, await freePort(), process.env.DATABASE_URL);
       log(`${service}: OK (${Math.round((Date.now() - started) / 1000)} s)`);
     } catch (error) {
       failed += 1;
@@ -223,8 +228,6 @@ async function main(): Promise<number> {
       fs.rmSync(work, { recursive: true, force: true });
     }
   }
-  await database?.drop();
-  await server?.destroy();
   log(
     failed === 0
       ? `all ${services.length} service(s) OK: ${services.join(", ")}`
