@@ -1,4 +1,4 @@
-import type { Express } from "express";
+import type { Express, RequestHandler } from "express";
 import * as tpi from "tpi";
 import { type Lifecycle, type Logger, type Metrics, methodNotAllowed, promClient, z } from "tpi";
 import type { ChillybinClient } from "./chillybin-client";
@@ -9,7 +9,6 @@ import type { Grill } from "./grill";
 import { registerStallRoutes, stallPage, stallPageRoot } from "./page";
 import { Problem, problemTypes } from "./problems";
 import * as toastie from "./toastie";
-import { LEGACY_HEADERS, mountLegacyToastie } from "./toastie-get";
 
 /** What became of a checked toastie; no `pickedVia` when it failed before picking. */
 export type ToastieOutcome = Omit<toastie.ToastieOrder, "doneness"> & {
@@ -63,6 +62,23 @@ export function createApp(deps: AppDeps): Express {
       ? tpi.requireJson(req, res, next)
       : next();
 
+  const order: RequestHandler = async (req, res) => {
+    const body = req.method === "POST" ? req.body : undefined; // the legacy GET reads the query only
+    const order = toastie.parseToastieOrder({ query: req.query, body });
+    await serve(res, order, toastie.parseIdempotencyKey(req.headers["idempotency-key"]));
+  };
+  // The original's `GET /toastie?i=cheese&i=vegemite&customer=gordon&doneness=burnt`, as chillybin's
+  // GET /pick: deprecated, uncached, its calls counted by caller to watch them fall to zero.
+  const legacy = tpi.deprecated({
+    metrics,
+    counter: "jafflr_legacy_toastie_calls_total",
+    help: "Calls to the deprecated GET/HEAD /toastie, by caller (User-Agent product token). Zero for long enough means it can go.",
+    deprecatedAt: DEPRECATED_AT,
+    sunsetAt: SUNSET_AT,
+    successor: "/toastie",
+    knownCallers: "curl wget go-http-client python-requests node undici mozilla k6".split(" "),
+  });
+
   // Readiness is only "not draining": chillybin being down must not take every jafflr out of
   // its Service at once (toasties answer a quick 503 problem instead).
   return tpi.createServiceApp({
@@ -75,11 +91,9 @@ export function createApp(deps: AppDeps): Express {
         res.json({ ...status, chillybin: chillybin.reachability } satisfies z.infer<typeof Status>);
       });
       app.all("/", methodNotAllowed(["GET", "HEAD"]));
-      app.post("/toastie", jsonIfAny, async (req, res) => {
-        const order = toastie.parseToastieOrder({ query: req.query, body: req.body });
-        await serve(res, order, toastie.parseIdempotencyKey(req.headers["idempotency-key"]));
-      });
-      mountLegacyToastie(app, serve, metrics);
+      app.post("/toastie", jsonIfAny, order);
+      app.head("/toastie", legacy, (_req, res) => void res.type("json").end()); // never toasts
+      app.get("/toastie", legacy, order);
       app.all("/toastie", methodNotAllowed(["GET", "HEAD", "POST"]));
       app.get("/openapi.json", (_req, res) => void res.json(described));
       app.all("/openapi.json", methodNotAllowed(["GET", "HEAD"]));
@@ -93,19 +107,31 @@ const collector = (read: () => number) =>
     this.set(read());
   };
 
+const DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
+const SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
+const text = (description: string, example?: string) => ({
+  description,
+  schema: { type: "string" as const, example },
+});
+const LEGACY_HEADERS = {
+  Deprecation: text("RFC 9745: deprecated since then.", `@${DEPRECATED_AT.getTime() / 1000}`),
+  Sunset: text("RFC 8594: may stop working after this date.", SUNSET_AT.toUTCString()),
+  Link: text('`</toastie>; rel="successor-version"` (POST /toastie).'),
+  "Cache-Control": text("`no-store`: a GET that changes state must not be cached.", "no-store"),
+};
+
 type Route = Parameters<tpi.OpenAPIRegistry["registerPath"]>[0];
 
 /** GET /openapi.json: OpenAPI 3.1 from the zod schemas that check requests and shape answers. */
 function describe(version: string) {
   const registry = new tpi.OpenAPIRegistry();
-  const json = (schema: z.ZodType, description = "") => ({
+  const body = (type: string, schema: z.ZodType, description = "") => ({
     description,
-    content: { "application/json": { schema } },
+    content: { [type]: { schema } },
   });
-  const problem = (description: string) => ({
-    description,
-    content: { "application/problem+json": { schema: Problem } },
-  });
+  const json = (schema: z.ZodType, description = "") =>
+    body("application/json", schema, description);
+  const problem = (description: string) => body("application/problem+json", Problem, description);
   const failures = {
     400: problem("invalid-request (`errors`: where and why); about:blank for malformed JSON."),
     409: problem("out-of-stock (`short`); with v1, `taken`: what was already picked."),
@@ -121,12 +147,9 @@ function describe(version: string) {
   const key = z.string().regex(toastie.IDEMPOTENCY_KEY).optional();
   const headers = z.object({ "Idempotency-Key": key });
   const done = json(toastie.Toastie, "Toasted.");
-  const legacy = (responses: Record<number, { description: string; headers?: object }>) => {
-    const all = Object.entries(responses);
-    return Object.fromEntries(
-      all.map(([s, r]) => [s, { ...r, headers: { ...LEGACY_HEADERS, ...r.headers } }]),
-    );
-  };
+  // Every answer to the legacy form carries these; they are listed on its 200s.
+  const legacy = { ...done, headers: LEGACY_HEADERS };
+  const bare = { description: "", headers: LEGACY_HEADERS };
   const checks = z.record(z.string(), z.string());
   const ready = json(z.object({ status: z.enum(["ready", "unavailable"]), checks }));
   const health = { status: z.literal("ok"), service: z.literal("jafflr"), version: z.string() };
@@ -141,14 +164,8 @@ function describe(version: string) {
   const paths: [Route["method"], string, string, Route["responses"], Partial<Route>?][] = [
     ["get", "/", "The grill, and whether chillybin is reachable.", { 200: root }],
     ["post", "/toastie", "Order a toastie: a JSON body or the query.", posted, { request: post }],
-    ["get", "/toastie", "Order the original's way.", legacy({ 200: done, ...failures }), legacyGet],
-    [
-      "head",
-      "/toastie",
-      "Headers only: never toasts.",
-      legacy({ 200: { description: "" } }),
-      deprecated,
-    ],
+    ["get", "/toastie", "Order the original's way.", { ...failures, 200: legacy }, legacyGet],
+    ["head", "/toastie", "Headers only: never toasts.", { 200: bare }, deprecated],
     ["get", "/health", "Liveness; never touches chillybin.", { 200: json(z.object(health)) }],
     ["get", "/ready", "Readiness: not draining.", { 200: ready, 503: ready }],
     ["get", "/metrics", "Prometheus metrics.", { 200: text }],

@@ -74,17 +74,12 @@ export class ChillybinClient {
     this.agent = pool.compose(interceptors.retry({ retry, throwOnError: false }));
   }
 
-  /** A /health check every CHILLYBIN_CHECK_MS, so reachability recovers while toasties are refused. */
+  /** A /health check (1 s deadline) every CHILLYBIN_CHECK_MS: reachability recovers by itself. */
   start(): void {
-    this.timer ??= setInterval(() => void this.check(), this.config.CHILLYBIN_CHECK_MS).unref();
-    void this.check();
-  }
-
-  /** One /health check with a 1 s deadline. */
-  async check(): Promise<Reachability> {
     const timeout = Math.min(1000, this.config.CHILLYBIN_TIMEOUT_MS);
-    await this.call({ method: "GET", path: "/health" }, timeout);
-    return this.reachability;
+    const check = () => void this.call({ method: "GET", path: "/health" }, timeout);
+    this.timer ??= setInterval(check, this.config.CHILLYBIN_CHECK_MS).unref();
+    check();
   }
 
   async call(call: Call, timeoutMs = this.config.CHILLYBIN_TIMEOUT_MS): Promise<Reply> {

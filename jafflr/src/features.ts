@@ -1,7 +1,5 @@
 import { once } from "node:events";
 import { readFileSync } from "node:fs";
-import http from "node:http";
-import https from "node:https";
 import { setTimeout as sleep } from "node:timers/promises";
 import type { Logger } from "tpi";
 import { type ClientFeaturesResponse, InMemStorageProvider, Unleash } from "unleash-client";
@@ -13,11 +11,7 @@ import type { Config } from "./config";
  * server is, bootstrapped with the file's flags until it first answers; its last known flags stay
  * in use while it is unreachable.
  */
-export interface Features<Flag extends string> {
-  /** Whether `flag` is on for this customer (Unleash's `userId`). */
-  isEnabled(flag: Flag, customer: string): boolean;
-  close(): Promise<void>;
-}
+export type Features<F extends string> = Awaited<ReturnType<typeof startFeatures<readonly F[]>>>;
 type Options = Pick<Config, (`FLAGS_${string}` | `UNLEASH_${string}`) & keyof Config>;
 type Source = [current: () => Unleash, close: () => void];
 
@@ -60,7 +54,7 @@ export async function startFeatures<const Flags extends readonly string[]>(
   flags: Flags,
   config: Options,
   logger: Logger,
-): Promise<Features<Flags[number]>> {
+) {
   const [current, close] = config.UNLEASH_URL
     ? await fromUnleash(config, config.UNLEASH_URL, logger)
     : await fromFile(config, logger);
@@ -68,7 +62,9 @@ export async function startFeatures<const Flags extends readonly string[]>(
   const msg = "flags the code uses are not defined in the flag source; they are off";
   if (missing.length > 0) logger.warn({ missing }, msg);
   return {
-    isEnabled: (flag, customer) => current().isEnabled(flag, { userId: customer }, false),
+    /** Whether `flag` is on for this customer (Unleash's `userId`). */
+    isEnabled: (flag: Flags[number], customer: string) =>
+      current().isEnabled(flag, { userId: customer }, false),
     close: async () => close(),
   };
 }
@@ -114,23 +110,19 @@ async function fromUnleash(config: Options, url: string, logger: Logger): Promis
     logger.warn({ err: err.message }, "no fallback flags until Unleash answers"),
   );
   // destroy() drops the client's own listeners, so a poll still on the wire would then report its
-  // failure to nobody and crash the process: seen through the agent it asks for, it is let finish.
+  // failure to nobody and crash the process: one that started (its headers asked for) is let finish.
   let [polling, closed] = [false, false];
-  const agents = [new http.Agent({ keepAlive: true }), new https.Agent({ keepAlive: true })];
   const unleash = client(appName, undefined, {
     url,
     refreshInterval: refreshMs,
     disableMetrics: false,
     timeout: Math.min(Math.max(refreshMs, 1000), 10_000),
-    customHeaders: token ? { Authorization: token } : undefined,
-    httpOptions: {
-      agent: (url: URL) => {
-        polling ||= url.pathname.endsWith("/client/features");
-        return agents[url.protocol === "https:" ? 1 : 0];
-      },
+    customHeadersFunction: async () => {
+      polling = true; // a metrics post too: close() then waits for the next poll's end
+      return token ? { Authorization: token } : {};
     },
   });
-  const destroy = () => [unleash, ...agents, fallback].forEach((d) => void d?.destroy());
+  const destroy = () => [unleash, fallback].forEach((d) => void d?.destroy());
   const pollEnded = () => {
     polling = false;
     if (closed) destroy();

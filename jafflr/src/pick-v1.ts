@@ -11,22 +11,20 @@ export async function pickV1(chillybin: ChillybinClient, order: PickRequest): Pr
   const taken: string[] = [];
   for (const name of order.ingredients) {
     // No Idempotency-Key: GET /pick changes stock, so it is retried only if it never left.
-    const reply = await chillybin.call({
-      method: "GET",
-      path: `/pick?name=${encodeURIComponent(name)}&quantity=1`,
-    });
+    const path = `/pick?name=${encodeURIComponent(name)}&quantity=1`;
+    const reply = await chillybin.call({ method: "GET", path });
     if (reply.answered && reply.answer.status === 200) {
       taken.push(name);
       continue;
     }
-    const p = pickProblem(reply, "/pick", name);
-    const detail =
-      taken.length === 0
-        ? p.options.detail
-        : `${p.options.detail} Already taken before ${name} failed (the v1 pick is not atomic): ${taken.join(", ")}.`;
-    const extensions = { ...p.options.extensions, taken, failedAt: name };
-    const problem = new HttpProblem(p.status, p.title, { ...p.options, detail, extensions });
-    return { via: "v1", problem };
+    const { status, title, options } = pickProblem(reply, "/pick", name);
+    const before = ` Already taken before ${name} failed (the v1 pick is not atomic): ${taken.join(", ")}.`;
+    const detail = `${options.detail}${taken.length > 0 ? before : ""}`;
+    const extensions = { ...options.extensions, taken, failedAt: name };
+    return {
+      via: "v1",
+      problem: new HttpProblem(status, title, { ...options, detail, extensions }),
+    };
   }
   return { via: "v1" };
 }

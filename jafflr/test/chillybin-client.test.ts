@@ -39,6 +39,7 @@ const KEYED: Call = {
   headers: { "content-type": "application/json", "idempotency-key": "key-1" },
 };
 const KEYLESS: Call = { method: "GET", path: "/pick?name=cheese&quantity=1" };
+const HEALTH: Call = { method: "GET", path: "/health" };
 const failure = (r: Reply) => (r.answered ? assert.fail("expected no answer") : r.failure);
 const answer = (r: Reply) =>
   r.answered ? r.answer : assert.fail(`no answer: ${r.failure.reason}`);
@@ -109,7 +110,7 @@ describe("every call", () => {
     const ok = await server((_req, res) => res.end("ok"));
     const { c, attempts } = client(`${ok.url}/cold-store/`);
     for (let i = 0; i < 5; i++) assert.equal(answer(await c.call(KEYLESS)).body, "ok");
-    await c.check();
+    await c.call(HEALTH);
     assert.equal(await attempts("/pick", "ok"), 5);
     assert.ok(new Set(ok.requests.map((r) => r.remotePort)).size < 6, "connections are reused");
     assert.deepEqual(ok.requests.at(-1)?.url, "/cold-store/health");
@@ -139,14 +140,16 @@ describe("reachability", () => {
       const s = await server(handle);
       const other = client(s.url, 200).c;
       await other.call(KEYLESS);
-      assert.equal((await other.check()).reachable, true);
+      await other.call(HEALTH);
+      assert.equal(other.reachability.reachable, true);
     }
   });
 
   it("is checked on /health once started, and recovers by itself", async () => {
     const port = await closedPort();
     const { c } = client(`http://127.0.0.1:${port}`);
-    assert.equal((await c.check()).reachable, false);
+    await c.call(HEALTH);
+    assert.equal(c.reachability.reachable, false);
     c.start();
     const paths: string[] = [];
     const cold = http.createServer((req, res) => res.end(void paths.push(req.url ?? "")));
