@@ -3,6 +3,7 @@ import type { Router } from "express";
 import type { Lifecycle } from "./shutdown";
 
 export type ReadinessCheck = () => Promise<unknown>;
+type Checks = Record<string, ReadinessCheck>;
 /** /health's answer never changes: serialised once, not per probe. */
 export function healthAnswer({ service, version }: { service: string; version: string }) {
   const body = Buffer.from(JSON.stringify({ status: "ok", service, version }));
@@ -21,14 +22,10 @@ const check = (probe: ReadinessCheck) =>
 
 // Liveness never asks dependencies: a database outage must not get the pod restarted. A served
 // app's GET /health is answered before express (http.ts); this route serves HEAD and supertest.
-export function mountHealth(
-  router: Router,
-  health: ReturnType<typeof healthAnswer>,
-  lifecycle: Lifecycle,
-  readiness: Record<string, ReadinessCheck>,
-) {
-  router.get("/health", (_req, res) => void res.set(health.headers).send(health.body));
-  router.get("/ready", async (_req, res) => {
+type Health = ReturnType<typeof healthAnswer>;
+export function mountHealth(app: Router, health: Health, lifecycle: Lifecycle, readiness: Checks) {
+  app.get("/health", (_req, res) => void res.set(health.headers).send(health.body));
+  app.get("/ready", async (_req, res) => {
     const draining = lifecycle.shuttingDown && { shutdown: "shutting down" };
     const entries = Object.entries(readiness);
     const results = draining ? [] : await Promise.all(entries.map(([, probe]) => check(probe)));

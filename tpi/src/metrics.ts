@@ -3,12 +3,7 @@ import promClient from "prom-client";
 import { droppedLogLines } from "./logger";
 
 export { promClient };
-export interface Metrics {
-  registry: promClient.Registry;
-  observe: (method: string, route: string, status: number, seconds: number) => void;
-  handler: RequestHandler;
-}
-
+export type Metrics = ReturnType<typeof createMetrics>;
 /** Labels stay bounded: unmatched paths and unknown methods share one value each. */
 export const UNMATCHED_ROUTE = "unmatched";
 const KNOWN_METHODS = new Set(["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]);
@@ -17,7 +12,7 @@ export const methodLabel = (method = "") => (KNOWN_METHODS.has(method) ? method 
 export const routeTemplate = ({ route, baseUrl }: Request) =>
   typeof route?.path === "string" ? `${baseUrl}${route.path}` || "/" : UNMATCHED_ROUTE;
 
-export function createMetrics(opts: { service: string; version: string }): Metrics {
+export function createMetrics(opts: { service: string; version: string }) {
   const registry = new promClient.Registry();
   registry.setDefaultLabels(opts);
   promClient.collectDefaultMetrics({ register: registry });

@@ -130,6 +130,20 @@ export function parseRequest<T extends z.ZodType>(
   throw invalidRequest(errors);
 }
 
+/** Describes tpi's GET /health, /ready and /metrics in a service's OpenAPI registry. */
+export function registerTpiRoutes(registry: openapi.OpenAPIRegistry, service: string) {
+  const get = (path: string, summary: string, schema: z.ZodType, type = "application/json") => {
+    const ok = { description: summary, content: { [type]: { schema } } };
+    const responses = { 200: ok, ...(path === "/ready" && { 503: ok }) };
+    registry.registerPath({ method: "get", path, summary, responses });
+  };
+  const alive = { status: z.literal("ok"), service: z.literal(service), version: z.string() };
+  get("/health", "Alive; never asks dependencies.", z.object(alive));
+  const checks = z.record(z.string(), z.string());
+  const ready = z.object({ status: z.enum(["ready", "unavailable"]), checks });
+  get("/ready", "Ready (dependencies answer, not draining) or not.", ready);
+  get("/metrics", "Prometheus metrics.", z.string(), "text/plain");
+}
 type Info = { title: string; version: string; description?: string };
 export const openApiDocument = ({ definitions }: openapi.OpenAPIRegistry, info: Info) =>
   new openapi.OpenApiGeneratorV31(definitions).generateDocument({ openapi: "3.1.0", info });

@@ -45,8 +45,7 @@ export async function serve(app: Express, { config, logger, lifecycle, ...opts }
   }
   const server: Server = createServer(requestListener(app)).listen(config.PORT, config.HOST);
   // Long enough for a burnt toastie queued behind others; shorter than a load balancer's idle timeout.
-  server.requestTimeout = 120_000;
-  server.keepAliveTimeout = 5_000;
+  Object.assign(server, { requestTimeout: 120_000, keepAliveTimeout: 5_000 });
   server.on("clientError", answerClientError);
   await new Promise((resolve, reject) => server.once("listening", resolve).once("error", reject));
   const { port } = server.address() as AddressInfo;

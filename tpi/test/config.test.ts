@@ -19,7 +19,6 @@ const env = (vars: string) => ({
   ...{ DB: "postgres://u@h/x", ADMIN_TOKEN: "0123456789abcdef" },
   ...Object.fromEntries(vars.split(" ").map((v) => v.split("="))),
 });
-
 const good: [string, Record<string, unknown>][] = [
   ["", { HOST: "127.0.0.1", PORT: 7001, LOG_LEVEL: "info", SHUTDOWN_TIMEOUT_MS: 25_000 }],
   ["", { SHUTDOWN_DELAY_MS: 0, MIGRATE: true, SLOTS: 4, SCALE: 1, UPSTREAM: "http://[::1]:1" }],

@@ -8,7 +8,6 @@ const order = z.strictObject({
   s: z.record(z.string().regex(/^a/), z.number()).optional(),
 });
 const k40 = `${"k".repeat(40)}…`;
-
 // [input, expected keys, ...items: "/pointer detail" or "?parameter detail" (a query)]
 const cases: [string, string, ...string[]][] = [
   ['{"i":[{"q":0}]}', "", "/i/0/q Too small: expected number to be >=1"],
@@ -41,11 +40,14 @@ it("parseRequest returns the parsed value, and at most 20 errors", () => {
   );
 });
 
-it("openApiDocument is OpenAPI 3.1 built from the registered schemas and their metadata", () => {
+it("openApiDocument is OpenAPI 3.1 from the registered schemas; registerTpiRoutes adds tpi's", () => {
   const registry = new tpi.OpenAPIRegistry();
   registry.register("Order", order.openapi({ description: "an order" }));
+  tpi.registerTpiRoutes(registry, "svc");
   const doc = tpi.openApiDocument(registry, { title: "t", version: "1" });
   const schema = doc.components?.schemas?.Order as { description: string; required: string[] };
-  const got = [doc.openapi, schema.description, schema.required];
-  assert.deepEqual(got, ["3.1.0", "an order", ["i"]]);
+  const [paths, ready] = [doc.paths ?? {}, doc.paths?.["/ready"]?.get?.responses ?? {}];
+  const got = [doc.openapi, schema.description, schema.required, Object.keys(paths)];
+  assert.deepEqual(got, ["3.1.0", "an order", ["i"], ["/health", "/ready", "/metrics"]]);
+  assert.deepEqual(Object.keys(ready), ["200", "503"]);
 });
