@@ -61,7 +61,6 @@ export function createApp(deps: AppDeps): Express {
     req.headers["transfer-encoding"] || Number(req.headers["content-length"] ?? 0) > 0
       ? tpi.requireJson(req, res, next)
       : next();
-
   const order: RequestHandler = async (req, res) => {
     const body = req.method === "POST" ? req.body : undefined; // the legacy GET reads the query only
     const order = toastie.parseToastieOrder({ query: req.query, body });
@@ -129,8 +128,7 @@ function describe(version: string) {
     description,
     content: { [type]: { schema } },
   });
-  const json = (schema: z.ZodType, description = "") =>
-    body("application/json", schema, description);
+  const json = (schema: z.ZodType, about = "") => body("application/json", schema, about);
   const problem = (description: string) => body("application/problem+json", Problem, description);
   const failures = {
     400: problem("invalid-request (`errors`: where and why); about:blank for malformed JSON."),

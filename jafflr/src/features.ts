@@ -17,8 +17,7 @@ type Source = [current: () => Unleash, close: () => void];
 
 /** The file's flags and its text. Throws naming what is wrong: a broken flag file must not ship. */
 function readFlagFile(file: string): [ClientFeaturesResponse, string] {
-  let text: string;
-  let doc: ClientFeaturesResponse;
+  let [text, doc]: [string, ClientFeaturesResponse] = ["", { version: 2, features: [] }];
   try {
     text = readFileSync(file, "utf8");
     doc = JSON.parse(text);
@@ -137,7 +136,6 @@ async function fromUnleash(config: Options, url: string, logger: Logger): Promis
     logger.warn({ err: err.message, suppressed }, msg);
     [lastError, suppressed] = [Date.now(), 0];
   });
-  unleash.on("warn", (warning) => logger.debug({ warning: String(warning) }, "unleash warning"));
   const answered = new Promise<true>((resolve) =>
     unleash.once("synchronized", () => resolve(true)),
   );

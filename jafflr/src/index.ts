@@ -30,11 +30,9 @@ async function main() {
   const grill = new Grill(config);
   const app = createApp({ config, logger, metrics, lifecycle, features, chillybin, grill });
   // SIGTERM drains in-flight toasties, then closes these in order.
-  const resources = [
-    { name: "flag client", close: () => features.close() },
-    { name: "chillybin connections", close: () => chillybin.close() },
-  ];
-  await serve(app, { config, logger, lifecycle, resources });
+  const flagClient = { name: "flag client", close: () => features.close() };
+  const connections = { name: "chillybin connections", close: () => chillybin.close() };
+  await serve(app, { config, logger, lifecycle, resources: [flagClient, connections] });
 }
 
 main().catch((err: Error) => {

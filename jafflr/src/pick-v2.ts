@@ -33,9 +33,9 @@ export function pickProblem(reply: Reply, route: string, name?: string): HttpPro
   const unavailable = (what: string, retryAfter = 2) =>
     problem("cold-store-unavailable", `chillybin ${what}; nothing was cooked.`, { retryAfter });
   if (!reply.answered) {
-    const what =
-      reply.failure.kind === "timeout" ? "did not answer in time" : "could not be reached";
-    return unavailable(`${what} (${reply.failure.reason})`);
+    const { kind, reason } = reply.failure;
+    const what = kind === "timeout" ? "did not answer in time" : "could not be reached";
+    return unavailable(`${what} (${reason})`);
   }
   const { status, body, headers } = reply.answer;
   // biome-ignore lint/suspicious/noExplicitAny: chillybin's problem+json, read member by member
@@ -45,30 +45,24 @@ export function pickProblem(reply: Reply, route: string, name?: string): HttpPro
   if ((status === 409 && Array.isArray(b.short)) || (name && (status === 409 || status === 410))) {
     const short = Array.isArray(b.short) ? b.short : [{ ingredient: name, requested: 1 }];
     const names = short.map((s: { ingredient: string }) => s.ingredient).join(", ");
-    return problem("out-of-stock", `Not enough ${names} in the cold store; nothing was cooked.`, {
-      short,
-    });
+    const detail = `Not enough ${names} in the cold store; nothing was cooked.`;
+    return problem("out-of-stock", detail, { short });
   }
   if (status === 422 && b.type === problemType("idempotency-key-reused")) {
-    return problem(
-      "idempotency-key-reused",
-      b.detail ?? "This Idempotency-Key was used for a different order.",
-    );
+    const detail = b.detail ?? "This Idempotency-Key was used for a different order.";
+    return problem("idempotency-key-reused", detail);
   }
   // 422 in the shared vocabulary; 404 is what chillybin answered before it. A 404 without
   // `unknown` is a missing route (v1 deleted), not the customer's mistake.
   if ((status === 422 || status === 404) && Array.isArray(b.unknown)) {
     const unknown = name ? [name] : b.unknown.map(String);
-    return problem("unknown-ingredient", `The cold store does not stock ${unknown.join(", ")}.`, {
-      unknown,
-    });
+    const detail = `The cold store does not stock ${unknown.join(", ")}.`;
+    return problem("unknown-ingredient", detail, { unknown });
   }
   if (status >= 500) return unavailable(`answered ${status}${why}`, retryAfterSeconds(headers));
   if (status === 404) return problem("cold-store-error", `chillybin does not serve ${route}.`);
-  if (status === 200)
-    return problem("cold-store-error", `chillybin answered ${route} without an order id.`);
-  return problem(
-    "order-rejected",
-    `chillybin refused the pick (${status}${b.title ? ` ${b.title}` : ""})${why}.`,
-  );
+  const noId = `chillybin answered ${route} without an order id.`;
+  if (status === 200) return problem("cold-store-error", noId);
+  const title = b.title ? ` ${b.title}` : "";
+  return problem("order-rejected", `chillybin refused the pick (${status}${title})${why}.`);
 }

@@ -47,13 +47,8 @@ const ingredients = (what: string) =>
       error: "No cheese on this toastie: add cheese or sheese",
       when: (payload) => payload.issues.length === 0,
     });
-const order = {
-  doneness: doneness.default("light"),
-  customer: z
-    .string({ error: CUSTOMER_RULE })
-    .refine(isValidCustomer, CUSTOMER_RULE)
-    .default("anonymous"),
-};
+const customer = z.string({ error: CUSTOMER_RULE }).refine(isValidCustomer, CUSTOMER_RULE);
+const order = { doneness: doneness.default("light"), customer: customer.default("anonymous") };
 
 export const ToastieOrderBody = z
   .strictObject({ ingredients: ingredients("ingredients"), ...order })
