@@ -3,7 +3,14 @@
  * there and nowhere else), and GET /openapi.json: routes register their description here, next
  * to their own schemas, when their module loads — so deleting v1's module deletes its part too.
  */
-import { HttpProblem, INVALID_REQUEST, OpenAPIRegistry, openApiDocument, z } from "tpi";
+import {
+  HttpProblem,
+  INVALID_REQUEST,
+  OpenAPIRegistry,
+  openApiDocument,
+  registerTpiRoutes,
+  z,
+} from "tpi";
 
 export const registry = new OpenAPIRegistry();
 type Route = Parameters<typeof registry.registerPath>[0];
@@ -105,23 +112,12 @@ export const responses = {
   },
 };
 
-/** tpi's own routes, GET only: any other method is its 404. */
-function probe(path: string, summary: string, schema: z.ZodType, type = "application/json") {
-  const ok = { description: summary, content: { [type]: { schema } } };
-  const draining = { description: "Not ready, or draining.", content: json(schema) };
-  route(`GET ${path}`, path.replace(/^\/|\.json$/g, ""), summary, {
-    responses: path === "/ready" ? { 200: ok, 503: draining } : { 200: ok },
-  });
-}
-probe("/health", "Liveness: the process serves.", z.looseObject({ status: z.literal("ok") }));
-probe("/metrics", "Prometheus metrics.", z.string(), "text/plain");
-probe("/openapi.json", "This document, OpenAPI 3.1.", z.looseObject({}));
-probe(
-  "/ready",
-  "Readiness: the database answers and has every migration this build ships.",
-  z.object({ status: z.enum(["ready", "unavailable"]), checks: z.record(z.string(), z.string()) }),
-);
+registerTpiRoutes(registry, "chillybin");
+route("GET /openapi.json", "getOpenApi", "This document, OpenAPI 3.1.", {
+  responses: { 200: { description: "OpenAPI 3.1.", content: json(z.looseObject({})) } },
+});
 
+/** tpi answers these itself, for GET only: any other method is its 404. */
 const PROBES = new Set(["/health", "/ready", "/metrics"]);
 const BLANK = {
   "application/problem+json": { schema: { $ref: "#/components/schemas/BlankProblem" } },
