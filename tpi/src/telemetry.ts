@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import { dirname } from "node:path";
+import { dirname, resolve } from "node:path";
 import * as otel from "@opentelemetry/api";
 import type { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { defaultVersion, findUp } from "./config";
@@ -24,7 +24,8 @@ export function startTelemetry() {
   // The exporter only when there is somewhere to send: it is ~8 MB of a 120 MB budget.
   const exporting = env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
   const { OTLPTraceExporter } = exporting ? require("@opentelemetry/exporter-trace-otlp-http") : {};
-  const pkg = findUp(dirname(process.argv[1] ?? "."), "package.json");
+  const entry = process.argv[1]; // unset while preloaded (`node -r tpi/register`)
+  const pkg = entry ? findUp(dirname(resolve(entry)), "package.json") : undefined;
   const created: NodeTracerProvider = new NodeTracerProvider({
     resource: resourceFromAttributes({
       "service.name": env.OTEL_SERVICE_NAME ?? (pkg && require(pkg).name) ?? "unknown",
