@@ -17,7 +17,7 @@ type Source = [current: () => Unleash, close: () => void];
 
 /** The file's flags and its text. Throws naming what is wrong: a broken flag file must not ship. */
 function readFlagFile(file: string): [ClientFeaturesResponse, string] {
-  let [text, doc]: [string, ClientFeaturesResponse] = ["", { version: 2, features: [] }];
+  let text: string, doc: ClientFeaturesResponse;
   try {
     text = readFileSync(file, "utf8");
     doc = JSON.parse(text);
