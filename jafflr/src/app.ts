@@ -148,10 +148,6 @@ function describe(version: string) {
   // Every answer to the legacy form carries these; they are listed on its 200s.
   const legacy = { ...done, headers: LEGACY_HEADERS };
   const bare = { description: "", headers: LEGACY_HEADERS };
-  const checks = z.record(z.string(), z.string());
-  const ready = json(z.object({ status: z.enum(["ready", "unavailable"]), checks }));
-  const health = { status: z.literal("ok"), service: z.literal("jafflr"), version: z.string() };
-  const text = { description: "Prometheus.", content: { "text/plain": { schema: z.string() } } };
   const root = { ...json(Status), headers: stallPageRoot.headers };
   Object.assign(root.content, stallPageRoot.content); // a browser gets the stall page
   const content = { "application/json": { schema: toastie.ToastieOrderBody } };
@@ -164,14 +160,12 @@ function describe(version: string) {
     ["post", "/toastie", "Order a toastie: a JSON body or the query.", posted, { request: post }],
     ["get", "/toastie", "Order the original's way.", { ...failures, 200: legacy }, legacyGet],
     ["head", "/toastie", "Headers only: never toasts.", { 200: bare }, deprecated],
-    ["get", "/health", "Liveness; never touches chillybin.", { 200: json(z.object(health)) }],
-    ["get", "/ready", "Readiness: not draining.", { 200: ready, 503: ready }],
-    ["get", "/metrics", "Prometheus metrics.", { 200: text }],
     ["get", "/openapi.json", "This description.", { 200: json(z.object({})) }],
   ];
   for (const [method, path, summary, responses, more] of paths) {
     registry.registerPath({ method, path, summary, responses, ...more });
   }
+  tpi.registerTpiRoutes(registry, "jafflr"); // /health; /ready (here only "not draining"); /metrics
   registerStallRoutes(registry);
   const info = { title: "jafflr", version, description: "Problem types: x-problem-types." };
   return { ...tpi.openApiDocument(registry, info), "x-problem-types": problemTypes };
