@@ -11,8 +11,7 @@ import { join } from "node:path";
 import { after, test } from "node:test";
 import { eventually } from "testkit/eventually";
 import { actClient } from "testkit/http-client";
-import { freePorts, isPortFree } from "testkit/net";
-import { isAlive } from "testkit/pids";
+import { freePort, isPortFree } from "testkit/net";
 import { REPO_ROOT } from "testkit/service-process";
 import { needsOwnProcesses } from "../src/stall";
 
@@ -20,8 +19,25 @@ const dir = mkdtempSync(join(tmpdir(), "stall-test-"));
 chmodSync(dir, 0o755); // PostgreSQL runs as the postgres user, who must reach the data folder
 after(() => rmSync(dir, { recursive: true, force: true }));
 
+/** Whether the process runs; a zombie (exited, not yet reaped by its new parent) does not. */
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EPERM") return false;
+  }
+  const stat = ((file) => {
+    try {
+      return readFileSync(file, "utf8");
+    } catch {
+      return ""; // no /proc (not Linux): no zombie check
+    }
+  })(`/proc/${pid}/stat`);
+  return !stat.slice(stat.lastIndexOf(")") + 2).startsWith("Z");
+}
+
 async function npmStart() {
-  const [postgres, chillybin, jafflr] = (await freePorts(3)) as [number, number, number];
+  const [postgres, chillybin, jafflr] = [await freePort(), await freePort(), await freePort()];
   const env: NodeJS.ProcessEnv = {
     ...process.env,
     EMBEDDED_PG_PORT: `${postgres}`,

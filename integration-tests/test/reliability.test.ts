@@ -7,9 +7,13 @@
  */
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import path from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
 import pg from "pg";
+import { pickV2FlagFile } from "testkit/flags";
 import { arrangeClient } from "testkit/http-client";
 import { type ServiceName, type ServiceProcess, startService } from "testkit/service-process";
 import { TcpProxy } from "testkit/tcp-proxy";
@@ -40,6 +44,7 @@ describe(
   () => {
     let db: TestDatabase;
     let pool: pg.Pool;
+    let flags: string; // the file's own copy: nothing another test does to a flag reaches it
     const proxies = {
       chillybin: new TcpProxy([], { ready: true }),
       jafflr: new TcpProxy([], { ready: true }),
@@ -61,6 +66,7 @@ describe(
             }
           : {
               CHILLYBIN_URL: proxies.chillybin.url,
+              FLAGS_FILE: path.join(flags, "features.json"),
               CHILLYBIN_TIMEOUT_MS: "30000",
               COOK_TIME_SCALE: "0.1", // light 100 ms, medium 200 ms, well-done 500 ms
               GRILL_SLOTS: "32",
@@ -98,6 +104,8 @@ describe(
     before(async () => {
       db = await createTestDatabase();
       pool = new pg.Pool({ connectionString: db.url, max: 3 });
+      flags = await mkdtemp(path.join(tmpdir(), "reliability-"));
+      await writeFile(path.join(flags, "features.json"), JSON.stringify(pickV2FlagFile(["gita"])));
       await Promise.all(Object.values(proxies).map((p) => p.open()));
       // The second chillybin waits for the first one's migrations; the jafflrs for a chillybin.
       const names: ServiceName[] = ["chillybin", "chillybin", "jafflr", "jafflr"];
@@ -114,6 +122,7 @@ describe(
       await Promise.all(Object.values(proxies).map((p) => p.close()));
       await pool?.end();
       await db?.drop();
+      if (flags) await rm(flags, { recursive: true, force: true });
     });
 
     badInputTests(

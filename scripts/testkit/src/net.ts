@@ -1,35 +1,48 @@
+import { readFileSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 
-const listen = (server: Server, port: number, host: string) =>
-  new Promise<number>((resolve, reject) => {
-    server.once("error", reject).listen(port, host, () => {
-      const address = server.address();
-      resolve(typeof address === "object" && address ? address.port : 0);
-    });
-  });
-const close = (server: Server) => new Promise((r) => server.close(r));
+const listen = (server: Server, at: { port: number; host: string } | { path: string }) =>
+  new Promise<void>((resolve, reject) => server.once("error", reject).listen(at, resolve));
 
-/** A TCP port nobody is listening on right now (the OS picks it). */
-export async function freePort(host = "127.0.0.1"): Promise<number> {
-  return (await freePorts(1, host))[0] as number;
-}
-
-/** `count` distinct free ports, all held at once while picked, so no two are the same. */
-export async function freePorts(count: number, host = "127.0.0.1"): Promise<number[]> {
-  const servers = Array.from({ length: count }, () => createServer().unref());
+// The OS's ephemeral range is where every port-0 listener and every outgoing connection of every
+// process gets its port, so a port picked there, released and bound later by a child (or again
+// after a restart) can be gone meanwhile. freePort's ports come from outside it instead.
+const [low, high] = (() => {
   try {
-    return await Promise.all(servers.map((s) => listen(s, 0, host)));
-  } finally {
-    await Promise.all(servers.map(close));
+    return readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").split(/\s+/).map(Number);
+  } catch {
+    return [49152, 65535]; // IANA's, which macOS uses
   }
+})() as [number, number];
+const [first, last] =
+  low > 11_000 ? [10_000, low - 1] : high < 60_000 ? [high + 1, 65_535] : [1024, low - 1];
+let turn = process.pid;
+
+/**
+ * A port nobody listens on, which stays this process's until it exits: claimed by an abstract
+ * Unix socket named after it (Linux frees it when the process dies), so concurrent test processes
+ * never get the same one, however late its user binds it.
+ */
+export async function freePort(host = "127.0.0.1"): Promise<number> {
+  for (let tries = first; tries <= last; tries++) {
+    const port = first + (turn++ % (last - first + 1));
+    const claimed =
+      process.platform !== "linux" ||
+      (await listen(createServer().unref(), { path: `\0testkit-port-${port}` }).then(
+        () => true,
+        () => false,
+      ));
+    if (claimed && (await isPortFree(port, host))) return port;
+  }
+  throw new Error(`no free port from ${first} to ${last}`);
 }
 
 /** Whether `port` can be bound on `host` (false when something already listens there). */
 export async function isPortFree(port: number, host = "127.0.0.1"): Promise<boolean> {
   const server = createServer().unref();
   try {
-    await listen(server, port, host);
-    await close(server);
+    await listen(server, { port, host });
+    await new Promise((resolve) => server.close(resolve));
     return true;
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;

@@ -9,6 +9,7 @@
  */
 import http from "node:http";
 import net from "node:net";
+import { freePort } from "./net";
 
 /** `served`: connections it accepted. */
 export type Backend = { url: string; host: string; port: number } & Record<
@@ -84,12 +85,13 @@ export class TcpProxy {
     for (const [socket, first] of this.clients) if (first.startsWith(prefix)) socket.destroy();
   }
 
+  /** Listens on a freePort, the same one again after close(): nothing else can take it meanwhile. */
   async open(): Promise<void> {
     const server = net.createServer({ allowHalfOpen: true }, (client) => this.relay(client));
+    this.port ||= await freePort();
     await new Promise<void>((resolve, reject) =>
       server.once("error", reject).listen(this.port, "127.0.0.1", resolve),
     );
-    this.port = (server.address() as net.AddressInfo).port;
     this.server = server;
     if (this.options.ready) this.poller = setInterval(() => this.poll(), 100);
   }

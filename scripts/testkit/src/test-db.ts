@@ -4,7 +4,6 @@
  */
 import { randomBytes } from "node:crypto";
 import pg from "pg";
-import { maskPassword, withDatabase } from "./db-url";
 
 export interface TestDatabase {
   url: string;
@@ -29,8 +28,10 @@ export async function createTestDatabase(
   if (!IDENTIFIER.test(name)) throw new Error(`Invalid test database name ${JSON.stringify(name)}`);
   await withAdmin(adminUrl, (client) => client.query(`CREATE DATABASE ${quote(name)}`));
   let dropped: Promise<void> | undefined;
+  const url = new URL(adminUrl);
+  url.pathname = `/${name}`;
   return {
-    url: withDatabase(adminUrl, name),
+    url: url.href,
     name,
     drop: () => (dropped ??= dropDatabase(adminUrl, name)),
   };
@@ -71,7 +72,7 @@ async function withAdmin<T>(adminUrl: string, work: (client: pg.Client) => Promi
   const client = new pg.Client({ connectionString: adminUrl, connectionTimeoutMillis: 10_000 });
   client.on("error", () => {}); // a dropped connection surfaces through the query instead
   await client.connect().catch((error: Error) => {
-    throw new Error(`Cannot connect to PostgreSQL at ${maskPassword(adminUrl)}: ${error.message}`);
+    throw new Error(`Cannot connect to PostgreSQL at ${new URL(adminUrl).host}: ${error.message}`);
   });
   try {
     return await work(client);
