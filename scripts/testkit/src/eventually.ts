@@ -1,7 +1,4 @@
-/**
- * Polls `probe` until it returns a value (not undefined), or throws `message()` when the time is
- * up: a bounded wait for a condition, never a fixed sleep.
- */
+/** Polls `probe` until it returns a value (not undefined), or throws `message()` when the time is up. */
 export async function eventually<T>(
   probe: () => Promise<T | undefined> | T | undefined,
   options: { timeoutMs: number; intervalMs?: number; message: () => string },

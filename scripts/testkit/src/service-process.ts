@@ -16,7 +16,9 @@ export { freePort } from "./net";
 export const REPO_ROOT = path.resolve(__dirname, "..", "..", "..");
 export type ServiceName = "chillybin" | "jafflr";
 export type Exit = { code: number | null; signal: NodeJS.Signals | null };
-export interface LaunchOptions extends StartServiceOptions {
+/** waitForReady false: the listening line is enough (e.g. a dependency is down). */
+export type StartServiceOptions = { waitForReady?: boolean; timeoutMs?: number };
+export type LaunchOptions = StartServiceOptions & {
   name: string;
   entry: string;
   env: NodeJS.ProcessEnv;
@@ -25,33 +27,19 @@ export interface LaunchOptions extends StartServiceOptions {
   detached?: boolean;
   /** Aborting kills the half-started service. */
   signal?: AbortSignal;
-}
-export interface StartServiceOptions {
-  /** false: wait only for the listening line (e.g. a dependency is down). */
-  waitForReady?: boolean;
-  timeoutMs?: number;
-}
-export interface LaunchedService {
-  name: string;
-  url: string;
-  port: number;
+};
+/** `exited` settles when the process has exited and its output is drained. */
+export type LaunchedService = { name: string; url: string; port: number } & {
   child: ChildProcess;
-  /** Settles when the process has exited and its output is drained. */
   exited: Promise<Exit>;
-}
+};
 
 export const serviceEntry = (name: ServiceName) => path.join(REPO_ROOT, name, "dist", "index.js");
 export const describeExit = ({ code, signal }: Exit) =>
   signal ? `signal ${signal}` : `exit code ${code}`;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms).unref());
-const listeningUrl = (line: string): string | undefined => {
-  try {
-    const record = line.includes('"listening"') ? JSON.parse(line) : {};
-    return record.msg === "listening" ? record.url : undefined;
-  } catch {
-    return undefined;
-  }
-};
+const listeningUrl = (line: string): string | undefined =>
+  line.includes('"msg":"listening"') ? JSON.parse(line).url : undefined;
 
 export async function launchService(o: LaunchOptions): Promise<LaunchedService> {
   if (!existsSync(o.entry))
@@ -89,10 +77,8 @@ export async function launchService(o: LaunchOptions): Promise<LaunchedService> 
         throw new Error(`not ${state} within ${o.timeoutMs ?? 30_000} ms (${last})`);
       if (url && o.waitForReady === false) break;
       if (url) {
-        const ready = await get(new URL("/ready", url), 2_000).catch((e: Error) => ({
-          status: 0,
-          body: e.message,
-        }));
+        const failed = (e: Error) => ({ status: 0, body: e.message });
+        const ready = await get(new URL("/ready", url), 2_000).catch(failed);
         if (ready.status === 200) break;
         last = `/ready: ${ready.status} ${ready.body.slice(0, 300)}`;
       }

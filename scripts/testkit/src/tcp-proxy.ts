@@ -1,21 +1,19 @@
 /**
- * The one fault-injecting proxy of the tests: a TCP forwarder (bytes pass untouched) in front of
- * a real PostgreSQL or real services. It can go away and come back on the same address
- * (close/open), cut the connections that began a certain way (`GET /events`), lose the answer to
- * the next request that begins a certain way after the backend gave it (the order is committed,
- * the caller never hears), and record every HTTP exchange. With several backends it is a
- * Kubernetes Service stand-in: round robin over the backends whose `/ready` answered 200 at the
- * last poll, and a refused connection is tried on the next (the request never arrived).
+ * The one fault-injecting proxy of the tests: a TCP forwarder in front of a real PostgreSQL or real
+ * services. It can go away and come back on the same port, cut connections that began a certain
+ * way, lose the answer to the next matching request after the backend gave it, and record every
+ * HTTP exchange. With several backends it is a Kubernetes Service stand-in: round robin over those
+ * whose `/ready` answered 200 at the last poll; a refused connection is tried on the next.
  */
 import http from "node:http";
 import net from "node:net";
 import { freePort } from "./net";
 
 /** `served`: connections it accepted. */
-export type Backend = { url: string; host: string; port: number } & Record<
-  "ready" | "removed",
-  boolean
-> & { served: number };
+export type Backend = { url: string; host: string; port: number; served: number } & {
+  ready: boolean;
+  removed: boolean;
+};
 export interface Exchange {
   /** The request's first bytes (latin1): request line, headers, a small body. */
   request: string;
@@ -59,9 +57,9 @@ export class TcpProxy {
       url,
       host,
       port: Number(port),
+      served: 0,
       ready: !this.options.ready,
       removed: false,
-      served: 0,
     });
   }
 
