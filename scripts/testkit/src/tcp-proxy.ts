@@ -5,9 +5,9 @@
  * HTTP exchange. With several backends it is a Kubernetes Service stand-in: round robin over those
  * whose `/ready` answered 200 at the last poll; a refused connection is tried on the next.
  */
-import http from "node:http";
 import net from "node:net";
 import { freePort } from "./net";
+import { get } from "./service-process";
 
 /** `served`: connections it accepted. */
 export type Backend = { url: string; host: string; port: number; served: number } & {
@@ -104,23 +104,12 @@ export class TcpProxy {
   }
 
   private poll(): void {
-    for (const backend of this.backends.filter((b) => !b.removed)) {
-      // A generous timeout: a /ready slowed by a busy machine must not take a healthy backend out.
-      http
-        .get(
-          { host: backend.host, port: backend.port, path: "/ready", agent: false, timeout: 10_000 },
-          (res) => {
-            backend.ready = res.statusCode === 200;
-            res.resume();
-          },
-        )
-        .once("timeout", function (this: http.ClientRequest) {
-          this.destroy();
-        })
-        .once("error", () => {
-          backend.ready = false;
-        });
-    }
+    // A generous timeout: a /ready slowed by a busy machine must not take a healthy backend out.
+    for (const backend of this.backends.filter((b) => !b.removed))
+      get(new URL("/ready", backend.url), 10_000).then(
+        (reply) => (backend.ready = reply.status === 200),
+        () => (backend.ready = false),
+      );
   }
 
   private track(socket: net.Socket): net.Socket {
