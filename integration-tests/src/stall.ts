@@ -109,8 +109,17 @@ export async function startStall(options: StallOptions = {}) {
       ...env,
     });
   // In turn: a jafflr that finds chillybin down at first says so until its next check.
-  let chillybin = await start("chillybin", chillybinEnv);
-  const jafflr = await start("jafflr", jafflrEnv());
+  let chillybin: ServiceProcess;
+  let jafflr: ServiceProcess;
+  try {
+    chillybin = await start("chillybin", chillybinEnv);
+    jafflr = await start("jafflr", jafflrEnv());
+  } catch (error) {
+    // No stall for the caller's after() to stop: a chillybin left running would hold the test open.
+    await Promise.allSettled(started.map((s) => s.stop("SIGTERM", 15_000)));
+    await Promise.allSettled(cleanups.map((c) => c()));
+    throw error;
+  }
   const stall = {
     db,
     pool,

@@ -66,7 +66,7 @@ export async function launchService(o: LaunchOptions): Promise<LaunchedService> 
       url ??= listeningUrl(line);
     });
   }
-  const deadline = Date.now() + (o.timeoutMs ?? 30_000);
+  const deadline = Date.now() + (o.timeoutMs ?? 60_000);
   let last = "no answer yet";
   try {
     for (;;) {
@@ -74,7 +74,7 @@ export async function launchService(o: LaunchOptions): Promise<LaunchedService> 
       if (exit) throw new Error(`it exited (${describeExit(exit)}) before it was ${state}`);
       if (o.signal?.aborted) throw new Error("start-up was cancelled");
       if (Date.now() > deadline)
-        throw new Error(`not ${state} within ${o.timeoutMs ?? 30_000} ms (${last})`);
+        throw new Error(`not ${state} within ${o.timeoutMs ?? 60_000} ms (${last})`);
       if (url && o.waitForReady === false) break;
       if (url) {
         const failed = (e: Error) => ({ status: 0, body: e.message });
