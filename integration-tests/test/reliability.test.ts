@@ -8,13 +8,13 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { after, before, describe, type TestContext, test } from "node:test";
 import pg from "pg";
 import { pickV2FlagFile } from "testkit/flags";
 import { arrangeClient } from "testkit/http-client";
+import { tryConnect } from "testkit/net";
 import {
   type ServiceName,
   type ServiceProcess,
@@ -379,13 +379,3 @@ const split = (outcomes: Outcome[], at: number): [Outcome[], Outcome[]] => [
   outcomes.filter((o) => o.startedAt < at),
   outcomes.filter((o) => o.startedAt >= at),
 ];
-
-/** A plain TCP connect: "connected", "TIMEOUT" (a stalled machine: no verdict) or the error code. */
-function tryConnect(port: number): Promise<string> {
-  const socket = connect(port, "127.0.0.1");
-  return new Promise<string>((resolve) => {
-    socket.setTimeout(1_000, () => resolve("TIMEOUT"));
-    socket.once("connect", () => resolve("connected"));
-    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  }).finally(() => socket.destroy());
-}

@@ -6,9 +6,10 @@
  * (gita on v2). v2 end to end, observability, the stall page's stream, faults, graceful shutdown.
  */
 import assert from "node:assert/strict";
-import { connect, createServer } from "node:net";
+import { createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import { actClient, type Reply } from "testkit/http-client";
+import { tryConnect } from "testkit/net";
 import { openPage } from "../src/page";
 import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
 import { CLIENT, requestCount, SERVER, samples, startOtlpReceiver } from "../src/telemetry";
@@ -470,14 +471,4 @@ function assertProblem(reply: Reply, status: number) {
   assert.equal(reply.body.status, status);
   assert.equal(typeof reply.body.title, "string");
   assert.doesNotMatch(reply.text, /\n\s+at /, "no stack trace");
-}
-
-/** A plain TCP connect: "connected", "TIMEOUT" (a stalled machine: no verdict) or the error code. */
-function tryConnect(port: number): Promise<string> {
-  const socket = connect(port, "127.0.0.1");
-  return new Promise<string>((resolve) => {
-    socket.setTimeout(1_000, () => resolve("TIMEOUT"));
-    socket.once("connect", () => resolve("connected"));
-    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
-  }).finally(() => socket.destroy());
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { createServer, type Server } from "node:net";
+import { connect, createServer, type Server } from "node:net";
 
 const listen = (server: Server, at: { port: number; host: string } | { path: string }) =>
   new Promise<void>((resolve, reject) => server.once("error", reject).listen(at, resolve));
@@ -49,4 +49,14 @@ export async function isPortFree(port: number, host = "127.0.0.1"): Promise<bool
     if (code === "EADDRINUSE" || code === "EACCES") return false;
     throw error;
   }
+}
+
+/** A plain TCP connect: "connected", "TIMEOUT" (a stalled machine: no verdict) or the error code. */
+export function tryConnect(port: number): Promise<string> {
+  const socket = connect(port, "127.0.0.1");
+  return new Promise<string>((resolve) => {
+    socket.setTimeout(1_000, () => resolve("TIMEOUT"));
+    socket.once("connect", () => resolve("connected"));
+    socket.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  }).finally(() => socket.destroy());
 }
