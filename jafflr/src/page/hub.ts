@@ -18,8 +18,7 @@ export interface Snapshot {
 }
 
 const RECENT_TOASTIES = 20;
-/** The foxtrot meter: picks per whole second by dialect, this many seconds back. */
-const WINDOW = 300;
+const WINDOW = 300; // the foxtrot meter's seconds, one point (picks by dialect) each
 /** Grill changes are noticed within this; the meter ticks on whole seconds. */
 const TICK_MS = 200;
 /** A page that reads this far behind is cut off; it reconnects and catches up from a snapshot. */
@@ -27,32 +26,27 @@ const MAX_BUFFERED_BYTES = 256 * 1024;
 const CONNECTING = { connected: false, reason: "connecting to chillybin" };
 const epochSecond = () => Math.floor(Date.now() / 1000);
 
-/**
- * What every open stall page sees, kept once per jafflr, and the pages' streams (one channel).
- * The watch of chillybin and the timer run only while a page is open, so a jafflr nobody looks
- * at costs chillybin nothing.
- */
-export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps) {
+/** What every open stall page sees, kept once per jafflr, and the pages' streams (one channel).
+ * The watch and the timer run only while a page is open: an unwatched jafflr costs chillybin nothing. */
+export function stallHub({ config, logger, lifecycle, grill, metrics, onToastie }: AppDeps) {
   const channel = createChannel<Record<string, never>, { res: ServerResponse }>();
   const recent: ToastieOutcome[] = [];
-  const meter = new Map<number, MeterPoint>();
+  const picks = new Map<number, MeterPoint>();
   let stock: Stock | null = null;
   let cold: Snapshot["cold"] = CONNECTING;
-  let stopWatch: (() => void) | undefined;
-  let timer: NodeJS.Timeout | undefined;
+  let [stopWatch, timer]: [(() => void)?, NodeJS.Timeout?] = [];
   let [grillKey, sentUpTo] = ["", 0];
 
   const grillState = () => {
     const { slots, toasting, waiting, queueLimit: queue } = grill;
     return { slots, toasting, waiting, queue };
   };
-  const at = (t: number): MeterPoint => meter.get(t) ?? { t, v1: 0, v2: 0 };
+  const at = (t: number): MeterPoint => picks.get(t) ?? { t, v1: 0, v2: 0 };
   const send = (event: string, data: unknown) =>
     channel.broadcast(data, event, {
       filter: ({ state: { res } }) => {
-        if (res.writableLength <= MAX_BUFFERED_BYTES) return true;
-        res.destroy();
-        return false;
+        if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy();
+        return !res.destroyed;
       },
     });
 
@@ -71,14 +65,13 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
 
   const tick = () => {
     const now = grillState();
-    if (JSON.stringify(now) !== grillKey) {
-      grillKey = JSON.stringify(now);
-      send("grill", now);
-    }
+    const key = JSON.stringify(now);
+    if (key !== grillKey) send("grill", now);
+    grillKey = key;
     // Every second that ended since the last tick, so a slow event loop skips no point.
     const second = epochSecond();
     for (let t = Math.max(sentUpTo, second - WINDOW); t < second; t++) send("meter", at(t));
-    for (const t of meter.keys()) if (t <= second - WINDOW) meter.delete(t);
+    for (const t of picks.keys()) if (t <= second - WINDOW) picks.delete(t);
     sentUpTo = second;
   };
 
@@ -97,7 +90,7 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
       },
       pick: (via) => {
         const t = epochSecond();
-        meter.set(t, { ...at(t), [via]: at(t)[via] + 1 });
+        picks.set(t, { ...at(t), [via]: at(t)[via] + 1 });
       },
       status: (connected, reason) => {
         if (connected) connects.inc();
@@ -122,11 +115,12 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
   });
 
   return {
-    /** onToastie: every toastie this jafflr answered, done or failed, newest first. */
+    /** Every toastie this jafflr answered, done or failed; the app's own onToastie hears it too. */
     toastie(outcome: ToastieOutcome) {
       recent.unshift(outcome);
       recent.length = Math.min(recent.length, RECENT_TOASTIES);
       send("toastie", outcome);
+      onToastie?.(outcome);
     },
     /** GET /stall/events: a snapshot, then every change, until the page leaves or jafflr drains. */
     async open(req: IncomingMessage, res: ServerResponse) {
@@ -137,22 +131,13 @@ export function stallHub({ config, logger, lifecycle, grill, metrics }: AppDeps)
         });
       }
       // retry: EventSource reconnects after 1 s when a stream ends (e.g. this jafflr drained).
-      const session = await createSession(req, res, {
-        retry: 1000,
-        headers: { "Cache-Control": "no-store" },
-        state: { res },
-      });
+      const headers = { "Cache-Control": "no-store" };
+      const session = await createSession(req, res, { retry: 1000, headers, state: { res } });
       channel.register(session);
-      const last = epochSecond() - 1;
-      const points = Array.from({ length: WINDOW }, (_, i) => at(last - WINDOW + 1 + i));
-      const meterNow = { windowSeconds: WINDOW, points };
-      const snapshot: Snapshot = {
-        grill: grillState(),
-        stock,
-        cold,
-        toasties: recent,
-        meter: meterNow,
-      };
+      const from = epochSecond() - WINDOW;
+      const points = Array.from({ length: WINDOW }, (_, i) => at(from + i));
+      const meter = { windowSeconds: WINDOW, points };
+      const snapshot: Snapshot = { grill: grillState(), stock, cold, toasties: recent, meter };
       session.push(snapshot, "snapshot");
     },
   };

@@ -5,14 +5,11 @@ import type { Express, Response } from "express";
 import { methodNotAllowed, type OpenAPIRegistry, z } from "tpi";
 import type { AppDeps } from "../app";
 import { DONENESS } from "../grill";
-import type { ToastieOutcome } from "../toastie";
 import { stallHub } from "./hub";
 
 /**
- * Gita's stall page: `GET /` for a browser (an Accept that prefers text/html; API clients get
- * the JSON of the route mounted after this), its two hashed assets, and `GET /stall/events`,
- * the Server-Sent Events stream that keeps every open page live. app.ts sends its toasties
- * through onToastie and mounts this before its JSON `GET /`.
+ * Gita's stall page: `GET /` for a browser (API clients get the JSON of the route app.ts mounts
+ * after this), its two hashed assets, and `GET /stall/events`, the stream that keeps pages live.
  */
 export function stallPage(deps: AppDeps) {
   const hub = stallHub(deps);
@@ -26,33 +23,27 @@ export function stallPage(deps: AppDeps) {
     .replace("{{script}}", script.url)
     .replace("{{doneness}}", DONENESS.map((d) => `<option value="${d}">${d}</option>`).join(""));
 
-  const mount = (app: Express) => {
-    app.get("/", (req, res, next) => {
-      // The same URL answers two media types, so caches must key on Accept.
-      res.vary("Accept");
-      // accepts() picks by quality, then by this list's order: `*/*` or no Accept gets JSON.
-      if (req.accepts(["application/json", "text/html"]) !== "text/html") return next();
-      pageHeaders(res, "no-cache").type("html").send(html);
-    });
-    app.get("/stall/assets/:asset", (req, res, next) => {
-      const found = [script, styles].find((a) => a.url === req.path);
-      if (!found) return next(); // an old hash, or no such file: tpi's 404
-      // The URL carries the content's hash, so a browser may keep it for good.
-      pageHeaders(res, IMMUTABLE).type(found.type).send(found.body);
-    });
-    app.get("/stall/events", async (req, res) => {
-      if (req.method !== "HEAD") return hub.open(req, res);
-      res.type("text/event-stream").set("Cache-Control", "no-store").end();
-    });
-    app.all("/stall/events", methodNotAllowed(["GET", "HEAD"]));
-  };
-
   return {
-    onToastie(outcome: ToastieOutcome) {
-      hub.toastie(outcome);
-      deps.onToastie?.(outcome);
+    onToastie: hub.toastie,
+    mount(app: Express) {
+      app.get("/", (req, res, next) => {
+        // The same URL answers two media types, so caches must key on Accept.
+        res.vary("Accept");
+        // accepts() picks by quality, then by this list's order: `*/*` or no Accept gets JSON.
+        if (req.accepts(["application/json", "text/html"]) !== "text/html") return next();
+        pageHeaders(res, "no-cache").type("html").send(html);
+      });
+      app.get("/stall/assets/:asset", (req, res, next) => {
+        const found = [script, styles].find((a) => a.url === req.path);
+        if (!found) return next(); // an old hash, or no such file: tpi's 404
+        pageHeaders(res, IMMUTABLE).type(found.type).send(found.body); // the URL names the content
+      });
+      app.get("/stall/events", async (req, res) => {
+        if (req.method !== "HEAD") return hub.open(req, res);
+        res.type("text/event-stream").set("Cache-Control", "no-store").end();
+      });
+      app.all("/stall/events", methodNotAllowed(["GET", "HEAD"]));
     },
-    mount,
   };
 }
 
@@ -60,21 +51,13 @@ const IMMUTABLE = "public, max-age=31536000, immutable";
 /** Nothing on the page comes from anywhere but jafflr, and no inline script can run. */
 const CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const SAFE = { "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff" };
+const pageHeaders = (res: Response, cacheControl: string) =>
+  res.set({ ...SAFE, "Referrer-Policy": "no-referrer", "Cache-Control": cacheControl });
 
-function pageHeaders(res: Response, cacheControl: string): Response {
-  return res.set({
-    "Content-Security-Policy": CSP,
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "Cache-Control": cacheControl,
-  });
-}
-
-/** jafflr's build puts the page in dist/page/ (the script compiled, static/ copied); tests running
- * from src/ read it there too. */
-const BUILT = path.resolve(__dirname, "..", "..", "dist", "page");
+/** jafflr's build puts the page in dist/page/ (script compiled, static/ copied); tests read it there. */
 function built(file: string): string {
-  const found = path.join(BUILT, file);
+  const found = path.resolve(__dirname, "../../dist/page", file);
   return existsSync(found) ? readFileSync(found, "utf8") : "";
 }
 
@@ -88,21 +71,19 @@ const header = (description: string, value?: string) => ({
   schema: { type: "string" as const, ...(value && { const: value }) },
 });
 const csp = header("Nothing from outside jafflr, no inline script.", CSP);
+const text = z.string();
+const problem = {
+  "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } },
+};
 
 /** GET /'s 200 answer for a browser, for app.ts's own description of GET /. */
 export const stallPageRoot = {
   headers: { Vary: header("Always includes Accept."), "Content-Security-Policy": csp },
-  content: { "text/html": { schema: z.string().describe("Gita's stall page.") } },
+  content: { "text/html": { schema: text.describe("Gita's stall page.") } },
 };
 
 /** The page's own routes in jafflr's OpenAPI document. */
 export function registerStallRoutes(registry: OpenAPIRegistry): void {
-  const problem = (description: string, headers = {}) => ({
-    description,
-    headers,
-    content: { "application/problem+json": { schema: { $ref: "#/components/schemas/Problem" } } },
-  });
-  const text = z.string();
   registry.registerPath({
     method: "get",
     path: "/stall/assets/{asset}",
@@ -114,9 +95,10 @@ export function registerStallRoutes(registry: OpenAPIRegistry): void {
         headers: { "Cache-Control": header("", IMMUTABLE), "Content-Security-Policy": csp },
         content: { "text/javascript": { schema: text }, "text/css": { schema: text } },
       },
-      404: problem("No such asset (e.g. an older hash)."),
+      404: { description: "No such asset (e.g. an older hash).", content: problem },
     },
   });
+  const retryAfter = { "Retry-After": header("Seconds.") };
   registry.registerPath({
     method: "get",
     path: "/stall/events",
@@ -128,7 +110,7 @@ export function registerStallRoutes(registry: OpenAPIRegistry): void {
         headers: { "Cache-Control": header("", "no-store") },
         content: { "text/event-stream": { schema: text } },
       },
-      503: problem("jafflr is shutting down.", { "Retry-After": header("Seconds.") }),
+      503: { description: "jafflr is shutting down.", headers: retryAfter, content: problem },
     },
   });
 }

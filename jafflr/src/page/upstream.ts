@@ -26,19 +26,13 @@ export interface WatchOptions {
  * reconnect waits a fixed 3 s and gives up for good on an error status).
  */
 export function watchChillybin(opts: WatchOptions): () => void {
-  const { logger, connectTimeoutMs: timeout = 2_000 } = opts;
+  const { logger, connectTimeoutMs: timeout = 2_000, idleTimeoutMs: bodyTimeout = 45_000 } = opts;
   // Its own single connection: the long-lived stream must not take a slot of the pick pool.
-  const agent = new Agent({
-    connections: 1,
-    connect: { timeout },
-    headersTimeout: timeout * 2,
-    bodyTimeout: opts.idleTimeoutMs ?? 45_000,
-  });
+  const connect = { timeout };
+  const agent = new Agent({ connections: 1, connect, headersTimeout: timeout * 2, bodyTimeout });
   const url = new URL("/events", opts.chillybinUrl);
-  let failures = 0;
-  let connected = false;
-  let source: EventSource | undefined;
-  let retry: NodeJS.Timeout | undefined;
+  let [failures, connected] = [0, false];
+  let [source, retry]: [EventSource?, NodeJS.Timeout?] = [];
   // Events that do not fit the contract are logged and skipped (a throw here would be uncaught).
   const read = <T>(schema: z.ZodType<T>, event: string, use: (value: T) => void) =>
     source?.addEventListener(event, ({ data }) => {
@@ -49,9 +43,7 @@ export function watchChillybin(opts: WatchOptions): () => void {
       }
     });
   const open = () => {
-    source = new EventSource(url, {
-      fetch: (input, init) => fetch(input, { ...init, dispatcher: agent }),
-    });
+    source = new EventSource(url, { fetch: (u, init) => fetch(u, { ...init, dispatcher: agent }) });
     read(Stock, "stock", (stock) => {
       if (!connected) {
         [connected, failures] = [true, 0];

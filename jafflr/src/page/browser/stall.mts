@@ -10,9 +10,7 @@ import type { MeterPoint, Snapshot, Stock } from "../hub.js";
 
 const RECENT = 20;
 let windowSeconds = 300;
-let toasties: ToastieOutcome[] = [];
-let points: MeterPoint[] = [];
-let stock: Stock = {};
+let [toasties, points, stock]: [ToastieOutcome[], MeterPoint[], Stock] = [[], [], {}];
 
 const byId = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -24,17 +22,16 @@ function el(tag: string, className: string, ...content: (Node | string)[]): HTML
   return node;
 }
 
-function svg(tag: string, attrs: Record<string, string | number>, text?: string): SVGElement {
+function svg(tag: string, attrs: Record<string, string | number>, text = ""): SVGElement {
   const node = document.createElementNS("http://www.w3.org/2000/svg", tag);
   for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
-  if (text !== undefined) node.textContent = text;
+  node.textContent = text;
   return node;
 }
 
 /** A table body's rows, or one muted row saying why there are none. */
 function fill(id: string, rows: HTMLElement[], columns: number, empty: string) {
-  const none = el("td", "muted", empty);
-  none.setAttribute("colspan", `${columns}`);
+  const none = Object.assign(el("td", "muted", empty), { colSpan: columns });
   byId(id).replaceChildren(...(rows.length ? rows : [el("tr", "", none)]));
 }
 
@@ -78,23 +75,20 @@ function connect() {
 }
 
 function setConnection(state: "live" | "connecting", text: string) {
-  const node = byId("connection");
-  node.dataset.state = state;
-  node.textContent = text;
+  Object.assign(byId("connection"), { textContent: text }).dataset.state = state;
 }
 
 function renderStock(next: Stock) {
-  const before = stock;
-  stock = next;
   const names = Object.keys(next).sort();
   const rows = names.map((name) => {
     const quantity = next[name] ?? 0;
     const tr = el("tr", "", el("td", "", name), el("td", "num", `${quantity}`));
     tr.dataset.ingredient = name;
     tr.classList.toggle("low", quantity <= 2);
-    tr.classList.toggle("changed", before[name] !== undefined && before[name] !== quantity);
+    tr.classList.toggle("changed", stock[name] !== undefined && stock[name] !== quantity);
     return tr;
   });
+  stock = next;
   fill("stock-rows", rows, 2, "The cold store is empty.");
   // The checkboxes change only with the names, and keep their ticks and focus when they do.
   const box = byId("ingredients");
@@ -117,16 +111,13 @@ function renderCold(cold: Snapshot["cold"]) {
     : `Not hearing from the cold store (${cold.reason ?? "connecting"}); quantities may be out of date.`;
 }
 
-function renderGrill(grill: Snapshot["grill"]) {
-  const slot = (className: string) => el("div", className);
-  byId("grill-slots").replaceChildren(
-    ...Array.from({ length: grill.slots }, (_, i) =>
-      slot(i < grill.toasting ? "slot busy" : "slot"),
-    ),
-    ...Array.from({ length: Math.min(grill.waiting, 12) }, () => slot("slot queued")),
-  );
+function renderGrill({ slots, toasting, waiting, queue }: Snapshot["grill"]) {
+  const divs = (n: number, className: string) =>
+    Array.from({ length: n }, () => el("div", className));
+  const busy = [...divs(toasting, "slot busy"), ...divs(slots - toasting, "slot")];
+  byId("grill-slots").replaceChildren(...busy, ...divs(Math.min(waiting, 12), "slot queued"));
   byId("grill-text").textContent =
-    `${grill.slots} slots: ${grill.toasting} toasting, ${grill.waiting} waiting (room for ${grill.queue} in the queue).`;
+    `${slots} slots: ${toasting} toasting, ${waiting} waiting (room for ${queue} in the queue).`;
 }
 
 function renderToasties() {
@@ -136,16 +127,10 @@ function renderToasties() {
       t.problem && `${t.problem.title}${t.problem.detail ? `: ${t.problem.detail}` : ""}`;
     const done = t.orderId ? `done, order ${t.orderId}` : "done";
     const outcome = t.status === 200 ? done : (problem ?? `failed (${t.status})`);
-    return el(
-      "tr",
-      "",
-      el("td", "time", new Date(t.at).toLocaleTimeString()),
-      el("td", "customer", t.customer),
-      el("td", "", t.ingredients.join(", ")),
-      el("td", "", t.doneness),
-      el("td", "", via),
-      el("td", t.status === 200 ? "ok" : "bad", outcome),
-    );
+    const cells = [new Date(t.at).toLocaleTimeString(), t.customer, t.ingredients.join(", ")];
+    const classes = ["time", "customer", "", "", "", t.status === 200 ? "ok" : "bad"];
+    const tds = [...cells, t.doneness, via, outcome].map((c, i) => el("td", classes[i] ?? "", c));
+    return el("tr", "", ...tds);
   });
   fill("toastie-rows", rows, 6, "No toasties yet.");
 }
@@ -165,14 +150,11 @@ function renderMeter() {
   const grid = (at: number) =>
     svg("line", { class: "grid", x1: left, x2: w - right, y1: at, y2: at });
   byId("meter-chart").replaceChildren(
-    grid(y(0)),
-    grid(y(peak)),
-    axis(left - 6, y(0) + 4, "0", "end"),
-    axis(left - 6, y(peak) + 4, String(peak), "end"),
+    ...[0, peak].map((v) => grid(y(v))),
+    ...[0, peak].map((v) => axis(left - 6, y(v) + 4, String(v), "end")),
     axis(left, h - 6, `${Math.round(windowSeconds / 60)} min ago`),
     axis(w - right, h - 6, "now", "end"),
-    line("v1"),
-    line("v2"),
+    ...(["v1", "v2"] as const).map(line),
   );
   const sum = (via: "v1" | "v2") => points.slice(-60).reduce((n, p) => n + p[via], 0);
   const summary = byId("meter-summary");
