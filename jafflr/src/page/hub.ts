@@ -122,7 +122,6 @@ export function stallHub({ config, logger, lifecycle, grill, metrics, onToastie 
       send("toastie", outcome);
       onToastie?.(outcome);
     },
-    /** GET /stall/events: a snapshot, then every change, until the page leaves or jafflr drains. */
     async open(req: IncomingMessage, res: ServerResponse) {
       if (lifecycle.shuttingDown) {
         throw new HttpProblem(503, "Service Unavailable", {

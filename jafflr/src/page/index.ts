@@ -82,7 +82,6 @@ export const stallPageRoot = {
   content: { "text/html": { schema: text.describe("Gita's stall page.") } },
 };
 
-/** The page's own routes in jafflr's OpenAPI document. */
 export function registerStallRoutes(registry: OpenAPIRegistry): void {
   registry.registerPath({
     method: "get",

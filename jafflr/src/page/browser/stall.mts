@@ -14,7 +14,6 @@ let [toasties, points, stock]: [ToastieOutcome[], MeterPoint[], Stock] = [[], []
 
 const byId = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T;
 
-/** An element of this class holding this content; strings become text nodes, never markup. */
 function el(tag: string, className: string, ...content: (Node | string)[]): HTMLElement {
   const node = document.createElement(tag);
   if (className) node.className = className;
@@ -29,7 +28,6 @@ function svg(tag: string, attrs: Record<string, string | number>, text = ""): SV
   return node;
 }
 
-/** A table body's rows, or one muted row saying why there are none. */
 function fill(id: string, rows: HTMLElement[], columns: number, empty: string) {
   const none = Object.assign(el("td", "muted", empty), { colSpan: columns });
   byId(id).replaceChildren(...(rows.length ? rows : [el("tr", "", none)]));
@@ -47,25 +45,18 @@ function connect() {
   on<Snapshot>("snapshot", (snap) => {
     retryMs = 1000;
     setConnection("live", "Live");
-    ({ windowSeconds, points } = snap.meter);
-    toasties = snap.toasties.slice(0, RECENT);
+    windowSeconds = snap.meter.windowSeconds;
     renderGrill(snap.grill);
     renderCold(snap.cold);
     if (snap.stock) renderStock(snap.stock);
-    renderToasties();
-    renderMeter();
+    renderToasties(snap.toasties);
+    renderMeter(snap.meter.points);
   });
   on("stock", renderStock);
   on("grill", renderGrill);
   on("cold", renderCold);
-  on<ToastieOutcome>("toastie", (t) => {
-    toasties = [t, ...toasties].slice(0, RECENT);
-    renderToasties();
-  });
-  on<MeterPoint>("meter", (p) => {
-    points = [...points, p].slice(-windowSeconds);
-    renderMeter();
-  });
+  on<ToastieOutcome>("toastie", (t) => renderToasties([t, ...toasties]));
+  on<MeterPoint>("meter", (p) => renderMeter([...points, p]));
   source.onerror = () => {
     setConnection("connecting", "Reconnecting…");
     if (source.readyState !== EventSource.CLOSED) return;
@@ -120,7 +111,8 @@ function renderGrill({ slots, toasting, waiting, queue }: Snapshot["grill"]) {
     `${slots} slots: ${toasting} toasting, ${waiting} waiting (room for ${queue} in the queue).`;
 }
 
-function renderToasties() {
+function renderToasties(next: ToastieOutcome[]) {
+  toasties = next.slice(0, RECENT);
   const rows = toasties.map((t) => {
     const via = t.pickedVia ? el("span", `via ${t.pickedVia}`, t.pickedVia) : "—";
     const problem =
@@ -135,7 +127,8 @@ function renderToasties() {
   fill("toastie-rows", rows, 6, "No toasties yet.");
 }
 
-function renderMeter() {
+function renderMeter(next: MeterPoint[]) {
+  points = next.slice(-windowSeconds);
   const [w, h, left, right, top, bottom] = [600, 180, 36, 8, 10, 24];
   const peak = Math.max(1, ...points.map((p) => Math.max(p.v1, p.v2)));
   const x = (i: number) => left + (i / Math.max(1, windowSeconds - 1)) * (w - left - right);
@@ -205,5 +198,5 @@ async function order(event: SubmitEvent) {
 }
 
 byId("order-form").addEventListener("submit", (e) => void order(e as SubmitEvent));
-renderMeter();
+renderMeter([]);
 connect();
