@@ -1,4 +1,4 @@
-import type { Express } from "express";
+import type { Express, RequestHandler } from "express";
 import type pg from "pg";
 import {
   createServiceApp,
@@ -41,54 +41,43 @@ export function createApp(deps: AppDeps): Express {
     lifecycle,
     readiness: { database: schemaReady(pool) },
     routes: (app) => {
+      const only = (method: "get" | "post", path: string, ...handlers: RequestHandler[]) => {
+        app[method](path, ...handlers);
+        app.all(path, methodNotAllowed([method.toUpperCase()]));
+      };
       // The original's shape, {"bread":10,"cheese":10,…}: from memory while the feed is live.
-      app.get("/", async (_req, res) => {
-        res
-          .type("application/json")
-          .send(feed.currentJson() ?? JSON.stringify(await listStock(pool)));
+      only("get", "/", async (_req, res) => {
+        res.type("json").send(feed.currentJson() ?? JSON.stringify(await listStock(pool)));
       });
-      app.all("/", methodNotAllowed(["GET"]));
-
       mountPickV1(app, { pool, metrics, feed });
       mountEvents(app, { pool, feed, lifecycle, ...deps.events });
-
-      app.post("/v2/pick", requireJson, async (req, res) => {
+      only("post", "/v2/pick", requireJson, async (req, res) => {
         const key = parseIdempotencyKey(req.headersDistinct["idempotency-key"]);
         const { order, replayed, xid } = await placeOrder(pool, parseOrder(req.body), key);
         feed.wrote(xid);
         if (replayed) res.set("Idempotent-Replayed", "true");
         res.json(order);
       });
-      app.all("/v2/pick", methodNotAllowed(["POST"]));
-
-      app.get("/orders", async (req, res) => {
+      only("get", "/orders", async (req, res) => {
         res.json({ orders: await listOrders(pool, req.query) });
       });
-      app.all("/orders", methodNotAllowed(["GET"]));
-
-      app.get("/orders/:id", async (req, res) => {
+      only("get", "/orders/:id", async (req, res) => {
         const id = req.params.id as string;
         const order = await getOrder(pool, id);
         if (!order) throw fail(OrderNotFound, `There is no order ${id.toLowerCase()}.`);
         res.json(order);
       });
-      app.all("/orders/:id", methodNotAllowed(["GET"]));
-
-      app.post("/restock", requireAdmin(deps.adminToken), async (req, res) => {
+      only("post", "/restock", requireAdmin(deps.adminToken), async (req, res) => {
         const { stock, xid } = await setStock(pool, parseRestock(req));
         feed.wrote(xid);
         res.json(stock);
       });
-      app.all("/restock", methodNotAllowed(["POST"]));
-
       // Built on first request, once every route (v1's too) has registered its part.
       let description: string | undefined;
-      app.get("/openapi.json", (_req, res) => {
+      only("get", "/openapi.json", (_req, res) => {
         description ??= JSON.stringify(describeApi(deps.version));
-        res.type("application/json").send(description);
+        res.type("json").send(description);
       });
-      app.all("/openapi.json", methodNotAllowed(["GET"]));
-
       // After the routes, before tpi's problem handler: "database unreachable" becomes a 503.
       app.use(databaseUnavailableHandler(logger));
     },

@@ -5,18 +5,17 @@ const databaseUrl = z
   .trim()
   .regex(/^postgres(ql)?:\/\/\S+$/, "expected a postgres:// URL");
 
-/** Settings the migration command needs (also part of the service's own config). */
-const migrationEnv = {
+/** What the migration command needs; the service needs it too. */
+export const migrateConfigSchema = z.object({
+  ...baseEnv({ port: 7001, dir: __dirname }),
   DATABASE_URL: databaseUrl,
   PG_CONNECT_TIMEOUT_MS: envInt(5_000, 100, 120_000),
   /** How long a starting instance waits for another one's migration (or for the database). */
   MIGRATE_TIMEOUT_MS: envInt(60_000, 0, 3_600_000),
-};
+});
 
-export const configSchema = z.object({
-  ...baseEnv({ port: 7001, dir: __dirname }),
-  ...migrationEnv,
-  /** Run pending migrations before serving; false when a deploy step / Job runs them. */
+export const configSchema = migrateConfigSchema.extend({
+  /** false when a deploy step / Job runs the migrations. */
   MIGRATE_ON_START: envBool(true),
   PG_POOL_MAX: envInt(10, 1, 1_000),
   PG_STATEMENT_TIMEOUT_MS: envInt(5_000, 100, 600_000),
@@ -27,8 +26,3 @@ export const configSchema = z.object({
 });
 
 export type Config = z.infer<typeof configSchema>;
-
-export const migrateConfigSchema = z.object({
-  ...baseEnv({ port: 7001, dir: __dirname }),
-  ...migrationEnv,
-});

@@ -9,21 +9,22 @@ export type PoolSettings = Pick<
   "DATABASE_URL" | "PG_POOL_MAX" | "PG_CONNECT_TIMEOUT_MS" | "PG_STATEMENT_TIMEOUT_MS"
 >;
 
-/**
- * The one pool the service uses. Timeouts bound every wait: connecting, a statement on the
- * server, and the client-side wait for an answer (a dead network never answers at all).
- */
+/** Timeouts bound every wait: connecting, a statement, and the answer (a dead network never answers). */
+export const connection = (settings: PoolSettings, application_name: string) => ({
+  connectionString: settings.DATABASE_URL,
+  connectionTimeoutMillis: settings.PG_CONNECT_TIMEOUT_MS,
+  statement_timeout: settings.PG_STATEMENT_TIMEOUT_MS,
+  query_timeout: settings.PG_STATEMENT_TIMEOUT_MS + 1_000,
+  keepAlive: true,
+  application_name,
+});
+
 export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   const pool = new pg.Pool({
-    connectionString: settings.DATABASE_URL,
+    ...connection(settings, "chillybin"),
     max: settings.PG_POOL_MAX,
-    connectionTimeoutMillis: settings.PG_CONNECT_TIMEOUT_MS,
-    statement_timeout: settings.PG_STATEMENT_TIMEOUT_MS,
-    query_timeout: settings.PG_STATEMENT_TIMEOUT_MS + 1_000,
     idle_in_transaction_session_timeout: settings.PG_STATEMENT_TIMEOUT_MS * 2,
     idleTimeoutMillis: 30_000,
-    keepAlive: true,
-    application_name: "chillybin",
   });
   // An idle client whose server went away emits 'error'; unhandled, that would kill the process.
   // The pool has already discarded the client, so the next query simply opens a new connection.
@@ -53,26 +54,20 @@ export function isDatabaseUnavailable(err: unknown): boolean {
 
 /**
  * Turns "database unreachable" into a 503 problem with Retry-After. Logged at most once per 5 s
- * with a count (the access log already has every request; an outage at 1000 req/s must not
- * become 1000 warnings a second). Install after the routes, before the problem handler.
+ * with a count (an outage at 1000 req/s must not become 1000 warnings a second).
  */
 export function databaseUnavailableHandler(logger: Logger): ErrorRequestHandler {
-  let lastLogged = 0;
-  let suppressed = 0;
+  let [lastLogged, suppressed] = [0, 0];
+  const detail =
+    "The cold store cannot reach its database right now. Retry shortly (orders with the same Idempotency-Key).";
   return (err, _req, _res, next) => {
     if (!isDatabaseUnavailable(err)) return next(err);
-    if (Date.now() - lastLogged >= 5_000) {
-      logger.warn(
-        { err: describe(err), failed_since_last_log: suppressed },
-        "database unavailable",
-      );
-      lastLogged = Date.now();
-      suppressed = 0;
-    } else {
-      suppressed++;
+    if (Date.now() - lastLogged < 5_000) suppressed++;
+    else {
+      const failed_since_last_log = suppressed;
+      logger.warn({ err: describe(err), failed_since_last_log }, "database unavailable");
+      [lastLogged, suppressed] = [Date.now(), 0];
     }
-    const detail =
-      "The cold store cannot reach its database right now. Retry shortly (orders with the same Idempotency-Key).";
     next(fail(DatabaseUnavailable, detail, { headers: { "Retry-After": "2" } }));
   };
 }

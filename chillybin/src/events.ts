@@ -1,8 +1,4 @@
-/**
- * GET /events — Server-Sent Events, the contract jafflr's stall page relies on: `event: stock`
- * (the whole stock) on connect and after every change by any instance, `event: pick` for every
- * pick (v1 or v2), and a `: heartbeat` comment every 15 s so proxies keep the connection open.
- */
+/** GET /events — Server-Sent Events, the contract jafflr's stall page relies on (see the route). */
 import { createChannel, createEventBuffer, createSession, type Session } from "better-sse";
 import type { Express, Response } from "express";
 import { HttpProblem, methodNotAllowed, z } from "tpi";

@@ -16,15 +16,8 @@ async function main() {
   const lifecycle = new Lifecycle();
 
   // wiring: schema first (unless a deploy step owns migrations), then the pool and the app
-  if (config.MIGRATE_ON_START) {
-    const { DATABASE_URL: databaseUrl, MIGRATE_TIMEOUT_MS, PG_CONNECT_TIMEOUT_MS } = config;
-    await migrate({
-      databaseUrl,
-      logger,
-      timeoutMs: MIGRATE_TIMEOUT_MS,
-      connectTimeoutMs: PG_CONNECT_TIMEOUT_MS,
-    });
-  }
+  if (config.MIGRATE_ON_START)
+    await migrate({ ...config, databaseUrl: config.DATABASE_URL, logger });
   const pool = createPool(config, logger);
   const feed = new StockFeed({ settings: config, logger, metrics });
   feed.start();

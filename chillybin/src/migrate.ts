@@ -10,16 +10,11 @@ import { isDatabaseUnavailable } from "./db";
 const MIGRATIONS_DIR = join(__dirname, "..", "migrations");
 
 /** The migrations this build ships, by the name node-pg-migrate records for each. */
-export function knownMigrations(): string[] {
-  try {
-    const files = readdirSync(MIGRATIONS_DIR).filter((f) => !f.startsWith("."));
-    return files.map((f) => f.replace(/\.[^.]*$/, "")).sort();
-  } catch (err) {
-    throw new Error(
-      `chillybin's migrations are missing from ${MIGRATIONS_DIR} (a build or image must ship chillybin/migrations next to dist): ${(err as Error).message}`,
-    );
-  }
-}
+export const knownMigrations = () =>
+  readdirSync(MIGRATIONS_DIR)
+    .filter((f) => !f.startsWith("."))
+    .map((f) => f.replace(/\.[^.]*$/, ""))
+    .sort();
 
 /**
  * Ready when the database answers *and* has every migration this build needs — so with
@@ -48,37 +43,31 @@ export async function migrate(opts: {
   logger: Logger;
   direction?: "up" | "down";
   count?: number | undefined; // default all for up, one for down
-  timeoutMs?: number; // how long to wait for the lock (another runner) or the database
-  connectTimeoutMs?: number;
+  MIGRATE_TIMEOUT_MS?: number; // how long to wait for the lock (another runner) or the database
+  PG_CONNECT_TIMEOUT_MS?: number;
 }): Promise<string[]> {
   // ESM-only package: a real dynamic import (module nodenext keeps it one in CommonJS output).
   const { runner } = await import("node-pg-migrate");
   const { logger, direction = "up" } = opts;
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
+  const deadline = Date.now() + (opts.MIGRATE_TIMEOUT_MS ?? 60_000);
   // Its chatter as structured lines; its noise about our own retries goes to debug.
+  const tag = { component: "node-pg-migrate" };
   const say = (level: "debug" | "warn" | "error") => (msg: string) =>
-    logger[level]({ component: "node-pg-migrate" }, msg);
-  const log = {
-    debug: say("debug"),
-    info: say("debug"),
-    warn: (msg: string) =>
-      say(msg.includes("Failed to release migration lock") ? "debug" : "warn")(msg),
-    error: say("error"),
-  };
+    logger[msg.includes("Failed to release migration lock") ? "debug" : level](tag, msg);
+  const log = { debug: say("debug"), info: say("debug"), warn: say("warn"), error: say("error") };
   for (let attempt = 1; ; attempt++) {
     try {
       const ran = await runner({
         databaseUrl: {
           connectionString: opts.databaseUrl,
-          connectionTimeoutMillis: opts.connectTimeoutMs ?? 5_000,
+          connectionTimeoutMillis: opts.PG_CONNECT_TIMEOUT_MS ?? 5_000,
           application_name: "chillybin-migrate",
         },
         dir: MIGRATIONS_DIR,
-        migrationsTable: "pgmigrations", // app.ts's readiness check reads it
+        migrationsTable: "pgmigrations", // the readiness check reads it
         direction,
         count: opts.count ?? (direction === "up" ? Number.POSITIVE_INFINITY : 1),
         singleTransaction: true, // all pending migrations apply, or none do
-        checkOrder: true,
         logger: log,
       });
       const names = ran.map((m) => m.name);
@@ -113,11 +102,7 @@ if (require.main === module) {
     );
     process.exitCode = 2;
   } else {
-    const timeouts = {
-      timeoutMs: config.MIGRATE_TIMEOUT_MS,
-      connectTimeoutMs: config.PG_CONNECT_TIMEOUT_MS,
-    };
-    migrate({ databaseUrl, logger, direction, count, ...timeouts }).catch((err) => {
+    migrate({ ...config, databaseUrl, logger, direction, count }).catch((err) => {
       logger.error({ err }, "migration failed");
       process.exitCode = 1;
     });

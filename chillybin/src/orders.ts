@@ -9,11 +9,7 @@ export const QUANTITY_RULE = "an integer from 1 to 100";
 const CUSTOMER_RULE = "1-64 printable characters, not blank, no leading or trailing spaces";
 const quantity = z.number(rule("quantity", QUANTITY_RULE)).int().min(1).max(100);
 
-/**
- * Counted in code points, as PostgreSQL's char_length does. No control, format or separator
- * characters (no NULs, newlines, bidi overrides) except the zero-width joiner inside emoji like
- * 👩‍🍳; no leading or trailing whitespace, which also rules out blank names.
- */
+/** In code points, as PostgreSQL's char_length; no control/format/separator characters but ZWJ (👩‍🍳). */
 const customer = z
   .string(rule("customer", CUSTOMER_RULE))
   .refine(
@@ -116,16 +112,11 @@ export function parseIdempotencyKey(values: string[] | undefined): string | unde
 }
 
 /**
- * v2 in ONE statement: lock the ingredients in name order ("C" collation, as the items were sorted
- * — so orders for overlapping ingredients queue instead of deadlocking), check every item against
- * the locked (latest) quantities, and only if all are known and enough: insert the order,
- * decrement the stock, record the items and announce the pick. All of it commits or none does;
- * the CHECK (quantity >= 0) stays the last line of defence.
- *
- * With a key, a transaction lock on it comes first: a second request with the same key waits for
- * the first to end, then finds its order (a replay, or 422 for another order) instead of judging
- * the stock alone and answering 409 while the first is in flight. ON CONFLICT (idempotency_key)
- * DO NOTHING is what makes sure a key never picks twice.
+ * v2 in ONE statement: lock the ingredients in name order ("C" collation, as the items were sorted,
+ * so overlapping orders queue instead of deadlocking), check every item against the locked
+ * quantities, and only if all are known and enough: insert, decrement, record, announce.
+ * With a key, a lock on it comes first: a second request with the same key waits for the first,
+ * then finds its order (a replay, or 422) instead of answering 409 while the first is in flight.
  */
 const PLACE_ORDER = `
 WITH keyed AS MATERIALIZED (

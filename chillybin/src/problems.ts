@@ -1,7 +1,6 @@
 /**
- * Every problem chillybin answers with, one zod schema each (its type, title and status live
- * there and nowhere else), and GET /openapi.json: routes register their description here, next
- * to their own schemas, when their module loads — so deleting v1's module deletes its part too.
+ * Every problem chillybin answers with, one zod schema each (docs/api.md lists them), and
+ * GET /openapi.json: each route module registers its part when it loads, so deleting v1's deletes it.
  */
 import {
   HttpProblem,
@@ -16,22 +15,13 @@ export const registry = new OpenAPIRegistry();
 type Route = Parameters<typeof registry.registerPath>[0];
 
 /** One operation's description: "METHOD /path", its operationId and summary, then the rest. */
-export function route(
-  at: string,
-  operationId: string,
-  summary: string,
-  rest: Omit<Route, "method" | "path">,
-) {
+export function route(at: string, operationId: string, summary: string, rest: Partial<Route>) {
   const [method, path] = at.split(" ") as [string, string];
-  const get = method.toLowerCase() as Route["method"];
-  registry.registerPath({ method: get, path, operationId, summary, ...rest });
+  const lower = method.toLowerCase() as Route["method"];
+  registry.registerPath({ responses: {}, method: lower, path, operationId, summary, ...rest });
 }
 
-/**
- * A kind of problem: its schema (component name, `type` and the status are derived from the
- * title), so type, title and status exist here and nowhere else. `.example` is reserved (RFC
- * 2606): the types name kinds of problem, no page pretends to exist.
- */
+/** A kind of problem: its schema, the one place of its type, title and status (`.example`: RFC 2606). */
 export const problem = <E extends z.ZodRawShape>(
   status: number,
   title: string,
@@ -61,9 +51,8 @@ const at = (where: string) => z.object({ [where]: z.string(), detail: z.string()
 const errors = z.array(z.union([at("pointer"), at("parameter"), at("header")])).max(20);
 
 export const InvalidRequest = problem(400, "Invalid request", { errors }, INVALID_REQUEST);
-export const UnknownIngredient = problem(422, "Unknown ingredient", {
-  unknown: z.array(z.string()),
-});
+const names = z.array(z.string());
+export const UnknownIngredient = problem(422, "Unknown ingredient", { unknown: names });
 export const OutOfStock = problem(409, "Out of stock", { short: shortage });
 export const IdempotencyKeyReused = problem(422, "Idempotency-Key reused");
 export const OrderNotFound = problem(404, "Order not found");
@@ -85,10 +74,9 @@ export const unknownIngredients = (names: string[]) =>
 
 export const json = (schema: z.ZodType) => ({ "application/json": { schema } });
 type HeaderSchema = { type?: "string"; pattern?: string; const?: string };
-export const header = (description: string, schema: HeaderSchema = { type: "string" }) => ({
-  description,
-  schema,
-});
+export function header(description: string, schema: HeaderSchema = { type: "string" }) {
+  return { description, schema };
+}
 const retryAfter = { "Retry-After": header("Seconds to wait.", { pattern: "^[0-9]+$" }) };
 
 /** A response whose body is one of these problems. */
@@ -122,10 +110,7 @@ const PROBES = new Set(["/health", "/ready", "/metrics"]);
 const BLANK = {
   "application/problem+json": { schema: { $ref: "#/components/schemas/BlankProblem" } },
 };
-type Operation = {
-  responses: Record<string, { headers?: object; [k: string]: unknown }>;
-  deprecated?: boolean;
-};
+type Operation = { responses: Record<string, { headers?: object }>; deprecated?: boolean };
 
 /**
  * The document. Any other method on a known path is a 405 naming the allowed ones (HEAD too on a
@@ -139,21 +124,18 @@ export function describeApi(version: string) {
     description:
       "The cold store of Toasties Galore: stock in PostgreSQL, picked by v2 orders (and the deprecated v1 while it lasts). Errors are RFC 9457 problem+json; an unknown route is a 404 about:blank problem.",
   });
+  const headers = { Allow: header("The methods this path supports.") };
+  const notAllowed = () => ({
+    405: { description: "Method not allowed.", content: BLANK, headers },
+  });
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
     const operations = item as Record<string, Operation>;
     const old = Object.values(operations).find((o) => o.deprecated)?.responses[200]?.headers;
     const others = PROBES.has(path) ? [] : ["get", "put", "post", "delete", "patch"];
-    for (const method of old ? [...others, "head"] : others) {
-      const headers = { Allow: header("The methods this path supports.") };
-      operations[method] ??= {
-        ...(old && { deprecated: true }),
-        responses: { 405: { description: "Method not allowed.", content: BLANK, headers } },
-      };
-    }
-    for (const { responses } of Object.values(operations)) {
-      for (const r of Object.values(responses))
-        r.headers = { ...old, ...r.headers, "X-Request-Id": header("The request's id.") };
-    }
+    for (const method of old ? [...others, "head"] : others)
+      operations[method] ??= { ...(old && { deprecated: true }), responses: notAllowed() };
+    for (const r of Object.values(operations).flatMap((o) => Object.values(o.responses)))
+      r.headers = { ...old, ...r.headers, "X-Request-Id": header("The request's id.") };
   }
   return doc;
 }

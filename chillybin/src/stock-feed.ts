@@ -1,7 +1,9 @@
 import pg from "pg";
 import { type Logger, type Metrics, promClient } from "tpi";
-import type { PoolSettings } from "./db";
+import { connection, type PoolSettings } from "./db";
 import { compareNames, listStock } from "./stock";
+
+type Message = { xid?: string; set?: Record<string, number>; deleted?: string[]; reload?: boolean };
 
 /**
  * The stock, kept in memory from PostgreSQL LISTEN/NOTIFY (channel stock_changed: the ingredients
@@ -24,7 +26,7 @@ export class StockFeed {
   readonly #seen = new Set<string>(); // announced before their wrote() (recent ones)
   #closed = false;
   #failures = 0;
-  #timers: NodeJS.Timeout[] = [];
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: { settings: PoolSettings; logger: Logger; metrics: Metrics }) {
     const synced = () => this.#synced;
@@ -45,20 +47,17 @@ export class StockFeed {
   async close(): Promise<void> {
     this.#closed = true;
     this.onEvent = undefined;
-    await this.#drop()
-      ?.end()
-      .catch(() => {});
+    await this.#lost(new Error("closed"));
   }
 
   /** The whole stock as JSON from memory, or undefined when only the database can say for sure. */
   currentJson(): string | undefined {
     if (!this.#synced) return undefined;
-    if (this.#pending.size > 0) {
-      // A write of ours not announced within 5 s means the feed is broken.
-      const oldest = this.#pending.values().next().value as number;
-      if (Date.now() - oldest > 5_000) this.#lost(new Error("own write not announced"));
-      return undefined;
-    }
+    const oldest = this.#pending.values().next().value;
+    // A write of ours not announced within 5 s means the feed is broken.
+    if (oldest !== undefined && Date.now() - oldest > 5_000)
+      void this.#lost(new Error("own write not announced"));
+    if (oldest !== undefined) return undefined;
     this.#json ??= this.#snapshot();
     return this.#json;
   }
@@ -70,22 +69,13 @@ export class StockFeed {
 
   /** In name order ("C" collation), like the database's answer, whatever order changes came in. */
   #snapshot(): string {
-    return JSON.stringify(
-      Object.fromEntries([...this.#stock].sort(([a], [b]) => compareNames(a, b))),
-    );
+    const sorted = [...this.#stock].sort(([a], [b]) => compareNames(a, b));
+    return JSON.stringify(Object.fromEntries(sorted));
   }
 
   async #connect(): Promise<void> {
     if (this.#closed) return;
-    const { DATABASE_URL, PG_CONNECT_TIMEOUT_MS, PG_STATEMENT_TIMEOUT_MS } = this.opts.settings;
-    const client = new pg.Client({
-      connectionString: DATABASE_URL,
-      connectionTimeoutMillis: PG_CONNECT_TIMEOUT_MS,
-      statement_timeout: PG_STATEMENT_TIMEOUT_MS,
-      query_timeout: PG_STATEMENT_TIMEOUT_MS + 1_000,
-      keepAlive: true,
-      application_name: "chillybin-stock-feed",
-    });
+    const client = new pg.Client(connection(this.opts.settings, "chillybin-stock-feed"));
     this.#client = client;
     this.#buffered = [];
     client.on("notification", ({ payload }) => {
@@ -103,9 +93,9 @@ export class StockFeed {
       this.#failures = 0;
       // A connection that silently stopped answering (a dead network) would never say so.
       const ping = () => client.query("SELECT 1").catch((err: Error) => this.#lost(err, client));
-      this.#timers.push(setInterval(ping, 30_000).unref());
+      this.#timer = setInterval(ping, 30_000).unref();
     } catch (err) {
-      this.#lost(err as Error, client);
+      await this.#lost(err as Error, client);
     }
   }
 
@@ -125,33 +115,22 @@ export class StockFeed {
     this.onEvent?.("stock", this.#json);
   }
 
-  #apply(payload: string): void {
-    type Message = {
-      xid?: string;
-      set?: Record<string, number>;
-      deleted?: string[];
-      reload?: boolean;
-    };
+  #apply(payload: string) {
     let message: Message & { pick?: unknown };
     try {
       message = JSON.parse(payload);
     } catch {
       return;
     }
-    if (message.pick) {
-      this.onEvent?.("pick", JSON.stringify(message.pick));
-      return;
-    }
+    if (message.pick) return this.onEvent?.("pick", JSON.stringify(message.pick));
     if (message.xid) {
       this.#pending.delete(message.xid);
       this.#seen.add(message.xid);
       if (this.#seen.size > 1_000) this.#seen.delete(this.#seen.values().next().value as string);
     }
-    if (message.reload) {
-      const client = this.#client;
-      if (client) this.#load(client).catch((err: Error) => this.#lost(err, client));
-      return;
-    }
+    const client = this.#client;
+    if (message.reload && client)
+      return void this.#load(client).catch((err: Error) => this.#lost(err, client));
     for (const [name, quantity] of Object.entries(message.set ?? {}))
       this.#stock.set(name, quantity);
     for (const name of message.deleted ?? []) this.#stock.delete(name);
@@ -159,22 +138,15 @@ export class StockFeed {
     if (this.#json) this.onEvent?.("stock", this.#json);
   }
 
-  /** Forgets the connection: serve from the database until a new one has synced. */
-  #drop(): pg.Client | undefined {
-    const client = this.#client;
-    this.#client = undefined;
-    this.#synced = false;
-    this.#buffered = undefined;
-    this.#pending.clear();
-    for (const timer of this.#timers.splice(0)) clearTimeout(timer);
-    return client;
-  }
-
-  #lost(err: Error, client = this.#client): void {
+  /** Forgets the connection (serve from the database until a new one has synced), then retries. */
+  async #lost(err: Error, client = this.#client): Promise<void> {
     if (client !== this.#client || client === undefined) return;
-    this.#drop();
-    client.end().catch(() => {});
-    if (this.#closed) return;
+    this.#client = this.#buffered = undefined;
+    this.#synced = false;
+    this.#pending.clear();
+    clearTimeout(this.#timer);
+    const ended = client.end().catch(() => {});
+    if (this.#closed) return ended;
     if (++this.#failures === 1) {
       this.opts.logger.warn(
         { err: { message: err.message, code: (err as { code?: string }).code } },
@@ -183,6 +155,6 @@ export class StockFeed {
     }
     const wait =
       Math.min(5_000, 100 * 2 ** Math.min(this.#failures, 6)) * (0.5 + Math.random() / 2);
-    this.#timers.push(setTimeout(() => void this.#connect(), wait).unref());
+    this.#timer = setTimeout(() => void this.#connect(), wait).unref();
   }
 }

@@ -21,14 +21,10 @@ export const compareNames = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 
 const Stock = z.record(z.string(), z.number().int().min(0)).openapi("Stock");
 type Stock = z.infer<typeof Stock>;
 
-/**
- * What `POST /restock` with no body resets to: the original's cheese, bread and vegemite at 10,
- * plus the rest of jafflr's menu. The first migration seeds the same levels.
- */
+/** What `POST /restock` with no body resets to: jafflr's menu at 10, as the first migration seeds. */
+const MENU = "bread cheese ham pineapple sheese tomato vegemite".split(" ");
 export const DEFAULT_STOCK: Readonly<Stock> = Object.freeze(
-  Object.fromEntries(
-    "bread cheese ham pineapple sheese tomato vegemite".split(" ").map((n) => [n, 10]),
-  ),
+  Object.fromEntries(MENU.map((n) => [n, 10])),
 );
 
 const LEVEL_RULE = "each stock level must be an integer from 0 to 10000";
@@ -44,10 +40,7 @@ const RestockBody = z
   .refine((levels) => Object.keys(levels).length <= 100, "at most 100 ingredients per restock")
   .openapi({ minProperties: 1, maxProperties: 100, description: `Names: ${NAME_RULE}.` });
 
-/**
- * The levels a restock sets, sorted by name (the order rows are locked in); undefined (reset the
- * defaults) for a request without a body — `curl -X POST` sends neither a length nor chunks.
- */
+/** The levels, sorted as rows are locked; undefined (reset) without a body, as `curl -X POST` sends. */
 export function parseRestock(req: Request): Stock | undefined {
   const length = Number(req.headers["content-length"] ?? 0);
   if (req.headers["transfer-encoding"] === undefined && !(Number.isNaN(length) || length > 0))
@@ -69,11 +62,7 @@ export async function listStock(db: Pick<pg.Pool | pg.Client, "query">): Promise
   return Object.fromEntries(rows.map((r) => [r.name, r.quantity]));
 }
 
-/**
- * Sets the given levels (creating unknown ingredients) and returns the whole stock right after,
- * in one statement. Rows are upserted in name order, like every other multi-row lock, so a
- * restock and concurrent orders cannot deadlock. `xid` is for the stock feed's read-your-writes.
- */
+/** Upserts in name order, like every other multi-row lock (no deadlock), and reads the whole stock back. */
 export async function setStock(pool: pg.Pool, levels: Stock = DEFAULT_STOCK) {
   const { rows } = await pool.query<{ name: string; quantity: number; xid: string }>({
     name: "set-stock",

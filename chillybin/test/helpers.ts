@@ -27,7 +27,7 @@ export const silentLogger = createLogger({
 /** A new, migrated database; `drop()` it in after(). */
 export async function migratedDatabase(): Promise<TestDatabase> {
   const db = await createTestDatabase();
-  await migrate({ databaseUrl: db.url, logger: silentLogger, timeoutMs: 30_000 }).catch(
+  await migrate({ databaseUrl: db.url, logger: silentLogger, MIGRATE_TIMEOUT_MS: 30_000 }).catch(
     async (err) => {
       await db.drop();
       throw err;
