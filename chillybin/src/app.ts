@@ -19,13 +19,11 @@ import type { StockFeed } from "./stock-feed";
 
 export interface AppDeps {
   pool: pg.Pool;
-  /** The stock kept in memory from LISTEN/NOTIFY; started and closed by the caller. */
   feed: StockFeed;
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;
   version: string;
-  /** Bearer token POST /restock requires; undefined leaves it open (dev default). */
   adminToken?: string | undefined;
   /** GET /events: streams open at once (default 100) and the heartbeat interval (default 15 s). */
   events?: { maxStreams?: number; heartbeatMs?: number };

@@ -4,10 +4,7 @@ import type { Logger } from "tpi";
 import type { Config } from "./config";
 import { DatabaseUnavailable, fail } from "./problems";
 
-export type PoolSettings = Pick<
-  Config,
-  "DATABASE_URL" | "PG_POOL_MAX" | "PG_CONNECT_TIMEOUT_MS" | "PG_STATEMENT_TIMEOUT_MS"
->;
+export type PoolSettings = Pick<Config, "DATABASE_URL" | Extract<keyof Config, `PG_${string}`>>;
 
 /** Timeouts bound every wait: connecting, a statement, and the answer (a dead network never answers). */
 export const connection = (settings: PoolSettings, application_name: string) => ({
@@ -26,19 +23,20 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
     idle_in_transaction_session_timeout: settings.PG_STATEMENT_TIMEOUT_MS * 2,
     idleTimeoutMillis: 30_000,
   });
-  // An idle client whose server went away emits 'error'; unhandled, that would kill the process.
-  // The pool has already discarded the client, so the next query simply opens a new connection.
+  // An idle client whose server went away emits 'error', fatal if unhandled; the pool drops it.
   pool.on("error", (err) => logger.warn({ err: describe(err) }, "idle database connection lost"));
   return pool;
 }
 
-const describe = (err: Error) => ({ message: err.message, code: (err as { code?: string }).code });
+export const describe = (err: Error) => ({
+  message: err.message,
+  code: (err as { code?: string }).code,
+});
 
 /**
- * "The database cannot be reached or is overloaded": retryable, not our bug. Network errors,
- * SQLSTATE class 08 (connection), 57P01-03 (shutting down, starting up), 53300 (too many
- * connections), 57014 (statement_timeout: overloaded), 55P03 (lock_not_available), and pg's own
- * timeouts and lost connections.
+ * Unreachable or overloaded, so retryable: network errors, SQLSTATE 08xxx (connection), 57P01-03
+ * (shutting down, starting up), 53300 (too many connections), 57014 (statement_timeout), 55P03
+ * (lock_not_available), and pg's own timeouts and lost connections.
  */
 const UNAVAILABLE =
   /^(ECONNREFUSED|ECONNRESET|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN|EPIPE|57P0[123]|53300|57014|55P03|08...)$/;

@@ -77,9 +77,6 @@ route("GET /events", "streamEvents", "Server-Sent Events: the stock, its changes
       content: { "text/event-stream": { schema: { type: "string" } } },
       headers: { "Cache-Control": header("no-store", { const: "no-store" }) },
     },
-    503: unavailable(
-      "Too many streams here, draining, or the database is unreachable.",
-      BlankProblem,
-    ),
+    503: unavailable("Too many streams here, draining, or no database.", BlankProblem),
   },
 });

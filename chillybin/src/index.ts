@@ -20,7 +20,6 @@ async function main() {
     await migrate({ ...config, databaseUrl: config.DATABASE_URL, logger });
   const pool = createPool(config, logger);
   const feed = new StockFeed({ settings: config, logger, metrics });
-  feed.start();
   const adminToken = config.CHILLYBIN_ADMIN_TOKEN;
   const events = { maxStreams: config.EVENT_STREAMS_MAX };
   const app = createApp({ pool, feed, logger, metrics, lifecycle, version, adminToken, events });

@@ -16,27 +16,22 @@ export const knownMigrations = () =>
     .map((f) => f.replace(/\.[^.]*$/, ""))
     .sort();
 
-/**
- * Ready when the database answers *and* has every migration this build needs — so with
- * MIGRATE_ON_START=false a new version takes no traffic until the migration Job has run.
- */
+/** Ready when every migration this build needs is applied: with MIGRATE_ON_START=false, after the Job. */
 export const schemaReady =
   (pool: pg.Pool, required = knownMigrations()) =>
   async () => {
-    const { rows } = await pool.query<{ missing: string[] }>({
+    const { rows } = await pool.query<{ missing: string | null }>({
       name: "missing-migrations",
-      text: "SELECT ARRAY(SELECT unnest($1::text[]) EXCEPT SELECT name FROM pgmigrations ORDER BY 1) AS missing",
+      text: "SELECT string_agg(m, ', ' ORDER BY m) AS missing FROM unnest($1::text[]) m WHERE m NOT IN (SELECT name FROM pgmigrations)",
       values: [required],
     });
-    const missing = rows[0]?.missing ?? [];
-    if (missing.length > 0)
-      throw new Error(`database schema is behind: ${missing.join(", ")} not applied`);
+    const missing = rows[0]?.missing;
+    if (missing) throw new Error(`database schema is behind: ${missing} not applied`);
   };
 
 /**
- * Runs node-pg-migrate. Several instances may start at once: its advisory lock lets one run and
- * makes the others fail fast, so they back off and try again — by then the winner has usually
- * finished and there is nothing left to do. A database that is not up yet is waited for alike.
+ * Runs node-pg-migrate. Of several instances starting at once, its advisory lock lets one run and
+ * the others back off and retry (then usually find nothing to do); so for a database not up yet.
  */
 export async function migrate(opts: {
   databaseUrl: string;

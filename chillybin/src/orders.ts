@@ -87,7 +87,8 @@ p.route("POST /v2/pick", "pickV2", "An order, picked atomically; retry with its 
 });
 
 /** Which of the two forms the body takes. */
-export function parseOrder(body: unknown): { customer: string; items: Item[] } {
+type NewOrder = { customer: string; items: Item[] };
+export function parseOrder(body: unknown): NewOrder {
   const form =
     typeof body !== "object" || body === null || Array.isArray(body)
       ? "the body must be a JSON object"
@@ -162,12 +163,7 @@ FROM verdict v LEFT JOIN claim c ON true`;
 type Placed = { id: string; created_at: Date; unknown: string[]; short: p.Shortage[] | null };
 
 /** The order, whether it is a replay, and the picking transaction (for read-your-writes). */
-export async function placeOrder(
-  pool: pg.Pool,
-  order: ReturnType<typeof parseOrder>,
-  key?: string,
-) {
-  const { customer, items } = order;
+export async function placeOrder(pool: pg.Pool, { customer, items }: NewOrder, key?: string) {
   // The same order in any key or item order (after merging) hashes the same.
   const canonical = JSON.stringify([customer, items.map((i) => [i.ingredient, i.quantity])]);
   const hash = key && createHash("sha256").update(canonical).digest("hex");
@@ -197,12 +193,9 @@ export async function placeOrder(
   const short = row.short;
   if (!short) throw new Error("order neither placed nor refused (its idempotency key vanished)");
   const what = short.map((s) => `${s.ingredient} (${s.available} left, ${s.requested} wanted)`);
-  throw p.fail(p.OutOfStock, `Not enough ${what.join(", ")}; nothing was picked.`, {
-    extensions: { short },
-  });
+  const detail = `Not enough ${what.join(", ")}; nothing was picked.`;
+  throw p.fail(p.OutOfStock, detail, { extensions: { short } });
 }
-
-// ---------- GET /orders, GET /orders/:id ----------
 
 const LIMIT_RULE = "limit must be an integer from 1 to 100";
 const OrdersQuery = z.strictObject({

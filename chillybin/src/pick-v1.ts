@@ -1,22 +1,17 @@
 /**
- * v1: `GET /pick?name=cheese&quantity=2` — the original's one-ingredient pick, deprecated and kept
- * beside /v2/pick until its traffic (chillybin_v1_pick_calls_total) reaches zero. Foxtrot step 3
- * deletes this file and the one line in app.ts that mounts it; nothing else imports it.
+ * v1: `GET /pick?name=cheese&quantity=2`, deprecated, kept until chillybin_v1_pick_calls_total
+ * reaches zero. Foxtrot step 3 deletes this file and the one line in app.ts that mounts it.
  */
 import type { Express } from "express";
-import type pg from "pg";
-import { deprecated, type Metrics, methodNotAllowed, parseRequest, z } from "tpi";
+import { deprecated, methodNotAllowed, parseRequest, z } from "tpi";
+import type { AppDeps } from "./app";
 import { QUANTITY_RULE } from "./orders";
 import * as p from "./problems";
 import { ingredientName, rule } from "./stock";
-import type { StockFeed } from "./stock-feed";
 
 /** RFC 9745 Deprecation (since when) and RFC 8594 Sunset (until when). */
 export const V1_DEPRECATED_AT = new Date(Date.UTC(2026, 10, 1));
 export const V1_SUNSET_AT = new Date(Date.UTC(2027, 5, 30));
-/** Callers named in chillybin_v1_pick_calls_total; any other is "other". */
-export const KNOWN_CALLERS =
-  "jafflr curl wget go-http-client python-requests node undici autocannon k6".split(" ");
 
 // A state-changing GET does not guess: quantity is required (the original answered 400 too).
 const PickQuery = z.strictObject({
@@ -30,10 +25,7 @@ const Gone = p.problem(410, "Gone", { short: p.shortage }, "about:blank");
 const PICK_ONE =
   "UPDATE ingredients SET quantity = quantity - $2 WHERE name = $1 AND quantity >= $2 RETURNING quantity";
 
-export function mountPickV1(
-  app: Express,
-  deps: { pool: pg.Pool; metrics: Metrics; feed: StockFeed },
-) {
+export function mountPickV1(app: Express, deps: Pick<AppDeps, "pool" | "metrics" | "feed">) {
   const { pool, feed } = deps;
   const deprecation = deprecated({
     metrics: deps.metrics,
@@ -42,7 +34,10 @@ export function mountPickV1(
     deprecatedAt: V1_DEPRECATED_AT,
     sunsetAt: V1_SUNSET_AT,
     successor: "/v2/pick",
-    knownCallers: KNOWN_CALLERS,
+    // Callers named in the counter; any other is "other".
+    knownCallers: "jafflr curl wget go-http-client python-requests node undici autocannon k6".split(
+      " ",
+    ),
   });
   app.head("/pick", deprecation, methodNotAllowed(["GET"])); // HEAD must never pick
   app.get("/pick", deprecation, async (req, res) => {
@@ -59,8 +54,7 @@ export function mountPickV1(
     });
     if (picked.rows[0]) {
       feed.wrote(picked.rows[0].xid);
-      res.type("text/plain").send("ok");
-      return;
+      return void res.type("text/plain").send("ok");
     }
     const { rows } = await pool.query<{ quantity: number }>({
       name: "ingredient-quantity",

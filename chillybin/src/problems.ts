@@ -70,14 +70,11 @@ export const unknownIngredients = (names: string[]) =>
     extensions: { unknown: names },
   });
 
-// ---------- what the routes' descriptions share ----------
-
 export const json = (schema: z.ZodType) => ({ "application/json": { schema } });
 type HeaderSchema = { type?: "string"; pattern?: string; const?: string };
 export function header(description: string, schema: HeaderSchema = { type: "string" }) {
   return { description, schema };
 }
-const retryAfter = { "Retry-After": header("Seconds to wait.", { pattern: "^[0-9]+$" }) };
 
 /** A response whose body is one of these problems. */
 export function problems(description: string, ...kinds: z.ZodType[]) {
@@ -86,7 +83,7 @@ export function problems(description: string, ...kinds: z.ZodType[]) {
 }
 export const unavailable = (description: string, ...kinds: z.ZodType[]) => ({
   ...problems(description, DatabaseUnavailable, ...kinds),
-  headers: retryAfter,
+  headers: { "Retry-After": header("Seconds to wait.", { pattern: "^[0-9]+$" }) },
 });
 const badRequest = problems("Invalid request, or malformed JSON.", InvalidRequest, BlankProblem);
 const down = unavailable("The database cannot be reached (or is overloaded).");
@@ -125,15 +122,16 @@ export function describeApi(version: string) {
       "The cold store of Toasties Galore: stock in PostgreSQL, picked by v2 orders (and the deprecated v1 while it lasts). Errors are RFC 9457 problem+json; an unknown route is a 404 about:blank problem.",
   });
   const headers = { Allow: header("The methods this path supports.") };
-  const notAllowed = () => ({
-    405: { description: "Method not allowed.", content: BLANK, headers },
-  });
+  const notAllowed = { description: "Method not allowed.", content: BLANK, headers };
   for (const [path, item] of Object.entries(doc.paths ?? {})) {
     const operations = item as Record<string, Operation>;
     const old = Object.values(operations).find((o) => o.deprecated)?.responses[200]?.headers;
     const others = PROBES.has(path) ? [] : ["get", "put", "post", "delete", "patch"];
     for (const method of old ? [...others, "head"] : others)
-      operations[method] ??= { ...(old && { deprecated: true }), responses: notAllowed() };
+      operations[method] ??= {
+        ...(old && { deprecated: true }),
+        responses: { 405: { ...notAllowed } },
+      };
     for (const r of Object.values(operations).flatMap((o) => Object.values(o.responses)))
       r.headers = { ...old, ...r.headers, "X-Request-Id": header("The request's id.") };
   }

@@ -1,18 +1,15 @@
 import pg from "pg";
 import { type Logger, type Metrics, promClient } from "tpi";
-import { connection, type PoolSettings } from "./db";
+import { connection, describe, type PoolSettings } from "./db";
 import { compareNames, listStock } from "./stock";
 
 type Message = { xid?: string; set?: Record<string, number>; deleted?: string[]; reload?: boolean };
 
 /**
- * The stock, kept in memory from PostgreSQL LISTEN/NOTIFY (channel stock_changed: the ingredients
- * triggers and the pick statements) on one connection, so GET / and GET /events need no query and
- * every instance learns of every other instance's changes.
- *
- * Read-your-writes: a write made here passes its transaction id to `wrote()`; until that
- * transaction's announcement arrives, `currentJson()` says "ask the database". While the
- * connection is down (or not yet synced) it says the same, and the feed reconnects with backoff.
+ * The stock in memory from LISTEN stock_changed (the ingredients triggers and the pick statements),
+ * so GET / and GET /events need no query and every instance learns of every other's changes.
+ * Read-your-writes: until the announcement of a transaction passed to `wrote()` arrives, or while
+ * the connection is down or not yet synced, `currentJson()` says "ask the database".
  */
 export class StockFeed {
   /** Each stock change (the whole stock) and pick, as JSON serialised once for every stream. */
@@ -38,9 +35,6 @@ export class StockFeed {
         this.set(synced() ? 1 : 0);
       },
     });
-  }
-
-  start(): void {
     void this.#connect();
   }
 
@@ -147,12 +141,8 @@ export class StockFeed {
     clearTimeout(this.#timer);
     const ended = client.end().catch(() => {});
     if (this.#closed) return ended;
-    if (++this.#failures === 1) {
-      this.opts.logger.warn(
-        { err: { message: err.message, code: (err as { code?: string }).code } },
-        "stock feed lost; serving stock from the database while reconnecting",
-      );
-    }
+    const message = "stock feed lost; serving stock from the database while reconnecting";
+    if (++this.#failures === 1) this.opts.logger.warn({ err: describe(err) }, message);
     const wait =
       Math.min(5_000, 100 * 2 ** Math.min(this.#failures, 6)) * (0.5 + Math.random() / 2);
     this.#timer = setTimeout(() => void this.#connect(), wait).unref();

@@ -23,9 +23,7 @@ type Stock = z.infer<typeof Stock>;
 
 /** What `POST /restock` with no body resets to: jafflr's menu at 10, as the first migration seeds. */
 const MENU = "bread cheese ham pineapple sheese tomato vegemite".split(" ");
-export const DEFAULT_STOCK: Readonly<Stock> = Object.freeze(
-  Object.fromEntries(MENU.map((n) => [n, 10])),
-);
+export const DEFAULT_STOCK = Object.freeze(Object.fromEntries(MENU.map((n) => [n, 10])));
 
 const LEVEL_RULE = "each stock level must be an integer from 0 to 10000";
 const RestockBody = z
@@ -42,9 +40,8 @@ const RestockBody = z
 
 /** The levels, sorted as rows are locked; undefined (reset) without a body, as `curl -X POST` sends. */
 export function parseRestock(req: Request): Stock | undefined {
-  const length = Number(req.headers["content-length"] ?? 0);
-  if (req.headers["transfer-encoding"] === undefined && !(Number.isNaN(length) || length > 0))
-    return;
+  const length = Number(req.headers["content-length"] ?? 0); // Node refuses a malformed one
+  if (req.headers["transfer-encoding"] === undefined && !(length > 0)) return;
   if (!req.is(["application/json", "application/*+json"])) {
     throw new HttpProblem(415, "Unsupported Media Type", {
       detail: "Send stock levels as JSON with Content-Type: application/json, or no body to reset.",
@@ -113,9 +110,7 @@ export function requireAdmin(token: string | undefined): RequestHandler {
     const why = "Restocking needs Authorization: Bearer <CHILLYBIN_ADMIN_TOKEN>.";
     if (!match) throw p.fail(p.Unauthorized, why, { headers: challenge });
     // Hashed first, so the comparison is constant-time whatever the lengths.
-    if (!timingSafeEqual(sha256(match[1] as string), expected)) {
-      throw p.fail(p.Forbidden, "That token may not restock.");
-    }
-    next();
+    if (timingSafeEqual(sha256(match[1] as string), expected)) return next();
+    throw p.fail(p.Forbidden, "That token may not restock.");
   };
 }

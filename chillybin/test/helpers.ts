@@ -53,7 +53,6 @@ export function appDeps(databaseUrl: string, opts: AppOptions = {}) {
   const pool = createPool(settings, silentLogger);
   const metrics = createMetrics({ service: "chillybin", version: "test" });
   const feed = new StockFeed({ settings, logger: silentLogger, metrics });
-  feed.start();
   return {
     ...opts,
     pool,
