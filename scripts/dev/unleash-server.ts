@@ -141,3 +141,6 @@ export async function startUnleashServer(options: { databaseUrl: string; port?: 
     },
   };
 }
+
+// `tsx scripts/dev/unleash-server.ts install`: the download alone, so CI fetches it beside other work.
+if (require.main === module && process.argv[2] === "install") install();

@@ -29,8 +29,17 @@ let reportDropped = (_n: number) => {};
 export const droppedLogLines = () => dropped;
 // A stuck log pipe must never stop a service: at most `maxLength` bytes wait for stdout, the rest
 // is dropped and counted, and the first write that gets through again says how many.
+// Lines leave in batches (4 KiB, or every 10 ms): one write per line cost chillybin's GET / 66 %
+// more CPU per request at one connection (bench, 91 → 151 µs).
 function stdoutDestination(maxLength: number) {
-  const out = pino.destination({ dest: 1, sync: false, maxLength, retryEAGAIN: () => !exiting });
+  const out = pino.destination({
+    dest: 1,
+    sync: false,
+    minLength: 4096,
+    periodicFlush: 10,
+    maxLength,
+    retryEAGAIN: () => !exiting,
+  });
   out.on("drop", () => {
     dropped += 1;
     unreported += 1;
