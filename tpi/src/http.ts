@@ -51,6 +51,8 @@ export function requestListener(app: Express): Listener {
 }
 
 const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
+// Probes and scrapes come every few seconds: logged at debug so they bury nothing at info.
+const PROBES = new Set(["/health", "/ready", "/metrics"]);
 /** Request id, then at "finish" span, metrics and one access line. On every request: kept cheap. */
 function observer(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
   return (req: IncomingMessage, res: ServerResponse, traced?: ServerSpan, route?: string) => {
@@ -74,7 +76,7 @@ function observer(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
       const [duration_ms, bytes] = [Math.round(nanos / 1e4) / 100, res.getHeader("content-length")];
       const ids = { request_id: id, trace_id, span_id, method, route: matched, status };
       const line = { ...ids, duration_ms, bytes: Number(bytes ?? 0) };
-      logger[status >= 500 ? "error" : "info"](line, "request");
+      logger[status >= 500 ? "error" : PROBES.has(matched) ? "debug" : "info"](line, "request");
     });
     return id;
   };

@@ -123,6 +123,20 @@ it("/health: liveness, answered before express yet logged and counted; /ready: e
   assert.equal((await request(a).get("/ready").expect(503)).body.checks.shutdown, "shutting down");
 });
 
+it("probes and scrapes are counted but logged at debug: no info access line; other requests are", async () => {
+  const { app: a, listener, lines, series } = app({ db: async () => 1 });
+  for (const path of ["/health", "/ready", "/metrics", "/things/1"]) {
+    await request(path === "/health" ? listener : a)
+      .get(path)
+      .expect(200);
+  }
+  const access = lines().filter((l) => l.msg === "request");
+  const logged = access.map((l) => `${l.level} ${l.route}`);
+  assert.deepEqual(logged, ["debug /health", "debug /ready", "debug /metrics", "info /things/:id"]);
+  const counted = ["/health", "/metrics", "/ready", "/things/:id"].map((r) => `GET ${r} 200 1`);
+  assert.deepEqual((await series()).sort(), counted);
+});
+
 it("a deprecated route says so, forbids caching, counts callers (unknown ones bounded)", async () => {
   const { app: a, metrics } = app();
   const { headers } = await request(a).get("/old").set("User-Agent", "curl/8.5.0").expect(200);
