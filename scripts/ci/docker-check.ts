@@ -3,9 +3,10 @@
  * in a temp folder: build context (.gitignore, .dockerignore) → `turbo prune --docker` twice (as is,
  * then without devDependencies) → npm ci → turbo build → payload → `npm ci --omit=dev`; then no dev
  * package or source may be in the runtime, and the service, started from it with plain node, must
- * answer /health with its VERSION and exit 0 on SIGTERM. Under with-db, for chillybin's database.
+ * answer /health with its VERSION and exit 0 on SIGTERM. The npm script runs it under with-db, for
+ * chillybin's database.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import fs from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -13,66 +14,55 @@ import dockerignore from "@balena/dockerignore";
 import { freePort } from "testkit/net";
 import { launchService } from "testkit/service-process";
 
-const REPO_ROOT = resolve(__dirname, "..", "..");
+const ROOT = resolve(__dirname, "..", "..");
+const TURBO = join(ROOT, "node_modules", ".bin", "turbo");
 const json = (file: string) => JSON.parse(fs.readFileSync(file, "utf8"));
-const UNDER_DB = "DOCKER_CHECK_UNDER_WITH_DB";
 const log = (message: string) => console.log(`docker-check: ${message}`);
+const filesUnder = (dir: string) =>
+  fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir, { recursive: true, encoding: "utf8" })
+        .filter((path) => fs.statSync(join(dir, path)).isFile())
+    : [];
 
 /** Runs a command (a string is split at spaces) to completion; on failure throws with its output. */
-function run(cwd: string, command: string | string[]): string {
+function run(cwd: string, command: string | string[], env = process.env): string {
   const [file = "", ...args] = typeof command === "string" ? command.split(" ") : command;
-  const env = { ...process.env, TURBO_TELEMETRY_DISABLED: "1" };
-  const result = spawnSync(file, args, { cwd, encoding: "utf8", env, maxBuffer: 1 << 28 });
-  if (result.status === 0) return result.stdout;
-  const output = `${result.stdout ?? ""}${result.stderr ?? ""}`.trim().split("\n").slice(-40);
+  const r = spawnSync(file, args, { cwd, encoding: "utf8", env, maxBuffer: 1 << 28 });
+  if (r.status === 0) return r.stdout;
+  const output = `${r.stdout ?? ""}${r.stderr ?? ""}`.trim().split("\n").slice(-40).join("\n");
   throw new Error(
-    `\`${file} ${args.join(" ")}\` failed in ${cwd} (${result.error?.message ?? `exit ${result.status}`}):\n${output.join("\n")}`,
+    `\`${[file, ...args].join(" ")}\` failed in ${cwd} (${r.error?.message ?? `exit ${r.status}`}):\n${output}`,
   );
 }
 
-const filesUnder = (dir: string) =>
-  fs
-    .readdirSync(dir, { recursive: true, encoding: "utf8" })
-    .filter((path) => fs.statSync(join(dir, path)).isFile());
-
 /** Everything the runtime must not carry (dev packages, sources, tests), and what it must. */
-function runtimeProblems(
-  runtime: string,
-  service: string,
-  prunedLock: { packages: Record<string, { dev?: boolean; link?: boolean; version?: string }> },
-) {
-  const problems: string[] = [];
-  const packages = Object.entries(prunedLock.packages).filter(
-    ([path, entry]) => path.includes("node_modules/") && !entry.link,
+function runtimeProblems(runtime: string, service: string, lock: string): string[] {
+  const entries: [string, { dev?: boolean; link?: boolean; version?: string }][] = Object.entries(
+    json(lock).packages,
   );
-  if (!packages.some(([path, entry]) => path === "node_modules/typescript" && entry.dev)) {
-    problems.push(
-      "the pruned lockfile lists no dev packages at all: the check would prove nothing",
-    );
-  }
+  const packages = entries.filter(([path, e]) => path.includes("node_modules/") && !e.link);
+  const problems = packages.some(([path, e]) => path === "node_modules/typescript" && e.dev)
+    ? []
+    : ["the pruned lockfile lists no dev packages at all: the check would prove nothing"];
   for (const [path, entry] of packages) {
     const manifest = join(runtime, path, "package.json");
-    if (!fs.existsSync(manifest)) continue;
-    if (entry.dev) problems.push(`dev dependency installed: ${path}`);
-    else if (json(manifest).version !== entry.version)
-      problems.push(`${path} is ${json(manifest).version}, locked ${entry.version}`);
+    const version = fs.existsSync(manifest) && json(manifest).version;
+    if (version && entry.dev) problems.push(`dev dependency installed: ${path}`);
+    else if (version && version !== entry.version)
+      problems.push(`${path} is ${version}, locked ${entry.version}`);
   }
-  const workspaces: string[] = json(join(runtime, "package.json")).workspaces;
-  for (const ws of workspaces) {
-    for (const path of filesUnder(join(runtime, ws)).filter(
-      (p) => !p.startsWith("node_modules/"),
-    )) {
-      const source =
-        /(^|\/)(src|test)\//.test(path) || (/\.tsx?$/.test(path) && !path.endsWith(".d.ts"));
-      if (source || /^tsconfig.*\.json$/.test(path))
+  for (const ws of json(join(runtime, "package.json")).workspaces as string[]) {
+    for (const path of filesUnder(join(runtime, ws)).filter((p) => !p.startsWith("node_modules/")))
+      if (/(^|\/)(src|test)\/|^tsconfig.*\.json$/.test(path) || /(?<!\.d)\.tsx?$/.test(path))
         problems.push(`source file shipped: ${ws}/${path}`);
-    }
     // Files the services read at run time ship exactly as in the repository.
-    for (const part of ["migrations", "flags"]) {
-      if (!fs.existsSync(join(REPO_ROOT, ws, part))) continue;
-      const list = (dir: string) => (fs.existsSync(dir) ? filesUnder(dir).sort().join() : "");
-      if (list(join(runtime, ws, part)) !== list(join(REPO_ROOT, ws, part)))
-        problems.push(`${ws}/${part} not shipped intact`);
+    for (const part of ["migrations", "flags"].filter((p) => fs.existsSync(join(ROOT, ws, p)))) {
+      const list = (top: string) =>
+        filesUnder(join(top, ws, part))
+          .sort()
+          .join();
+      if (list(runtime) !== list(ROOT)) problems.push(`${ws}/${part} not shipped intact`);
     }
   }
   if (!fs.existsSync(join(runtime, service, "dist", "index.js")))
@@ -81,35 +71,23 @@ function runtimeProblems(
 }
 
 /** Started from the runtime folder with plain node, as the image's CMD does; /health, SIGTERM. */
-async function startAndProbe(runtime: string, service: string, port: number, databaseUrl?: string) {
-  const version = `docker-check-${service}`;
-  const env: NodeJS.ProcessEnv = {
-    PATH: process.env.PATH,
-    NODE_ENV: "production",
-    HOST: "127.0.0.1",
-    PORT: String(port),
-    VERSION: version,
-  };
+async function startAndProbe(runtime: string, service: string) {
+  const [version, dist] = [`docker-check-${service}`, join(runtime, service, "dist")];
+  const { PATH, DATABASE_URL } = process.env;
+  const env = { PATH, NODE_ENV: "production", HOST: "127.0.0.1", VERSION: version };
   if (service === "chillybin") {
     // As in Kubernetes: migrations run first (the init container), the service does not.
-    const migrate = spawnSync(process.execPath, [join(runtime, service, "dist", "migrate.js")], {
-      env: { ...env, DATABASE_URL: databaseUrl },
-      encoding: "utf8",
-    });
-    if (migrate.status !== 0)
-      throw new Error(
-        `node dist/migrate.js exited ${migrate.status}:\n${migrate.stdout}${migrate.stderr}`,
-      );
+    run(runtime, [process.execPath, join(dist, "migrate.js")], { ...env, DATABASE_URL });
     log(`${service}: node dist/migrate.js applied the shipped migrations`);
-    Object.assign(env, { DATABASE_URL: databaseUrl, MIGRATE_ON_START: "false" });
+    Object.assign(env, { DATABASE_URL, MIGRATE_ON_START: "false" });
   } else {
-    env.CHILLYBIN_URL = "http://127.0.0.1:9"; // /health must not depend on chillybin: nothing listens there
+    Object.assign(env, { CHILLYBIN_URL: "http://127.0.0.1:9" }); // nothing listens: /health must not care
   }
   const lines: string[] = [];
   const started = await launchService({
     name: service,
-    entry: join(runtime, service, "dist", "index.js"),
-    env,
+    entry: join(dist, "index.js"),
+    env: { ...env, PORT: String(await freePort()) },
     onLine: (line) => lines.push(line),
     waitForReady: service === "chillybin",
   });
@@ -127,32 +105,22 @@ async function startAndProbe(runtime: string, service: string, port: number, dat
   log(`${service}: SIGTERM -> clean exit 0`);
 }
 
-async function checkService(service: string, work: string, port: number, databaseUrl?: string) {
+async function checkService(service: string, work: string) {
   const [context, build, runtime, payload] = ["context", "build", "runtime", "payload"].map((d) =>
     join(work, d),
   ) as [string, string, string, string];
-  const rules = dockerignore().add(fs.readFileSync(join(REPO_ROOT, ".dockerignore"), "utf8"));
-  const files = run(REPO_ROOT, "git ls-files -z --cached --others --exclude-standard")
+  const rules = dockerignore().add(fs.readFileSync(join(ROOT, ".dockerignore"), "utf8"));
+  const files = run(ROOT, "git ls-files -z --cached --others --exclude-standard")
     .split("\0")
-    .filter((path) => path && !rules.ignores(path) && fs.existsSync(join(REPO_ROOT, path)));
-  for (const path of files)
-    fs.cpSync(join(REPO_ROOT, path), join(context, path), { recursive: true });
+    .filter((path) => path && !rules.ignores(path) && fs.existsSync(join(ROOT, path)));
+  for (const path of files) fs.cpSync(join(ROOT, path), join(context, path), { recursive: true });
   log(`${service}: build context of ${files.length} files (.gitignore and .dockerignore applied)`);
-  const prune = (out: string) => [
-    join(REPO_ROOT, "node_modules", ".bin", "turbo"),
-    "prune",
-    service,
-    "--docker",
-    "--out-dir",
-    out,
-  ];
+  const prune = (out: string) => [TURBO, "prune", service, "--docker", "--out-dir", out];
   run(context, prune("build"));
   run(context, "npm pkg delete devDependencies --workspaces --include-workspace-root");
   run(context, prune("runtime"));
   const pruned = join(context, "runtime", "json");
-  const closure = filesUnder(pruned)
-    .filter((p) => p.endsWith("/package.json"))
-    .map((p) => p.slice(0, -13));
+  const closure = filesUnder(pruned).flatMap((p) => /^(.+)\/package\.json$/.exec(p)?.[1] ?? []);
   log(`${service}: turbo prune ${service} --docker, runtime closure ${closure.join(" + ")}`);
 
   fs.cpSync(join(context, "build", "json"), build, { recursive: true });
@@ -161,37 +129,36 @@ async function checkService(service: string, work: string, port: number, databas
   fs.cpSync(join(context, "tsconfig.base.json"), join(build, "tsconfig.base.json"));
   run(build, `npx turbo run build --filter=${service} --output-logs=errors-only`);
   log(`${service}: npm ci + turbo run build --filter=${service} in the build stage`);
-  for (const ws of closure) {
-    for (const part of ["dist", "migrations", "flags"]) {
-      if (fs.existsSync(join(build, ws, part)))
-        fs.cpSync(join(build, ws, part), join(payload, ws, part), { recursive: true });
-    }
-  }
+  for (const part of closure.flatMap((ws) =>
+    ["dist", "migrations", "flags"].map((p) => join(ws, p)),
+  ))
+    if (fs.existsSync(join(build, part)))
+      fs.cpSync(join(build, part), join(payload, part), { recursive: true });
 
   fs.cpSync(pruned, runtime, { recursive: true });
-  run(runtime, [
-    "npm",
-    ..."ci --omit=dev --ignore-scripts --no-audit --no-fund --cache".split(" "),
-    join(work, ".npm"),
-  ]);
+  run(runtime, "npm ci --omit=dev --ignore-scripts --no-audit --no-fund", {
+    ...process.env,
+    npm_config_cache: join(work, ".npm"),
+  });
   if (fs.existsSync(payload)) fs.cpSync(payload, runtime, { recursive: true });
   log(`${service}: npm ci --omit=dev + dist/migrations/flags in the runtime stage`);
   const problems = runtimeProblems(
     runtime,
     service,
-    json(join(context, "build", "json", "package-lock.json")),
+    join(context, "build", "json", "package-lock.json"),
   );
   if (problems.length > 0) throw new Error(`the runtime is not clean:\n  ${problems.join("\n  ")}`);
   log(
     `${service}: runtime holds production dependencies at locked versions and compiled output only`,
   );
-  await startAndProbe(runtime, service, port, databaseUrl);
+  await startAndProbe(runtime, service);
 }
 
 async function main(): Promise<number> {
-  const known = (json(join(REPO_ROOT, "package.json")).workspaces as string[])
-    .map((dir) => join(REPO_ROOT, dir, "package.json"))
-    .filter((file) => fs.existsSync(file) && json(file).scripts?.start)
+  process.env.TURBO_TELEMETRY_DISABLED = "1";
+  const known = (json(join(ROOT, "package.json")).workspaces as string[])
+    .map((dir) => join(ROOT, dir, "package.json"))
+    .filter((file) => json(file).scripts?.start)
     .map((file) => json(file).name as string)
     .sort();
   const services = process.argv.length > 2 ? process.argv.slice(2) : known;
@@ -202,24 +169,14 @@ async function main(): Promise<number> {
     );
     return 2;
   }
-  if (services.includes("chillybin") && !process.env[UNDER_DB]) {
-    // The same check again, under with-db for chillybin's database.
-    const withDb = [join(REPO_ROOT, "scripts", "dev", "with-db.ts"), process.execPath];
-    const args = [...process.execArgv, ...withDb, ...process.execArgv, __filename, ...services];
-    const child = spawn(process.execPath, args, {
-      stdio: "inherit",
-      env: { ...process.env, [UNDER_DB]: "1" },
-    });
-    for (const signal of ["SIGINT", "SIGTERM"] as const)
-      process.on(signal, () => child.kill(signal));
-    return new Promise((done) => child.once("exit", (code) => done(code ?? 1)));
-  }
   let failed = 0;
   for (const service of services) {
-    const work = fs.mkdtempSync(join(tmpdir(), `docker-check-${service}-`));
-    const started = Date.now();
+    const [work, started] = [
+      fs.mkdtempSync(join(tmpdir(), `docker-check-${service}-`)),
+      Date.now(),
+    ];
     try {
-      await checkService(service, work, await freePort(), process.env.DATABASE_URL);
+      await checkService(service, work);
       log(`${service}: OK (${Math.round((Date.now() - started) / 1000)} s)`);
     } catch (error) {
       failed += 1;
@@ -228,11 +185,8 @@ async function main(): Promise<number> {
       fs.rmSync(work, { recursive: true, force: true });
     }
   }
-  log(
-    failed === 0
-      ? `all ${services.length} service(s) OK: ${services.join(", ")}`
-      : `${failed} of ${services.length} service(s) FAILED`,
-  );
+  const all = `${services.length} service(s)`;
+  log(failed === 0 ? `all ${all} OK: ${services.join(", ")}` : `${failed} of ${all} FAILED`);
   return failed === 0 ? 0 : 1;
 }
 

@@ -169,8 +169,7 @@ function applyStep3(copy: string): string[] {
     if (!/[;{}]\s*$/.test(line))
       throw new Drift(`${file}:${i + 1} is not a whole statement on one line: ${line.trim()}`);
     if (becomes !== undefined) lines[i] = `${/^\s*/.exec(line)?.[0]}${becomes}`;
-    // A line between two blank ones leaves two in a row, which the formatter refuses.
-    else lines.splice(i, lines[i - 1]?.trim() === "" && lines[i + 1]?.trim() === "" ? 2 : 1);
+    else lines.splice(i, 1);
     write(file, lines.join("\n"));
     done.push(
       `edited ${file}: ${becomes === undefined ? "deleted the line with" : "the line with"} \`${needle}\`${becomes ? ` is now \`${becomes}\`` : ""}`,

