@@ -5,8 +5,12 @@
 #
 # The tag is the version (last-commit): <IMAGE_REPOSITORY>/<service>:<version>. A tag is never
 # rebuilt, so a commit touching only jafflr builds only jafflr and a run that failed half-way is
-# completed by the next. Only "manifest unknown" means absent: any other registry answer fails the
-# run rather than overwrite a published tag with a different build.
+# completed by the next. Absent is what the registry says: MANIFEST_UNKNOWN (no such tag: ghcr.io's
+# answer) or NAME_UNKNOWN (no such repository: a fork's first publish), see
+# https://github.com/opencontainers/distribution-spec/blob/main/spec.md#error-codes, or docker's
+# "no such manifest", its word when every endpoint said one of those or UNAUTHORIZED (the push then
+# fails): continueOnError in https://github.com/docker/cli/blob/master/cli/registry/client/fetcher.go
+# Any other answer fails the run rather than overwrite a published tag with a different build.
 #   --no-push     build every considered image, push nothing, ask no registry (pull requests)
 #   --base <rev>  consider only the services affected since <rev>
 set -euo pipefail
@@ -31,11 +35,13 @@ if [[ ${#only[@]} -gt 0 ]]; then
   check_services "$versions" "${only[@]}"
   candidates="$(printf '%s\n' "${only[@]}" | grep -Fx -f <(echo "$candidates") || true)"
 fi
-ask=$push
-if [[ "$push" == true ]] && ! have "$DOCKER"; then
-  [[ "$DRY_RUN" == true ]] || die "$DOCKER not found: publishing needs docker"
+ask=$push why=""
+[[ -n "${IMAGE_REPOSITORY:-}$(github_slug)" ]] || why="origin is not on GitHub: set IMAGE_REPOSITORY"
+have "$DOCKER" || why="$DOCKER not found: publishing needs docker"
+if [[ "$push" == true && -n "$why" ]]; then
+  [[ "$DRY_RUN" == true ]] || die "$why"
   ask=false
-  echo "note: $DOCKER not found, so the registry cannot be asked which tags exist; assuming none do"
+  echo "note: $why; no registry asked which tags exist, assuming none do"
 fi
 
 echo "publish to $repository$([[ "$push" == false ]] && echo ' (build only, no push)')$([[ "$DRY_RUN" == true ]] && echo ' (dry run)')"
@@ -49,7 +55,7 @@ while read -r service version <&3; do
       echo "$service: $image already published, skipping"
       skipped=$((skipped + 1))
       continue
-    elif ! grep -qi 'manifest unknown' <<<"$answer"; then
+    elif ! grep -qiE 'manifest unknown|name unknown|no such manifest' <<<"$answer"; then
       [[ "$DRY_RUN" == true ]] || die "cannot tell whether $image is published: $answer"
       echo "$service: cannot tell whether $image is published ($answer); a real run would stop here"
     fi
@@ -60,8 +66,5 @@ while read -r service version <&3; do
   built=$((built + 1))
 done 3<<<"$versions"
 
-if [[ "$push" == false ]]; then
-  echo "built $built image(s), pushed none"
-else
-  echo "$([[ "$DRY_RUN" == true ]] && echo "would publish" || echo published) $built image(s), $skipped already published"
-fi
+[[ "$push" == true ]] || { echo "built $built image(s), pushed none" && exit 0; }
+echo "$([[ "$DRY_RUN" == true ]] && echo "would publish" || echo published) $built image(s), $skipped already published"
