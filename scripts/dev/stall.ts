@@ -6,8 +6,9 @@
  * until /ready. Ctrl-C (or SIGTERM) stops them in reverse order, each draining gracefully, then
  * PostgreSQL; a second Ctrl-C makes the services exit at once.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import path from "node:path";
+import { setTimeout as sleep } from "node:timers/promises";
 import { prettyFactory } from "pino-pretty";
 import {
   describeExit,
@@ -21,6 +22,7 @@ import { ensureDatabase } from "testkit/test-db";
 import { commandLine, defaultDataDir, EmbeddedDb, maskPassword } from "./embedded-db";
 
 const STOP_TIMEOUT_MS = 30_000; // a little over the services' SHUTDOWN_TIMEOUT_MS default (25 s)
+const NO_REF = { ref: false };
 const tty = process.stdout.isTTY === true;
 const pretty = prettyFactory({
   colorize: tty,
@@ -68,15 +70,9 @@ async function main(): Promise<number> {
   const dataDir = given ? path.resolve(REPO_ROOT, given) : await defaultDataDir(REPO_ROOT);
   // Which processes this run owns (integration-tests read it), so a second run refuses to start.
   const stateFile = path.join(path.dirname(dataDir), "stall.json");
-  const state = (() => {
-    try {
-      return JSON.parse(readFileSync(stateFile, "utf8")) as { pid: number };
-    } catch {
-      return undefined;
-    }
-  })();
-  if (state && commandLine(state.pid).includes("stall.ts")) {
-    say(`The stall is already running (pid ${state.pid}). Stop it first (Ctrl-C in its terminal).`);
+  const { pid } = existsSync(stateFile) ? JSON.parse(readFileSync(stateFile, "utf8")) : { pid: 0 };
+  if (pid && commandLine(pid).includes("stall.ts")) {
+    say(`The stall is already running (pid ${pid}). Stop it first (Ctrl-C in its terminal).`);
     return 1;
   }
   let db: EmbeddedDb | undefined;
@@ -145,10 +141,7 @@ async function shutdown(db: EmbeddedDb | undefined): Promise<boolean> {
   for (const service of [...services].reverse()) {
     if (service.child.exitCode !== null || service.child.signalCode !== null) continue;
     service.child.kill("SIGTERM");
-    const timeout = new Promise<undefined>((r) =>
-      setTimeout(() => r(undefined), STOP_TIMEOUT_MS).unref(),
-    );
-    const exit = await Promise.race([service.exited, timeout]);
+    const exit = await Promise.race([service.exited, sleep(STOP_TIMEOUT_MS, undefined, NO_REF)]);
     if (!exit) {
       say(`${service.name} did not stop within ${STOP_TIMEOUT_MS / 1000} s; killing it`);
       service.child.kill("SIGKILL");
@@ -181,6 +174,7 @@ Try:
   curl -X POST ${jafflr}/toastie -H 'content-type: application/json' -d ${order}
   curl -X POST ${chillybin}/restock                    # back to the default stock
   curl ${jafflr}/health ${chillybin}/ready ${chillybin}/metrics   # liveness, readiness, metrics
+  npm run traffic                                      # a steady stream of customers to watch
 
 Ctrl-C stops everything.
 

@@ -1,0 +1,89 @@
+/**
+ * `npm run traffic` (scripts/dev/traffic.ts) against a real stall: it stops by itself after its
+ * toasties or its minutes, and on Ctrl-C, restocking as it goes, and its tally is what jafflr
+ * counted (before foxtrot step 3 gita's toasties go through v2 and the others' through v1; after
+ * it, all through v2).
+ */
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { after, before, describe, test } from "node:test";
+import { REPO_ROOT } from "testkit/service-process";
+import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+
+const TALLY =
+  /^traffic: ordered (\d+), done (\d+) \(via v1 (\d+), via v2 (\d+)\), failed (\d+), restocked (\d+)×/gm;
+
+describe("npm run traffic", needsOwnProcesses, () => {
+  let s: Stall;
+  before(async () => {
+    s = await startStall();
+  });
+  after(() => s?.stop());
+
+  /** traffic.ts with `args`, Ctrl-C'd once `interrupt` says so: its exit code, output and tallies. */
+  async function traffic(args: string[], interrupt = (_output: string) => false) {
+    const ports = { JAFFLR_PORT: String(s.jafflr.port), CHILLYBIN_PORT: String(s.chillybin.port) };
+    const child = spawn(process.execPath, ["--import", "tsx", "scripts/dev/traffic.ts", ...args], {
+      cwd: REPO_ROOT,
+      env: { ...process.env, ...ports },
+    });
+    after(() => child.exitCode ?? child.kill("SIGKILL"));
+    let [output, code, interrupted] = ["", undefined as number | null | undefined, false];
+    for (const stream of [child.stdout, child.stderr]) {
+      stream.on("data", (chunk) => {
+        output += chunk;
+        if (!interrupted && interrupt(output)) interrupted = child.kill("SIGINT"); // once: twice kills
+      });
+    }
+    child.once("exit", (c) => (code = c));
+    await eventually(() => (code === undefined ? undefined : true), {
+      timeoutMs: 60_000,
+      message: () => `traffic did not stop:\n${output}`,
+    });
+    const tallies = [...output.matchAll(TALLY)].map((m) => m.slice(1).map(Number));
+    const [ordered, done, v1, v2, failed, restocks] = tallies.at(-1) ?? [];
+    const last = { ordered, done, v1, v2, failed, restocks };
+    return { code, output, tallies, last, stopped: /; stopped\n$/.test(output) };
+  }
+
+  /** jafflr's own count of toasties served, by how they were picked. */
+  const served = async () => {
+    const text = (await s.grill.get("/metrics")).text;
+    const count = (via: string) =>
+      Number(
+        new RegExp(`^toasties_total\\{[^}]*picked_via="${via}"[^}]*\\} (\\d+)`, "m").exec(
+          text,
+        )?.[1] ?? 0,
+      );
+    return { v1: count("v1"), v2: count("v2") };
+  };
+
+  test("stops after its toasties, restocking as it goes; its tally is what jafflr served", async () => {
+    const was = await served();
+    const run = await traffic(["--rate", "50", "--toasties", "14", "--every", "0.1"]);
+    assert.equal(run.code, 0, run.output);
+    assert.ok(
+      run.stopped && run.tallies.length >= 2,
+      `tallies as it goes, then a last one:\n${run.output}`,
+    );
+    const { ordered, done, v1 = 0, v2 = 0, failed, restocks = 0 } = run.last;
+    assert.deepEqual([ordered, done, v1 + v2, failed], [14, 14, 14, 0], run.output);
+    assert.ok(v2 >= 3, "gita's three toasties at least went through v2");
+    assert.ok(restocks >= 1, "28 slices of bread from a store of 10: restocked");
+    const now = await served();
+    assert.deepEqual({ v1: now.v1 - was.v1, v2: now.v2 - was.v2 }, { v1, v2 });
+  });
+
+  test("stops after its minutes, and on Ctrl-C once its orders in flight are answered", async () => {
+    const timed = await traffic(["--rate", "20", "--minutes", "0.01"]);
+    assert.equal(timed.code, 0, timed.output);
+    assert.ok(timed.stopped && (timed.last.ordered ?? 0) > 0, timed.output);
+    assert.equal(timed.last.done, timed.last.ordered, timed.output);
+    const interrupted = await traffic(["--rate", "20", "--every", "0.1"], (out) =>
+      out.includes("traffic: ordered"),
+    );
+    assert.equal(interrupted.code, 0, interrupted.output);
+    assert.ok(interrupted.stopped, interrupted.output);
+    assert.equal(interrupted.last.done, interrupted.last.ordered, interrupted.output);
+  });
+});
