@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The post-deploy check deploy.sh --verify runs, reaching the services through kubectl
 # port-forward (NAMESPACE, default toasties):
-#   verify.sh smoke   the smoke suite (smoke/*.test.ts): changes no business state, safe in production
+#   verify.sh smoke   the smoke suite (smoke/*.test.ts): changes no business state and calls no v1
+#                     (the foxtrot's counts stay the customers'), so safe in production
 #   verify.sh full    then the integration suite against JAFFLR_URL/CHILLYBIN_URL (it orders
 #                     toasties and restocks): throwaway clusters only
 set -euo pipefail
@@ -29,8 +30,7 @@ forward() {
   forwarded_port=""
   until [[ -n "$forwarded_port" ]]; do
     forwarded_port="$(sed -n 's/^Forwarding from 127\.0\.0\.1:\([0-9][0-9]*\) .*/\1/p' "$log" | head -1)"
-    tries=$((tries + 1))
-    [[ $tries -le 100 ]] || die "port-forward to $service did not start: $(cat "$log")"
+    [[ $((++tries)) -le 100 ]] || die "port-forward to $service did not start: $(cat "$log")"
     [[ -n "$forwarded_port" ]] || sleep 0.2
   done
 }
@@ -39,11 +39,8 @@ forward jafflr 7000
 export JAFFLR_URL="http://127.0.0.1:$forwarded_port"
 forward chillybin 7001
 export CHILLYBIN_URL="http://127.0.0.1:$forwarded_port"
-while read -r service version; do
-  case "$service" in
-    jafflr) export EXPECT_JAFFLR_VERSION="$version" ;;
-    chillybin) export EXPECT_CHILLYBIN_VERSION="$version" ;;
-  esac
+while read -r service version; do # EXPECT_JAFFLR_VERSION, EXPECT_CHILLYBIN_VERSION
+  export "EXPECT_$(tr '[:lower:]' '[:upper:]' <<<"$service")_VERSION=$version"
 done < <(all_versions)
 
 echo "verify ($mode): jafflr at $JAFFLR_URL, chillybin at $CHILLYBIN_URL"

@@ -1,6 +1,7 @@
 // The post-deploy smoke suite, safe against production: it changes no business state (no order,
-// pick or restock), yet shows each service ready at the version just rolled out, reading its data,
-// traced, measured, and answering its v2 routes (with requests they must refuse).
+// pick or restock) and no count the foxtrot reads (it never calls v1), yet shows each service
+// ready at the version just rolled out, reading its data, traced, measured, describing its API,
+// the stall page served, and the order routes answering (with requests they must refuse).
 //   JAFFLR_URL=… CHILLYBIN_URL=… node --import tsx --test smoke/*.test.ts   (verify.sh does this)
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -58,4 +59,21 @@ test("chillybin's POST /v2/pick and jafflr's POST /toastie answer, refusing orde
     json({ customer: "smoke", items: "cheese" }, { "idempotency-key": "smoke-no-items" }),
   );
   await expectInvalidRequest(`${JAFFLR_URL}/toastie`, json({ ingredients: "cheese" }));
+});
+
+test("each service describes its API, and jafflr serves the stall page with its assets", async () => {
+  for (const [url, route] of [
+    [JAFFLR_URL, "/toastie"],
+    [CHILLYBIN_URL, "/v2/pick"],
+  ] as const) {
+    const api = await call(`${url}/openapi.json`);
+    assert.equal(api.status, 200, api.text);
+    assert.ok(JSON.parse(api.text).paths[route], `${url}/openapi.json describes ${route}`);
+  }
+  const page = await call(`${JAFFLR_URL}/`, { headers: { accept: "text/html" } });
+  assert.equal(page.status, 200, page.text);
+  assert.match(page.headers.get("content-type") ?? "", /^text\/html/);
+  const assets = page.text.match(/\/stall\/assets\/[^"'\s>]+/g) ?? [];
+  assert.ok(assets.length >= 2, `the page's script and styles: ${page.text.slice(0, 500)}`);
+  for (const asset of assets) assert.equal((await call(`${JAFFLR_URL}${asset}`)).status, 200);
 });

@@ -1,6 +1,6 @@
 // verify.sh smoke against the real services (processes on a throwaway database), reached through
-// a fake `kubectl port-forward`: the smoke suite passes and leaves stock and orders as they were
-// (it runs against production), and fails when a service does not answer.
+// a fake `kubectl port-forward`: the smoke suite passes and leaves stock, orders and the counts the
+// foxtrot reads as they were (it runs against production), and fails when a service does not answer.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { freePort, get, type ServiceProcess, startService, stopAll } from "testkit/service-process";
@@ -22,7 +22,15 @@ before(async () => {
   jafflr = await startService("jafflr", {
     CHILLYBIN_URL: chillybin.url,
     VERSION: expected.get("jafflr") ?? "",
+    COOK_TIME_SCALE: "0",
   });
+  // One toastie first, so there are counts for the smoke to leave alone.
+  const order = await fetch(`${jafflr.url}/toastie`, {
+    ...{ method: "POST", headers: { "content-type": "application/json" } },
+    body: JSON.stringify({ customer: "ann", ingredients: ["cheese"] }),
+    signal: AbortSignal.timeout(10_000),
+  });
+  assert.equal(order.status, 200, await order.text());
 });
 after(async () => {
   await stopAll();
@@ -48,10 +56,18 @@ function verify(ports: Record<"jafflr" | "chillybin", number>) {
 const state = async () => {
   const read = async (path: string) =>
     JSON.parse((await get(new URL(path, chillybin.url), 5_000)).body);
-  return { stock: await read("/"), orders: await read("/orders?limit=100") };
+  // Counted picks and toasties (v1 calls by caller, toasties by dialect): what the foxtrot reads.
+  const counts = await Promise.all(
+    [chillybin, jafflr].map(async ({ url }) =>
+      (await get(new URL("/metrics", url), 5_000)).body
+        .split("\n")
+        .filter((line) => /^(?!http_)\w*(pick|toastie)\w*[{ ]/.test(line)),
+    ),
+  );
+  return { stock: await read("/"), orders: await read("/orders?limit=100"), counts };
 };
 
-test("passes, and changes no stock and no order", async () => {
+test("passes, and changes no stock, no order and no count the foxtrot reads", async () => {
   const before = await state();
   const result = verify({ jafflr: jafflr.port, chillybin: chillybin.port });
   assert.equal(result.status, 0, result.log);
@@ -61,6 +77,10 @@ test("passes, and changes no stock and no order", async () => {
     "kubectl --namespace shop-42 port-forward service/jafflr :7000",
     "kubectl --namespace shop-42 port-forward service/chillybin :7001",
   ]);
+  assert.ok(
+    before.counts.flat().some((line) => line.startsWith("toasties_total{")),
+    "counted",
+  );
   assert.deepEqual(await state(), before);
 });
 
