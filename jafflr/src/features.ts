@@ -60,10 +60,21 @@ export async function startFeatures<const Flags extends readonly string[]>(
   const missing = flags.filter((flag) => !current().getFeatureToggleDefinition(flag));
   const msg = "flags the code uses are not defined in the flag source; they are off";
   if (missing.length > 0) logger.warn({ missing }, msg);
+  // The answer each customer last had: a customer's first answer, and each change, get a line.
+  const answers = new Map<string, boolean>();
   return {
     /** Whether `flag` is on for this customer (Unleash's `userId`). */
-    isEnabled: (flag: Flags[number], customer: string) =>
-      current().isEnabled(flag, { userId: customer }, false),
+    isEnabled: (flag: Flags[number], customer: string) => {
+      const on = current().isEnabled(flag, { userId: customer }, false);
+      const key = `${flag} ${customer}`;
+      const was = answers.get(key);
+      if (was === on) return on;
+      if (answers.size >= 10_000) answers.clear(); // bounded: any number of customers may come
+      answers.set(key, on);
+      const now = `flag ${flag} is ${was === undefined ? "" : "now "}${on ? "on" : "off"}`;
+      logger.info({ flag, customer, on }, `${now} for customer ${JSON.stringify(customer)}`);
+      return on;
+    },
     close: async () => close(),
   };
 }

@@ -56,6 +56,12 @@ describe("flags from the file", () => {
     renameSync(`${file}.new`, file);
     await eventually(() => !features.isEnabled(FLAG, "gordon"), "off for gordon again", 1000);
     assert.equal(said(/flag file unreadable/).length, 1, "once per bad edit");
+    // A customer's first answer and each change are logged, not every question.
+    const told = said(/^flag test\.flag is/).map((l) => l.msg);
+    const gordon = ["off", "now on", "now off"].map(
+      (on) => `flag ${FLAG} is ${on} for customer "gordon"`,
+    );
+    assert.deepEqual(told, [`flag ${FLAG} is on for customer "gita"`, ...gordon]);
   });
 
   it("fails start-up on a missing or malformed file instead of running with no flags", async () => {
