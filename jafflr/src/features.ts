@@ -63,7 +63,8 @@ export async function startFeatures<const Flags extends readonly string[]>(
   // The answer each customer last had: a customer's first answer, and each change, get a line.
   const answers = new Map<string, boolean>();
   return {
-    /** Whether `flag` is on for this customer (Unleash's `userId`). */
+    /** Whether `flag` is on for this customer (Unleash's `userId`); asked per order, a flip
+     *  applies to the very next one. */
     isEnabled: (flag: Flags[number], customer: string) => {
       const on = current().isEnabled(flag, { userId: customer }, false);
       const key = `${flag} ${customer}`;

@@ -8,7 +8,7 @@ import { type Picked, pickV2 } from "./pick-v2";
 import { problem } from "./problems";
 
 // A toastie: read and check the order (chillybin's rules and words), queue for the grill, pick
-// the ingredients (v1 or v2, as the `pick.v2` flag says for this customer), cook.
+// its ingredients from chillybin, cook. "sheese" counts as cheese: it is the dairy-free one.
 
 const CUSTOMER_RULE =
   "customer must be 1-64 printable characters, not blank, no leading or trailing spaces";
@@ -121,7 +121,6 @@ export function toastieServer(deps: AppDeps) {
       if (!reachable) throw problem("cold-store-unavailable", down, { retryAfter });
       slot = await grill.reserve(gone.signal);
       const ingredients = [...order.ingredients, "bread", "bread"]; // as the original did
-      // The foxtrot's one decision, per request so a flag flip applies at once.
       const pick = deps.features.isEnabled("pick.v2", order.customer) ? pickV2 : pickV1;
       picked = await pick(chillybin, { customer, ingredients, idempotencyKey });
       if (picked.problem) throw picked.problem;
