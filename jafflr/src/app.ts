@@ -22,7 +22,7 @@ export type ToastieOutcome = Omit<toastie.ToastieOrder, "doneness"> & {
 
 export interface AppDeps {
   /** CHILLYBIN_URL is for the stall page, which reads stock straight from chillybin. */
-  config: Pick<Config, "VERSION" | "CHILLYBIN_URL">;
+  config: Pick<Config, "VERSION" | "CHILLYBIN_URL"> & Partial<Pick<Config, "STALL_STREAMS_MAX">>;
   logger: Logger;
   metrics: Metrics;
   lifecycle: Lifecycle;

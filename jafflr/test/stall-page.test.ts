@@ -2,10 +2,12 @@ import "tpi/register"; // first, as in index.ts
 
 /**
  * The stall page's server side without a browser: content negotiation on GET /, the page's
- * headers and assets, and GET /stall/events (snapshot, pushes, meter ticks, draining). The
- * stand-in chillybin has no /events; the stream beside a real chillybin is in integration-tests.
+ * headers and assets, the stall rendered into the first answer, and GET /stall/events (snapshot,
+ * pushes, the meter, draining). The stand-in chillybin has no /events; the stream beside a real
+ * chillybin is in integration-tests, the cap on streams in stall-streams.test.ts.
  */
 import assert from "node:assert/strict";
+import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -13,21 +15,17 @@ import { EventSource } from "eventsource";
 import request from "supertest";
 import type { MeterPoint, Snapshot } from "../src/page/hub";
 import type { ToastieOutcome } from "../src/toastie";
-import {
-  buildJafflr,
-  eventually,
-  standInChillybin,
-  type TestJafflr,
-  tempFlagFile,
-} from "./helpers";
+import { buildJafflr, eventually, faultServer, type TestJafflr, tempFlagFile } from "./helpers";
 
-let chillybin: Awaited<ReturnType<typeof standInChillybin>>;
+let chillybin: Awaited<ReturnType<typeof faultServer>>;
 let jafflr: TestJafflr;
 let server: ReturnType<TestJafflr["app"]["listen"]>;
 const url = () => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const flags = tempFlagFile(["gita"]);
 const told: ToastieOutcome[] = [];
 const order = { ingredients: ["cheese"] };
+const STOCK = { bread: 10, cheese: 9, tomato: 2 };
+const HOSTILE = "<img src=x onerror=alert(1)>";
 const toastie = (customer: string) =>
   request(jafflr.app)
     .post("/toastie")
@@ -35,7 +33,11 @@ const toastie = (customer: string) =>
     .expect(200);
 
 before(async () => {
-  chillybin = await standInChillybin();
+  // A stand-in chillybin: this stock at GET /, v2 order ids, and 200 to everything else (v1 picks).
+  chillybin = await faultServer((req, res) => {
+    const body = req.url === "/v2/pick" ? { id: randomUUID() } : req.url === "/" ? STOCK : {};
+    res.setHeader("Content-Type", "application/json").end(JSON.stringify(body));
+  });
   const onToastie = (o: ToastieOutcome) => told.push(o);
   jafflr = await buildJafflr({ chillybinUrl: chillybin.url, flagsFile: flags.file, onToastie });
   server = jafflr.app.listen(0, "127.0.0.1");
@@ -81,7 +83,44 @@ describe("GET / and the page's assets", () => {
       assert.equal(res.headers["cache-control"], "public, max-age=31536000, immutable");
       assert.ok(res.text.length > 1000, `${link} is the built file`);
     }
+    // The script imports the renderer the server used, by its own hashed URL.
+    const script = await request(jafflr.app).get(links.find((l) => l.endsWith("js")) ?? "");
+    const [renderer] = script.text.match(/\/stall\/assets\/stall\.[0-9a-f]{12}\.js/) ?? [];
+    assert.match((await request(jafflr.app).get(`${renderer}`).expect(200)).text, /renderParts/);
     await request(jafflr.app).get("/stall/assets/stall.000000000000.js").expect(404);
+  });
+});
+
+describe("the first answer holds the stall, rendered before any script runs", () => {
+  it("the stock, the grill, the recent toasties (escaped) and the meter in toasties", async () => {
+    for (const customer of ["gita", "bob", HOSTILE]) await toastie(customer); // v2, v1, v1
+    const { text } = await request(jafflr.app).get("/").set("Accept", "text/html").expect(200);
+    const row = (name: string, quantity: number, low = "") =>
+      `<tr data-ingredient="${name}"${low}><td>${name}</td><td class="num">${quantity}</td></tr>`;
+    for (const [name, quantity] of Object.entries(STOCK)) {
+      const low = quantity <= 2 ? ' class="low"' : "";
+      assert.ok(text.includes(row(name, quantity, low)), `${name} in the cold store`);
+      assert.ok(text.includes(`<input type="checkbox" name="ingredients" value="${name}"`));
+    }
+    assert.ok(text.includes("4 slots: 0 toasting, 0 waiting (room for 32 in the queue)."));
+    assert.match(text, /<td class="customer">gita<\/td>.*<span class="via v2">v2<\/span>/);
+    assert.ok(text.includes('<td class="customer">&lt;img src=x onerror=alert(1)&gt;</td>'));
+    assert.ok(!text.includes("<img"), "a customer's name never becomes markup");
+    const { v1, v2 } = { v1: told.filter((t) => t.pickedVia === "v1").length, v2: 1 };
+    assert.ok(
+      text.includes(
+        `data-v1="${v1}" data-v2="${v2}">Last minute: ${v1} toasties via v1, ${v2} via v2.`,
+      ),
+    );
+    assert.doesNotMatch(text, /\{\{/, "every placeholder filled");
+  });
+
+  it("says so when the cold store cannot be asked", async () => {
+    const gone = await buildJafflr({ chillybinUrl: "http://127.0.0.1:9" }); // nothing listens
+    const { text } = await request(gone.app).get("/").set("Accept", "text/html").expect(200);
+    await gone.close();
+    assert.match(text, /Not hearing from the cold store \([^)]+\); quantities may be out of date/);
+    assert.ok(text.includes("Waiting for the cold store…"));
   });
 });
 
@@ -105,7 +144,7 @@ describe("GET /stall/events", () => {
     assert.match(page.answer()?.headers.get("content-type") ?? "", /^text\/event-stream/);
     assert.equal(page.answer()?.headers.get("cache-control"), "no-store");
     assert.deepEqual(snap.grill, { slots: 4, toasting: 0, waiting: 0, queue: 32 });
-    assert.equal(snap.meter.points.length, 300);
+    assert.equal(snap.meter.points.length, 60, "10 minutes of 10-second counts");
     const pushed = page.next<ToastieOutcome>("toastie");
     await toastie("gita");
     const { customer, pickedVia, status } = await pushed;
@@ -120,13 +159,20 @@ describe("GET /stall/events", () => {
     assert.deepEqual([toasties.length, toasties[0]?.customer], [20, "c20"]);
   });
 
-  it("sends a meter point for every second", async () => {
+  it("the meter counts each toastie once, from before the page opened, and pushes each new one", async () => {
     const page = openPage();
+    const { meter } = await page.next<Snapshot>("snapshot");
+    const done = (via: string) => told.filter((t) => t.status === 200 && t.pickedVia === via);
+    for (const via of ["v1", "v2"] as const) {
+      const counted = meter.points.reduce((n, p) => n + p[via], 0);
+      assert.equal(counted, done(via).length, `${via}: toasties, not picks`);
+    }
     const points: MeterPoint[] = [];
-    page.source.addEventListener("meter", (e) => points.push(JSON.parse(e.data)));
-    await eventually(() => points.length >= 2, "two meter points");
+    page.source.addEventListener("meter", (e) => points.push(...JSON.parse(e.data).points));
+    await toastie("gita");
+    const before = (t: number) => meter.points.find((q) => q.t === t)?.v2 ?? 0;
+    await eventually(() => points.some((p) => p.v2 > before(p.t)), "the new count pushed");
     page.source.close();
-    assert.deepEqual(points[1], { t: (points[0]?.t ?? 0) + 1, v1: 0, v2: 0 });
   });
 
   it("HEAD answers the headers only; POST is 405", async () => {

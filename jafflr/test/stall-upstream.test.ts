@@ -5,17 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { type Stock, type Via, watchChillybin } from "../src/page/upstream";
+import { type Stock, watchChillybin } from "../src/page/upstream";
 import { closedPort, eventually, faultServer, memoryLogger } from "./helpers";
 
 function watch(url: string, opts: { idleTimeoutMs?: number; connectTimeoutMs?: number } = {}) {
-  const seen = { stocks: [] as Stock[], picks: [] as Via[], status: [] as string[] };
+  const seen = { stocks: [] as Stock[], status: [] as string[] };
   const stop = watchChillybin({
     chillybinUrl: url,
     logger: memoryLogger("error").logger,
     ...opts,
     stock: (s) => seen.stocks.push(s),
-    pick: (via) => seen.picks.push(via),
     status: (connected, reason) => seen.status.push(connected ? "up" : `down: ${reason}`),
   });
   return { stop, seen };
@@ -29,19 +28,18 @@ const streaming = (...events: string[]) =>
   });
 
 describe("the watch of chillybin's events", () => {
-  it("reads stock and picks, ignores what does not fit the contract, and asks for a stream", async () => {
+  it("reads stock, ignores what does not fit the contract, and asks for a stream", async () => {
     const server = await streaming(
       'event: stock\ndata: {"bread":10,"cheese":9}',
       'event: stock\ndata: {"Bread!":-1}',
-      'event: pick\ndata: {"via":"v2","items":[],"orderId":7}',
-      'event: pick\ndata: {"via":"v3"}',
-      "event: pick\ndata: not json",
+      "event: stock\ndata: not json",
+      'event: stock\ndata: {"cheese":8}',
     );
     const { stop, seen } = watch(server.url);
-    await eventually(() => seen.picks.length === 1, "the pick arrives");
+    await eventually(() => seen.stocks.length === 2, "the last stock arrives");
     stop();
     await server.close();
-    assert.deepEqual(seen, { stocks: [{ bread: 10, cheese: 9 }], picks: ["v2"], status: ["up"] });
+    assert.deepEqual(seen, { stocks: [{ bread: 10, cheese: 9 }, { cheese: 8 }], status: ["up"] });
     assert.equal(server.requests[0]?.url, "/events");
     assert.equal(server.requests[0]?.headers.accept, "text/event-stream");
   });

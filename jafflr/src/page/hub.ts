@@ -3,45 +3,49 @@ import { createChannel, createSession } from "better-sse";
 import { HttpProblem, promClient } from "tpi";
 import type { AppDeps } from "../app";
 import type { ToastieOutcome } from "../toastie";
-import { type Stock, type Via, watchChillybin } from "./upstream";
+import { Stock, type Via, watchChillybin } from "./upstream";
 
 export type { Stock };
 export type MeterPoint = { t: number } & Record<Via, number>;
-/** What GET /stall/events sends first; every later event carries one of its parts. */
+/** What GET /stall/events sends first, and what GET / renders; each later event is one of its parts. */
 export interface Snapshot {
   grill: { slots: number; toasting: number; waiting: number; queue: number };
   stock: Stock | null;
   /** Whether jafflr hears chillybin's events (stock is stale while not). */
   cold: { connected: boolean; reason?: string };
   toasties: ToastieOutcome[];
-  meter: { windowSeconds: number; points: MeterPoint[] };
+  meter: { windowSeconds: number; bucketSeconds: number; points: MeterPoint[] };
 }
 
 const RECENT_TOASTIES = 20;
-const WINDOW = 300; // the foxtrot meter's seconds, one point (picks by dialect) each
-/** Grill changes are noticed within this; the meter ticks on whole seconds. */
+/** The foxtrot meter: toasties done, by how they were picked, per BUCKET seconds for WINDOW. */
+const [WINDOW, BUCKET] = [600, 10];
+/** Grill changes are noticed within this. */
 const TICK_MS = 200;
 /** A page that reads this far behind is cut off; it reconnects and catches up from a snapshot. */
-const MAX_BUFFERED_BYTES = 256 * 1024;
+const MAX_BUFFERED_BYTES = 64 * 1024;
 const CONNECTING = { connected: false, reason: "connecting to chillybin" };
-const epochSecond = () => Math.floor(Date.now() / 1000);
+const bucketNow = () => Math.floor(Date.now() / 1000 / BUCKET) * BUCKET;
 
 /** What every open stall page sees, kept once per jafflr, and the pages' streams (one channel).
- * The watch and the timer run only while a page is open: an unwatched jafflr costs chillybin nothing. */
-export function stallHub({ config, logger, lifecycle, grill, metrics, onToastie }: AppDeps) {
+ * The watch and the timer run only while a page is open: an unwatched jafflr costs chillybin
+ * nothing. The meter and the recent toasties are kept always, so a page opens on the last minutes. */
+export function stallHub(deps: AppDeps) {
+  const { config, logger, lifecycle, grill, metrics, chillybin, onToastie } = deps;
+  const maxStreams = config.STALL_STREAMS_MAX ?? 100;
   const channel = createChannel<Record<string, never>, { res: ServerResponse }>();
-  const recent: ToastieOutcome[] = [];
-  const picks = new Map<number, MeterPoint>();
+  const toasties: ToastieOutcome[] = [];
+  const counts = new Map<number, MeterPoint>();
   let stock: Stock | null = null;
   let cold: Snapshot["cold"] = CONNECTING;
   let [stopWatch, timer]: [(() => void)?, NodeJS.Timeout?] = [];
-  let [grillKey, sentUpTo] = ["", 0];
+  let [grillKey, sentUpTo, opening] = ["", 0, 0];
 
   const grillState = () => {
     const { slots, toasting, waiting, queueLimit: queue } = grill;
     return { slots, toasting, waiting, queue };
   };
-  const at = (t: number): MeterPoint => picks.get(t) ?? { t, v1: 0, v2: 0 };
+  const at = (t: number): MeterPoint => counts.get(t) ?? { t, v1: 0, v2: 0 };
   const send = (event: string, data: unknown) =>
     channel.broadcast(data, event, {
       filter: ({ state: { res } }) => {
@@ -49,6 +53,12 @@ export function stallHub({ config, logger, lifecycle, grill, metrics, onToastie 
         return !res.destroyed;
       },
     });
+  const meter = (): Snapshot["meter"] => {
+    const from = bucketNow() - WINDOW + BUCKET;
+    const points = Array.from({ length: WINDOW / BUCKET }, (_, i) => at(from + i * BUCKET));
+    return { windowSeconds: WINDOW, bucketSeconds: BUCKET, points };
+  };
+  const snapshot = (): Snapshot => ({ grill: grillState(), stock, cold, toasties, meter: meter() });
 
   const registers = [metrics.registry];
   const gauge = (name: string, help: string) => new promClient.Gauge({ name, help, registers });
@@ -57,29 +67,21 @@ export function stallHub({ config, logger, lifecycle, grill, metrics, onToastie 
     "stall_chillybin_watching",
     "1 while jafflr watches chillybin's GET /events for its stall pages (one watch, shared).",
   );
-  const connects = new promClient.Counter({
-    name: "stall_chillybin_watch_connects_total",
-    help: "Times the shared watch of chillybin's events connected (first time and reconnects).",
-    registers,
-  });
 
   const tick = () => {
     const now = grillState();
     const key = JSON.stringify(now);
     if (key !== grillKey) send("grill", now);
     grillKey = key;
-    // Every second that ended since the last tick, so a slow event loop skips no point.
-    const second = epochSecond();
-    for (let t = Math.max(sentUpTo, second - WINDOW); t < second; t++) send("meter", at(t));
-    for (const t of picks.keys()) if (t <= second - WINDOW) picks.delete(t);
-    sentUpTo = second;
+    if (sentUpTo !== bucketNow()) send("meter", meter()); // the meter moves on every 10 s
+    sentUpTo = bucketNow();
   };
 
   channel.on("session-registered", () => {
     streams.set(channel.sessionCount);
     if (channel.sessionCount !== 1) return;
     watching.set(1);
-    [grillKey, sentUpTo, cold] = [JSON.stringify(grillState()), epochSecond(), CONNECTING];
+    [grillKey, sentUpTo, cold] = [JSON.stringify(grillState()), bucketNow(), CONNECTING];
     timer = setInterval(tick, TICK_MS);
     stopWatch = watchChillybin({
       chillybinUrl: config.CHILLYBIN_URL,
@@ -88,12 +90,7 @@ export function stallHub({ config, logger, lifecycle, grill, metrics, onToastie 
         stock = next;
         send("stock", next);
       },
-      pick: (via) => {
-        const t = epochSecond();
-        picks.set(t, { ...at(t), [via]: at(t)[via] + 1 });
-      },
       status: (connected, reason) => {
-        if (connected) connects.inc();
         cold = connected ? { connected } : { connected, reason };
         send("cold", cold);
       },
@@ -117,27 +114,47 @@ export function stallHub({ config, logger, lifecycle, grill, metrics, onToastie 
   return {
     /** Every toastie this jafflr answered, done or failed; the app's own onToastie hears it too. */
     toastie(outcome: ToastieOutcome) {
-      recent.unshift(outcome);
-      recent.length = Math.min(recent.length, RECENT_TOASTIES);
+      toasties.unshift(outcome);
+      toasties.length = Math.min(toasties.length, RECENT_TOASTIES);
       send("toastie", outcome);
+      const via = outcome.status === 200 && outcome.pickedVia;
+      if (via) {
+        // Counted as toasties_total counts them: once each, whichever way it was picked.
+        const t = bucketNow();
+        counts.set(t, { ...at(t), [via]: at(t)[via] + 1 });
+        for (const old of counts.keys()) if (old <= t - WINDOW) counts.delete(old);
+        send("meter", meter());
+      }
       onToastie?.(outcome);
     },
+    /** For GET /: with no page open there is no watch, so the stock is asked for once. */
+    async view(): Promise<Snapshot> {
+      if (stock) return snapshot();
+      const reply = await chillybin.call({ method: "GET", path: "/" }, 1_000);
+      const fresh = reply.answered ? Stock.safeParse(reply.answer.body) : undefined;
+      if (fresh?.success) return { ...snapshot(), stock: fresh.data, cold: { connected: true } };
+      const reason = reply.answered
+        ? `GET / answered ${reply.answer.status}`
+        : reply.failure.reason;
+      return { ...snapshot(), cold: { connected: false, reason } };
+    },
     async open(req: IncomingMessage, res: ServerResponse) {
-      if (lifecycle.shuttingDown) {
+      if (lifecycle.shuttingDown || channel.sessionCount + opening >= maxStreams) {
+        // As chillybin's GET /events: the page retries after a while, on this or another jafflr.
         throw new HttpProblem(503, "Service Unavailable", {
-          detail: "jafflr is shutting down; the page connects again shortly.",
-          headers: { "Retry-After": "1" },
+          detail: lifecycle.shuttingDown
+            ? "jafflr is shutting down; the page connects again shortly."
+            : `Too many stall pages are open here (at most ${maxStreams}); the page retries shortly.`,
+          // Closed after answering: a flood of clients that never read must not keep sockets.
+          headers: { "Retry-After": lifecycle.shuttingDown ? "1" : "2", Connection: "close" },
         });
       }
       // retry: EventSource reconnects after 1 s when a stream ends (e.g. this jafflr drained).
-      const headers = { "Cache-Control": "no-store" };
-      const session = await createSession(req, res, { retry: 1000, headers, state: { res } });
+      const options = { retry: 1000, headers: { "Cache-Control": "no-store" }, state: { res } };
+      opening++; // streams being set up count too: a burst of opens must not overshoot
+      const session = await createSession(req, res, options).finally(() => opening--);
       channel.register(session);
-      const from = epochSecond() - WINDOW;
-      const points = Array.from({ length: WINDOW }, (_, i) => at(from + i));
-      const meter = { windowSeconds: WINDOW, points };
-      const snapshot: Snapshot = { grill: grillState(), stock, cold, toasties: recent, meter };
-      session.push(snapshot, "snapshot");
+      session.push(snapshot(), "snapshot");
     },
   };
 }

@@ -9,32 +9,49 @@ import { stallHub } from "./hub";
 
 /**
  * Gita's stall page: `GET /` for a browser (API clients get the JSON of the route app.ts mounts
- * after this), its two hashed assets, and `GET /stall/events`, the stream that keeps pages live.
+ * after this) with the stall rendered in, its hashed assets, and `GET /stall/events`, the stream
+ * that keeps pages live.
  */
 export function stallPage(deps: AppDeps) {
   const hub = stallHub(deps);
-  // The source map is not served; its comment would only make devtools ask for it.
-  const js = built("browser/stall.mjs").replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n");
+  // The source maps are not served; their comments would only make devtools ask for them.
+  const source = (file: string) =>
+    built(`browser/${file}`).replace(/\n\/\/# sourceMappingURL=.*\s*$/, "\n");
+  const render = asset("js", "text/javascript", source("render.mjs"));
+  // The script imports the renderer by the URL that names its content.
+  const js = source("stall.mjs").replace(`"./render.mjs"`, `"${render.url}"`);
   if (!js) deps.logger.warn("stall page not built (`npm run build -w jafflr`): it loads lifeless");
   const script = asset("js", "text/javascript", js);
   const styles = asset("css", "text/css", built("static/stall.css"));
-  const html = built("static/stall.html")
-    .replace("{{styles}}", styles.url)
-    .replace("{{script}}", script.url)
-    .replace("{{doneness}}", DONENESS.map((d) => `<option value="${d}">${d}</option>`).join(""));
+  const fixed: Record<string, string> = {
+    styles: styles.url,
+    script: script.url,
+    doneness: DONENESS.map((d) => `<option value="${d}">${d}</option>`).join(""),
+  };
+  const template = built("static/stall.html");
+  // The same renderer the script uses; an ES module, so imported (a require cannot load it).
+  const renderer = import("./browser/render.mjs");
+  /** The page with the stall as it is now; the script keeps it live from there. */
+  const page = async () => {
+    const parts = { ...(await renderer).renderParts(await hub.view()), ...fixed };
+    parts.now = new Date().toISOString().slice(11, 19);
+    return template.replace(/\{\{([a-z-]+)\}\}/g, (_, name: string) => parts[name] ?? "");
+  };
 
   return {
     onToastie: hub.toastie,
     mount(app: Express) {
-      app.get("/", (req, res, next) => {
+      app.get("/", async (req, res, next) => {
         // The same URL answers two media types, so caches must key on Accept.
         res.vary("Accept");
         // accepts() picks by quality, then by this list's order: `*/*` or no Accept gets JSON.
         if (req.accepts(["application/json", "text/html"]) !== "text/html") return next();
-        pageHeaders(res, "no-cache").type("html").send(html);
+        pageHeaders(res, "no-cache")
+          .type("html")
+          .send(await page());
       });
       app.get("/stall/assets/:asset", (req, res, next) => {
-        const found = [script, styles].find((a) => a.url === req.path);
+        const found = [script, render, styles].find((a) => a.url === req.path);
         if (!found) return next(); // an old hash, or no such file: tpi's 404
         pageHeaders(res, IMMUTABLE).type(found.type).send(found.body); // the URL names the content
       });
@@ -102,14 +119,17 @@ export function registerStallRoutes(registry: OpenAPIRegistry): void {
     method: "get",
     path: "/stall/events",
     summary:
-      "Server-Sent Events: `snapshot` (grill, stock, cold, the last 20 toasties, 300 meter points), then `grill`, `stock`, `cold`, `toastie` and a `meter` point ({t, v1, v2}) each second, one line of JSON each; ends when jafflr drains.",
+      "Server-Sent Events: `snapshot` (grill, stock, cold, the last 20 toasties, the meter: toasties done via v1 and v2 per 10 s for 10 minutes), then `grill`, `stock`, `cold`, `toastie` and `meter` ({t, v1, v2}: the current 10 s) as they change, one line of JSON each; ends when jafflr drains.",
     responses: {
       200: {
         description: "The event stream.",
         headers: { "Cache-Control": header("", "no-store") },
         content: { "text/event-stream": { schema: text } },
       },
-      503: { description: "jafflr is shutting down.", headers: retryAfter, content: problem },
+      503: {
+        description: "jafflr is shutting down, or has STALL_STREAMS_MAX streams open.",
+        ...{ headers: retryAfter, content: problem },
+      },
     },
   });
 }

@@ -5,14 +5,12 @@ import { Agent, fetch } from "undici";
 
 export const Stock = z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/), z.number().int().min(0));
 export type Stock = z.infer<typeof Stock>;
-const Pick = z.object({ via: z.enum(["v1", "v2"]) });
-export type Via = z.infer<typeof Pick>["via"];
+export type Via = "v1" | "v2";
 
 export interface WatchOptions {
   chillybinUrl: string;
   logger: Logger;
   stock(stock: Stock): void;
-  pick(via: Via): void;
   /** Connected (a stock snapshot arrived) or lost chillybin, with why. */
   status(connected: boolean, reason?: string): void;
   connectTimeoutMs?: number;
@@ -52,7 +50,6 @@ export function watchChillybin(opts: WatchOptions): () => void {
       }
       opts.stock(stock);
     });
-    read(Pick, "pick", (pick) => opts.pick(pick.via));
     source.onerror = (e) => {
       source?.close();
       const reason = e.code
