@@ -31,7 +31,7 @@ describe("the stall page in Chromium, with v1", () => {
   });
 
   it("after pick.v2 is flipped on for bob in the flag file, his next toastie goes via v2", async () => {
-    const v2Before = await s.meterPicks("v2");
+    const v2Before = await s.meterToasties("v2");
     await s.stall.setV2For(["gita", "bob"]);
     // The flip reaches jafflr within a poll of the file; until then bob is still v1.
     const deadline = Date.now() + WAIT.timeout;

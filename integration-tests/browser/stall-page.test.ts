@@ -2,15 +2,13 @@
 /**
  * Gita's stall page in Chromium (./stall-page.ts): ordering through the form (keyboard only for
  * gita), problems in words, changes made by others with plain HTTP, a hostile customer name shown
- * as text, a phone's width, jafflr draining and coming back; saves docs/stall-page.png.
+ * as text, a phone's width, jafflr draining and coming back.
  * Everything here holds before and after foxtrot step 3: whoever orders is on `pick.v2`, and the
- * meter must never show a v1 pick (v1 is in stall-page-pick-v1.test.ts).
+ * meter must never show a v1 toastie (v1 is in stall-page-pick-v1.test.ts).
  * Not part of `npm test` (needs Chromium): `npm run test:browser -w integration-tests`.
  */
 import assert from "node:assert/strict";
-import path from "node:path";
 import { after, before, describe, it } from "node:test";
-import { REPO_ROOT } from "testkit/service-process";
 import { openStallPage, type StallPage, WAIT } from "./stall-page";
 
 const HOSTILE = "<img src=x onerror=alert(1)>";
@@ -83,7 +81,7 @@ describe("the stall page in Chromium", () => {
   it("every toastie went via v2, none on the meter via v1; no page error, CSP violation or dialog", async () => {
     await s.recent.locator("span.via.v2").nth(2).waitFor(WAIT); // gita's, carol-curl's, the hostile one's
     assert.equal(await s.recent.locator("span.via.v1").count(), 0);
-    assert.equal(await s.meterPicks("v1"), 0);
+    assert.equal(await s.meterToasties("v1"), 0);
     assert.deepEqual(s.problems, []);
   });
 
@@ -94,18 +92,6 @@ describe("the stall page in Chromium", () => {
     );
     await s.page.setViewportSize({ width: 1280, height: 900 });
     assert.ok(overflow <= 0, `the page scrolls sideways by ${overflow}px on a phone`);
-  });
-
-  it("saves a screenshot of the page (docs/stall-page.png)", async () => {
-    const { page } = s;
-    await s.stall.cold.post("/restock", { json: { bread: 24 } });
-    await s.quantity("bread").getByText("24", { exact: true }).waitFor(WAIT);
-    await page.getByLabel("Customer").fill("gita");
-    await page.getByLabel("cheese", { exact: true }).setChecked(true);
-    await page.getByLabel("tomato", { exact: true }).setChecked(true);
-    await page.getByLabel("Customer").blur();
-    await page.emulateMedia({ reducedMotion: "reduce" }); // no half-finished "changed" flash
-    await page.screenshot({ path: path.join(REPO_ROOT, "docs", "stall-page.png"), fullPage: true });
   });
 
   // Last: a restart empties jafflr's in-memory recent toasties.

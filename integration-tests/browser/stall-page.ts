@@ -51,7 +51,7 @@ export async function openStallPage(v2Customers: string[]) {
   const recent = page.getByRole("table", { name: "Recent toasties" });
   const outcome = page.locator("#outcome");
   const coldStore = page.getByRole("table", { name: "Cold store" });
-  const meterPicks = async (via: "v1" | "v2") =>
+  const meterToasties = async (via: "v1" | "v2") =>
     Number((await page.locator("#meter-summary").getAttribute(`data-${via}`)) ?? 0);
 
   return {
@@ -60,7 +60,7 @@ export async function openStallPage(v2Customers: string[]) {
     problems,
     recent,
     outcome,
-    meterPicks,
+    meterToasties,
     /** The newest row of the recent toasties. */
     newest: recent.locator("tbody tr").first(),
     quantity: (name: string) => coldStore.locator(`tr[data-ingredient="${name}"] td`).nth(1),
@@ -74,7 +74,7 @@ export async function openStallPage(v2Customers: string[]) {
       await page.getByRole("button", { name: "Toast it" }).click();
       await outcome.locator(".done, .problem").waitFor(WAIT);
     },
-    /** Waits until the meter shows more than `than` last-minute picks via `via`. */
+    /** Waits until the meter shows more than `than` last-minute toasties via `via`. */
     async meterAbove(via: "v1" | "v2", than: number) {
       await page.waitForFunction(
         ([via, than]) => Number(document.getElementById("meter-summary")?.dataset[via]) > than,

@@ -1,0 +1,68 @@
+/**
+ * The stall page as its first answer holds it (./stall-page.ts): with JavaScript off, Chromium
+ * shows a stall in use (stock, grill, recent toasties, meter). The same stall, live, is the
+ * README's screenshot: the default stock, plain customer names; UPDATE_SCREENSHOT=1 saves it.
+ */
+import assert from "node:assert/strict";
+import path from "node:path";
+import { after, before, describe, it } from "node:test";
+import { REPO_ROOT } from "testkit/service-process";
+import { openStallPage, type StallPage, WAIT } from "./stall-page";
+
+const ORDERS = [
+  ["gita", ["cheese", "tomato"], "medium"],
+  ["bob", ["cheese", "ham", "pineapple"], "well-done"],
+  ["carol", ["sheese", "tomato"], "light"],
+  ["dev", ["cheese", "vegemite"], "burnt"],
+] as const;
+
+describe("the stall page before its script runs", () => {
+  let s: StallPage;
+  before(async () => {
+    s = await openStallPage(["gita", "carol"]); // bob and dev via v1, until foxtrot step 3
+    for (const [customer, ingredients, doneness] of ORDERS) {
+      const json = { customer, ingredients, doneness };
+      assert.equal((await s.stall.grill.post("/toastie", { json })).status, 200, customer);
+    }
+  });
+  after(() => s?.close());
+
+  it("with JavaScript off shows the stock, the grill, the recent toasties and the meter", async () => {
+    const context = await s.page.context().browser()?.newContext({ javaScriptEnabled: false });
+    const page = await context?.newPage();
+    assert.ok(context && page);
+    await page.goto(s.stall.jafflr.url, WAIT);
+    const quantity = (name: string) => page.locator(`tr[data-ingredient="${name}"] td.num`);
+    for (const [name, left] of Object.entries({ bread: 2, cheese: 7, sheese: 9, tomato: 8 })) {
+      assert.equal(await quantity(name).textContent(), String(left), name);
+    }
+    const recent = await page.getByRole("table", { name: "Recent toasties" }).textContent();
+    for (const [customer, ingredients] of ORDERS) {
+      assert.ok(recent?.includes(`${customer}${ingredients.join(", ")}`), customer);
+    }
+    assert.match((await page.locator("#grill-text").textContent()) ?? "", /^4 slots: 0 toasting/);
+    const summary = page.locator("#meter-summary");
+    const counted = async (via: string) => Number(await summary.getAttribute(`data-${via}`));
+    assert.equal(
+      (await counted("v1")) + (await counted("v2")),
+      ORDERS.length,
+      "toasties, once each",
+    );
+    assert.equal(await page.locator("#connection").getAttribute("data-state"), "snapshot");
+    await context.close();
+  });
+
+  it("the same stall, live, is the README's screenshot", async () => {
+    const { page } = s;
+    await page.reload(WAIT); // with the toasties above
+    await page.locator('#connection[data-state="live"]').waitFor(WAIT);
+    await page.getByLabel("Customer").fill("emma");
+    await page.getByLabel("cheese", { exact: true }).setChecked(true);
+    await page.getByLabel("ham", { exact: true }).setChecked(true);
+    await page.getByLabel("Customer").blur();
+    assert.deepEqual(s.problems, []);
+    if (!process.env.UPDATE_SCREENSHOT) return;
+    await page.emulateMedia({ reducedMotion: "reduce" }); // no half-finished "changed" flash
+    await page.screenshot({ path: path.join(REPO_ROOT, "docs", "stall-page.png"), fullPage: true });
+  });
+});
