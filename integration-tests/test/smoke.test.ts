@@ -1,12 +1,13 @@
-// verify.sh smoke against the real services (processes on a throwaway database), reached through
-// a fake `kubectl port-forward`: the smoke suite passes and leaves stock, orders and the counts the
-// foxtrot reads as they were (it runs against production), and fails when a service does not answer.
+// scripts/delivery/verify.sh smoke against the real services (processes on a throwaway database),
+// reached through a fake `kubectl port-forward`: the smoke suite passes and leaves stock, orders
+// and the counts the foxtrot reads as they were (it runs against production), and fails when a
+// service does not answer.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
+import { versions } from "delivery/lib/versions";
+import { FakeTools, REPO_ROOT, type Rule } from "delivery/test/helpers";
 import { freePort, get, type ServiceProcess, startService, stopAll } from "testkit/service-process";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
-import { versions } from "../lib/versions";
-import { FakeTools, REPO_ROOT, type Rule } from "./helpers";
 
 const fakes = new FakeTools();
 const expected = versions(REPO_ROOT);
