@@ -3,7 +3,7 @@
 # holding the versions it ran.
 #   deployments.sh last <environment>      "<service> <version>" lines of the newest deployment whose
 #                                          latest status is success; nothing on a fork's first deploy
-#   deployments.sh record <environment> <success|failure>   records HEAD and its versions
+#   deployments.sh record <environment> <success|failure>   records HEAD, its versions, the pipeline's
 # Needs gh with a token that may read and write deployments (GH_TOKEN; permissions deployments:
 # write). The repository is GITHUB_REPOSITORY, else the `origin` remote. GH: the binary (gh).
 set -euo pipefail
@@ -35,7 +35,7 @@ case "$command" in
     state="${3:-}"
     [[ "$state" == success || "$state" == failure ]] || die "record needs success or failure"
     sha="$(git -C "$REPO" rev-parse HEAD)"
-    versions="$(all_versions | awk '{ printf "%s\"%s\":\"%s\"", (NR > 1 ? "," : ""), $1, $2 }')"
+    versions="$("$DELIVERY/last-commit" --all | awk '{ printf "%s\"%s\":\"%s\"", (NR > 1 ? "," : ""), $1, $2 }')"
     body="$(mktemp)"
     trap 'rm -f "$body"' EXIT
     # required_contexts: [] — CI has already judged this commit; auto_merge: false — never merge.

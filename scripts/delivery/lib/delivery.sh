@@ -12,49 +12,34 @@ KUBECTL="${KUBECTL:-kubectl}"
 KIND="${KIND:-kind}"
 DRY_RUN="${DRY_RUN:-false}"
 
-die() {
-  echo "$(basename "$0"): $*" >&2
-  exit 1
-}
+die() { echo "$(basename "$0"): $*" >&2 && exit 1; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
 # owner/name of the GitHub repository, or nothing.
 github_slug() {
   local url
   url="$(git -C "$REPO" remote get-url origin 2>/dev/null || true)"
-  if [[ -n "${GITHUB_REPOSITORY:-}" ]]; then
-    echo "$GITHUB_REPOSITORY"
-  elif [[ "$url" =~ github\.com[:/]([^/]+)/([^/]+)$ ]]; then
-    echo "${BASH_REMATCH[1]}/${BASH_REMATCH[2]%.git}"
-  fi
+  [[ -z "${GITHUB_REPOSITORY:-}" ]] || { echo "$GITHUB_REPOSITORY" && return; }
+  [[ ! "$url" =~ github\.com[:/]([^/]+)/([^/]+)$ ]] || echo "${BASH_REMATCH[1]}/${BASH_REMATCH[2]%.git}"
 }
 
 # Registry paths must be lower case, and a fork's owner often is not.
 image_repository() {
-  local slug
-  slug="$(github_slug)"
-  if [[ -n "${IMAGE_REPOSITORY:-}" ]]; then
-    echo "${IMAGE_REPOSITORY%/}" | tr '[:upper:]' '[:lower:]'
-  elif [[ -n "$slug" ]]; then
-    echo "ghcr.io/$slug" | tr '[:upper:]' '[:lower:]'
-  else
-    echo "localhost/toasties-galore"
-  fi
+  local repository="${IMAGE_REPOSITORY:-}"
+  [[ -n "$repository" ]] || { repository="$(github_slug)" && repository="${repository:+ghcr.io/$repository}"; }
+  repository="${repository%/}"
+  echo "${repository:-localhost/toasties-galore}" | tr '[:upper:]' '[:lower:]'
 }
 
-# "<service> <version>" lines for every service at HEAD.
-all_versions() { "$DELIVERY/last-commit" --all; }
+# "<service> <version>" lines for every service at HEAD (without the pipeline's).
+all_versions() { "$DELIVERY/last-commit" --all | grep -v '^pipeline '; }
 
 # Prints a command as it would run; runs it unless this is a dry run.
 run() {
   local shown
   shown="$(printf '%q ' "$@")"
-  if [[ "$DRY_RUN" == true ]]; then
-    echo "  would run: ${shown% }"
-  else
-    echo "  + ${shown% }"
-    "$@"
-  fi
+  [[ "$DRY_RUN" == false ]] || { echo "  would run: ${shown% }" && return; }
+  echo "  + ${shown% }" && "$@"
 }
 
 # What every script reads alike: --dry-run, --help (the header comment), an unknown option, and a
@@ -71,8 +56,7 @@ common_arg() {
 # Dies unless every name after the "<service> <version>" lines is one of their services.
 check_services() {
   local versions="$1" name
-  shift
-  for name in "$@"; do
+  for name in "${@:2}"; do
     echo "$versions" | cut -d' ' -f1 | grep -qx -- "$name" || die "unknown service: $name"
   done
 }

@@ -14,6 +14,8 @@ const SHARED = [
   ".dockerignore",
 ];
 const manifestOf = (service: string) => `deploy/k8s/${service}.yaml`;
+/** The delivery machinery: what deploys, proves and rehearses (a service's own manifest is its). */
+const PIPELINE = [".github/workflows", "scripts/delivery", ":!scripts/delivery/test", "deploy/k8s"];
 
 function git(cwd: string, args: string[]): string {
   try {
@@ -39,9 +41,10 @@ const readJson = (cwd: string, rev: string, path: string) =>
   };
 
 /**
- * Every service at `rev` with its version, in name order. A service is a workspace with a manifest
- * of its name; it is made of its folder, the workspaces it depends on at run time (transitively;
- * devDependencies such as the test kit never ship), its manifest and the shared files.
+ * Every service at `rev` with its version, in name order, then "pipeline". A service is a workspace
+ * with a manifest of its name; it is made of its folder, the workspaces it depends on at run time
+ * (transitively; devDependencies such as the test kit never ship), its manifest and the shared
+ * files. The pipeline is PIPELINE without the services' manifests, versioned the same way.
  */
 export function versions(dir: string, rev = "HEAD"): Map<string, string> {
   const cwd = git(dir, ["rev-parse", "--show-toplevel"]).trim(); // pathspecs are relative to it
@@ -71,31 +74,32 @@ export function versions(dir: string, rev = "HEAD"): Map<string, string> {
     return seen;
   };
   const services = [...dirs.keys()].filter((name) => exists(cwd, commit, manifestOf(name))).sort();
-  return new Map(
-    services.map((service) => {
-      const inputs = [
-        ...[...closure(service)].map((name) => dirs.get(name) ?? ""),
-        manifestOf(service),
-        ...SHARED,
-      ];
-      return [service, git(cwd, ["log", "-1", "--format=%H", commit, "--", ...inputs]).trim()];
+  const last = (inputs: string[]) =>
+    git(cwd, ["log", "-1", "--format=%H", commit, "--", ...inputs]).trim();
+  return new Map([
+    ...services.map((service) => {
+      const made = [...closure(service)].map((name) => dirs.get(name) ?? "");
+      return [service, last([...made, manifestOf(service), ...SHARED])] as const;
     }),
-  );
+    ["pipeline", last([...PIPELINE, ...services.map((s) => `:!${manifestOf(s)}`)])],
+  ]);
 }
 
 /** The services whose version differs between `base` and `head` (all of them for git's null sha). */
 export function affected(cwd: string, base: string, head: string): string[] {
   const after = versions(cwd, head);
   const before = /^0{40}$/.test(base) ? new Map() : versions(cwd, base);
+  after.delete("pipeline");
   return [...after].filter(([service, version]) => before.get(service) !== version).map(([s]) => s);
 }
 
-if (require.main === module) {
+// Run as a command (by last-commit, with tsx or Node's own type stripping), not imported.
+if (process.argv[1]?.endsWith("versions.ts")) {
   const [command, first, second, ...rest] = process.argv.slice(2);
   const usage =
     command === "affected"
       ? "usage: affected <base> <head>   the services whose version differs, one per line"
-      : "usage: last-commit <service> [rev] | last-commit --all [rev]   a version, or all";
+      : "usage: last-commit <service|pipeline> [rev] | last-commit --all [rev]   a version, or all";
   try {
     if ([first, second].some((a) => a === "-h" || a === "--help")) console.log(usage);
     else if (!first || rest.length > 0 || (command === "affected" && !second)) {
@@ -104,11 +108,9 @@ if (require.main === module) {
     } else if (command === "affected") {
       for (const service of affected(process.cwd(), first, second ?? "")) console.log(service);
     } else {
-      const all = versions(process.cwd(), second);
-      if (first === "--all")
-        for (const [service, version] of all) console.log(`${service} ${version}`);
-      else if (all.has(first)) console.log(all.get(first));
-      else throw new Error(`unknown service: ${first}`);
+      // One answer for all: scripts/delivery/last-commit keeps it and picks the line asked for.
+      for (const [name, version] of versions(process.cwd(), second))
+        console.log(`${name} ${version}`);
     }
   } catch (error) {
     console.error(`${command}: ${(error as Error).message}`);

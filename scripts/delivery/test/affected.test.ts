@@ -19,18 +19,24 @@ const workspace = (name: string, manifest?: boolean) => () => {
 const edge = () =>
   repo.editJson("jafflr/package.json", (p) => Object.assign(p.dependencies, { menu: "*" }));
 
-// Each case commits a change (files written anew, or an edit) on top of the previous ones.
+// Each case commits a change (files written anew, or an edit) on top of the previous ones; "+" marks
+// a change to the pipeline's version (the delivery machinery, beside the services).
 const cases: [string, string | (() => void), string][] = [
   ["tpi (a run-time dependency) affects both", "tpi/src/index.ts", "chillybin jafflr"],
   ["a change inside jafflr affects only jafflr", "jafflr/src/grill.ts", "jafflr"],
   ["a service's own manifest is part of it", "deploy/k8s/chillybin.yaml", "chillybin"],
   ["a lockfile change affects both", "package-lock.json", "chillybin jafflr"],
   [
-    "docs, tests, delivery scripts affect none",
-    "README.md docs/x.md integration-tests/src/x.ts scripts/delivery/deploy.sh",
+    "docs and tests affect none",
+    "README.md docs/x.md integration-tests/src/x.ts scripts/delivery/test/x.ts",
     "",
   ],
-  ["other manifests affect none", "deploy/k8s/postgres.yaml", ""],
+  [
+    "delivery scripts and workflows: the pipeline",
+    "scripts/delivery/deploy.sh .github/workflows/ci.yml",
+    "+",
+  ],
+  ["other manifests: the pipeline", "deploy/k8s/postgres.yaml", "+"],
   ["a test kit services devDepend on affects none", "scripts/testkit/src/eventually.ts", ""],
   ["a new workspace: the root manifest changed", workspace("menu"), "chillybin jafflr"],
   ["a workspace nothing depends on affects none", "menu/src/index.ts", ""],
@@ -45,15 +51,21 @@ for (const [name, change, expected] of cases) {
     if (typeof change === "string") for (const path of change.split(" ")) repo.write(path, name);
     else change();
     shas.push(repo.commit(name));
-    assert.deepEqual(affected(repo.dir, base, "HEAD"), expected.split(" ").filter(Boolean));
-    for (const service of expected.split(" ").filter(Boolean))
-      assert.equal(versions(repo.dir).get(service), shas.at(-1));
+    const services = expected.split(" ").filter((s) => s && s !== "+");
+    assert.deepEqual(affected(repo.dir, base, "HEAD"), services);
+    const now = versions(repo.dir);
+    for (const service of services) assert.equal(now.get(service), shas.at(-1));
+    assert.equal(
+      now.get("pipeline") === shas.at(-1),
+      expected === "+",
+      `pipeline ${now.get("pipeline")}`,
+    );
   });
 }
 
 test("an old version is judged with the old graph; a null base means every service", () => {
-  assert.equal(versions(repo.dir, shas[9]).get("jafflr"), shas[8], "menu was not in jafflr yet");
-  assert.equal(versions(repo.dir, shas[11]).get("jafflr"), shas[11], "but is since");
+  assert.equal(versions(repo.dir, shas[10]).get("jafflr"), shas[9], "menu was not in jafflr yet");
+  assert.equal(versions(repo.dir, shas[12]).get("jafflr"), shas[12], "but is since");
   assert.deepEqual(affected(repo.dir, "0".repeat(40), "HEAD"), ["chillybin", "jafflr", "till"]);
 });
 
@@ -64,9 +76,10 @@ test("the commands answer from any folder, one line each; bad input fails with a
   assert.equal(run("affected", first ?? "", "HEAD").stdout, "chillybin\njafflr\ntill\n");
   assert.equal(run("affected", "HEAD", "HEAD").stdout, "");
   assert.equal(run("last-commit", "till").stdout, `${head}\n`);
-  assert.match(
+  assert.equal(run("last-commit", "pipeline").stdout, `${shas[7]}\n`);
+  assert.equal(
     run("last-commit", "--all", first ?? "").stdout,
-    new RegExp(`^chillybin ${first}\njafflr ${first}\n$`),
+    `chillybin ${first}\njafflr ${first}\npipeline ${first}\n`,
   );
   for (const [args, status, message] of [
     [["affected", "no-such-rev", "HEAD"], 1, /unknown revision: no-such-rev/],

@@ -1,16 +1,18 @@
-// publish.sh, deploy.sh and deployments.sh run for real against a throwaway repository, with
-// recording fakes of docker, kubectl, kind and gh: what they build, push, deploy, load, roll back
-// and record. No cluster or registry is involved.
+// deploy.sh and deployments.sh run for real against a throwaway repository, with recording fakes
+// of docker, kubectl, kind and gh: what they deploy, load, roll back and record. No cluster is involved.
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
 import { FakeTools, fixtureRepo, type Rule } from "./helpers";
 
 const REGISTRY = "ghcr.io/octo-cat/toasties-galore";
 const repo = fixtureRepo();
-const first = repo.git("rev-parse", "HEAD"); // chillybin's version; jafflr's until `head`
-const head = repo.write("jafflr/src/grill.ts", "4").commit();
+const first = repo.git("rev-parse", "HEAD"); // chillybin's and the pipeline's; jafflr's until `head`
+const manifest = repo.read("deploy/k8s/jafflr.yaml");
+const head = repo
+  .write("deploy/k8s/jafflr.yaml", manifest.replace("LOG_LEVEL: info", "LOG_LEVEL: debug"))
+  .commit(); // jafflr's configuration changed
 const fakes = new FakeTools();
 const baseline = join(fakes.dir, "baseline");
 const run = (script: string, args: string[], rules: Rule[] = [], env = {}) =>
@@ -32,68 +34,38 @@ const loadLog = (log: string): Rule => [
   "*logs pod/rehearsal-load*",
   `load: first toastie ok\n${log}`,
 ];
+const BOTH_FIRST = deployed({ chillybin: first, jafflr: first });
 const LOAD_OK = loadLog("load: done sent=40 ok=40 failed=0 restocked=1\n");
-const unknown = (stderr = "manifest unknown"): Rule => [
-  "docker",
-  "manifest inspect *",
-  { exit: 1, stderr },
-];
-
-describe("publish.sh", () => {
-  test("skips a tag the registry has, builds and pushes one it answers 'manifest unknown' for", () => {
-    const r = run(
-      "publish.sh",
-      [],
-      [["docker", `manifest inspect ${REGISTRY}/chillybin:${first}`], unknown()],
-    );
-    assert.equal(r.status, 0, r.log);
-    assert.match(r.stdout, /chillybin: \S+ already published, skipping/);
-    r.none(/build.*SERVICE=chillybin/);
-    r.inOrder(
-      /^docker build --provenance=false .*SERVICE=jafflr/,
-      new RegExp(`^docker push ${REGISTRY}/jafflr:${head}$`),
-    );
-    assert.match(r.stdout, /published 1 image\(s\), 1 already published/);
-  });
-
-  test("stops on any other registry answer instead of overwriting a tag", () => {
-    for (const error of ["unauthorized: authentication required", "toomanyrequests: rate limit"]) {
-      const r = run("publish.sh", [], [unknown(error)]);
-      assert.equal(r.status, 1, r.log);
-      assert.match(
-        r.stderr,
-        new RegExp(`cannot tell whether ${REGISTRY}/chillybin:\\w+ is published: ${error}`),
-      );
-      r.none(/^docker (build|push)/);
-    }
-  });
-
-  test("--no-push (pull requests) builds every image and asks no registry", () => {
-    const r = run("publish.sh", ["--no-push"]);
-    const build =
-      /^docker build --provenance=false --file \S+ --build-arg SERVICE=(\w+) --build-arg VERSION=\w+ --tag \S+/;
-    assert.deepEqual(
-      r.calls.map((c) => build.exec(c)?.[1]),
-      ["chillybin", "jafflr"],
-      r.log,
-    );
-    assert.match(r.stdout, /built 2 image\(s\), pushed none/);
-  });
-
-  test("--dry-run --base plans only the affected services and changes nothing; a bad name fails", () => {
-    const r = run("publish.sh", ["--dry-run", "--base", first], [unknown()]);
-    assert.equal(r.status, 0, r.log);
-    assert.match(r.stdout, /services affected since \w+: jafflr\n/);
-    assert.match(r.stdout, new RegExp(`would run: docker push ${REGISTRY}/jafflr:${head}\\n`));
-    r.none(/^docker (?!manifest inspect)/);
-    assert.match(run("publish.sh", ["--dry-run", "toaster"]).stderr, /unknown service: toaster/);
-  });
-});
+/** The one hashed ConfigMap a rendered manifest names, for its object and the pod template alike. */
+const configOf = (yaml = "") => {
+  const names = new Set(yaml.match(/\b[a-z]+-config-[0-9a-f]{10}\b/g));
+  assert.equal(names.size, 1, yaml);
+  return [...names][0];
+};
+/** The calls that change the cluster, from the first matching `from` on, with temporary paths cut. */
+const changes = (r: { calls: string[]; at: (p: RegExp) => number }, from: RegExp) =>
+  r.calls
+    .slice(r.at(from))
+    .filter((c) => / (apply|delete|rollout|annotate) /.test(c))
+    .map((c) => c.replace(/ -f \S+\//, " -f "));
 
 describe("deploy.sh on a persistent cluster", () => {
-  test("reads what runs from the cluster, rolls out only what changed, verifies, then records", () => {
+  test("reads what runs from the cluster, rolls out what changed, verifies, records, prunes config", () => {
     const verify = `echo "verify in $NAMESPACE" >> ${fakes.dir}/calls.log`;
-    const r = run("deploy.sh", ["--verify", verify], deployed({ chillybin: first, jafflr: first }));
+    const jafflr = (what: string, names: string): Rule => [
+      "kubectl",
+      `*get ${what} -l app.kubernetes.io/name=jafflr *`,
+      names,
+    ];
+    const r = run(
+      "deploy.sh",
+      ["--verify", verify],
+      [
+        ...BOTH_FIRST,
+        jafflr("replicasets", "jafflr-config-a jafflr-config-a jafflr-config-b"),
+        jafflr("configmaps", "jafflr-config-0 jafflr-config-a jafflr-config-b"),
+      ],
+    );
     assert.equal(r.status, 0, r.log);
     assert.match(r.stdout, new RegExp(`chillybin: ${first} is deployed, nothing to do`));
     assert.match(r.stdout, new RegExp(`jafflr: deployed ${first}, version ${head} -> deploy`));
@@ -105,6 +77,11 @@ describe("deploy.sh on a persistent cluster", () => {
     );
     const manifest = r.applied.find(([name]) => name.startsWith("jafflr-"))?.[1];
     assert.match(manifest ?? "", new RegExp(`image: ${REGISTRY}/jafflr:${head}\\n`));
+    // What no ReplicaSet refers to any more, and only that.
+    assert.deepEqual(
+      r.calls.filter((c) => / delete /.test(c)),
+      ["kubectl --namespace toasties delete configmap jafflr-config-0"],
+    );
   });
 
   test("finds nothing to do when every deployed version is current", () => {
@@ -143,7 +120,7 @@ describe("deploy.sh on a persistent cluster", () => {
     assert.doesNotMatch(r.log, /s3cret|ghp_pull/);
   });
 
-  test("refuses to start without the database Secret, or with a cloud login plugin it lacks", () => {
+  test("refuses to start without the database Secret, with a cloud login plugin it lacks, or an expired token", () => {
     for (const [rule, message] of [
       [
         ["kubectl", "*get secret chillybin-db", { exit: 1 }],
@@ -153,6 +130,14 @@ describe("deploy.sh on a persistent cluster", () => {
         ["kubectl", "config view --minify *", "no-such-plugin"],
         /exec plugin 'no-such-plugin', which is not installed here/,
       ],
+      [
+        [
+          "kubectl",
+          "version *",
+          { exit: 1, stderr: "error: You must be logged in to the server (Unauthorized)" },
+        ],
+        /the ServiceAccount token in the KUBECONFIG secret has expired or was revoked; make a new one/,
+      ],
     ] as [Rule, RegExp][]) {
       const r = run("deploy.sh", [], [rule]);
       assert.equal(r.status, 1);
@@ -161,32 +146,40 @@ describe("deploy.sh on a persistent cluster", () => {
     }
   });
 
-  test("a failed rollout or check rolls back what this run changed, newest first, recording nothing", () => {
-    for (const [args, rules, message, undone] of [
-      [
-        [],
-        [["kubectl", "*rollout status deployment/jafflr*", { exit: 1 }]],
-        /jafflr \w+ did not become ready within 300s/,
-        ["jafflr", "chillybin"],
-      ],
-      [
-        ["--verify", "exit 3"],
-        deployed({ chillybin: first }),
-        /the post-deploy check failed: exit 3/,
-        ["jafflr"],
-      ],
-    ] as [string[], Rule[], RegExp, string[]][]) {
-      const r = run("deploy.sh", args, rules);
-      assert.equal(r.status, 1, r.log);
-      assert.match(r.stderr, message);
-      const undos = r.calls.filter((c) => / rollout undo /.test(c));
-      assert.deepEqual(
-        undos,
-        undone.map((s) => `kubectl --namespace toasties rollout undo deployment/${s}`),
-      );
-      r.at(/ get events /); // diagnostics
-      r.none(/ annotate /);
-    }
+  test("a failed check puts back every object of the previous version and deletes the new config", () => {
+    const r = run("deploy.sh", ["--verify", "exit 3"], BOTH_FIRST);
+    assert.equal(r.status, 1, r.log);
+    assert.match(r.stderr, /the post-deploy check failed: exit 3/);
+    r.at(/ get events /); // diagnostics
+    const [deployedNow, restored] = [head, first].map(
+      (v) => r.applied.find(([name]) => name === `jafflr-${v}.yaml`)?.[1],
+    );
+    const [newConfig, oldConfig] = [configOf(deployedNow), configOf(restored)];
+    assert.notEqual(newConfig, oldConfig, "the config changed, so did its name");
+    assert.match(restored ?? "", new RegExp(`image: ${REGISTRY}/jafflr:${first}\\n`));
+    assert.deepEqual(changes(r, / get events /), [
+      `kubectl --namespace toasties apply -f jafflr-${first}.yaml`,
+      `kubectl --namespace toasties delete --ignore-not-found configmap/${newConfig}`,
+      "kubectl --namespace toasties rollout status deployment/jafflr --timeout=300s",
+    ]);
+  });
+
+  test("a failed first deploy deletes everything it applied, newest first", () => {
+    const r = run(
+      "deploy.sh",
+      [],
+      [["kubectl", "*rollout status deployment/jafflr*", { exit: 1 }]],
+    );
+    assert.equal(r.status, 1, r.log);
+    assert.match(r.stderr, /jafflr \w+ did not become ready within 300s/);
+    const config = (s: string) => configOf(r.applied.find(([n]) => n.startsWith(`${s}-`))?.[1]);
+    assert.deepEqual(
+      changes(r, / get events /),
+      ["jafflr", "chillybin"].map(
+        (s) =>
+          `kubectl --namespace toasties delete --ignore-not-found configmap/${config(s)} deployment/${s} poddisruptionbudget/${s} service/${s}`,
+      ),
+    );
   });
 });
 
@@ -195,7 +188,8 @@ describe("deploy.sh on kind: the rehearsal", () => {
     writeFileSync(baseline, versions);
     return ["--kind", "toasties", "--verify", "true", "--baseline", baseline, ...more];
   };
-  const before = `chillybin ${first}\njafflr ${first}\n`;
+  const before = `chillybin ${first}\njafflr ${first}\npipeline ${first}\n`;
+  const current = `chillybin ${first}\njafflr ${head}\n`; // with a pipeline line to add
 
   test("brings up the last deploy, then rolls out what changed under load", () => {
     const r = run("deploy.sh", kind(before), [LOAD_OK]);
@@ -226,11 +220,14 @@ describe("deploy.sh on kind: the rehearsal", () => {
     assert.equal(r.status, 1, r.log);
     assert.match(r.stderr, /FAILED POST \/toastie #7 of worker 1: socket hang up/);
     assert.match(r.stderr, /deploy failed: 1 request\(s\) failed during the rollout/);
-    r.at(/rollout undo deployment\/jafflr/);
+    assert.equal(
+      changes(r, / get events /)[0],
+      `kubectl --namespace toasties apply -f jafflr-${first}.yaml`,
+    );
     r.none(/ annotate /);
   });
 
-  test("a first deploy (empty baseline) deploys everything with no load; a current one does nothing", () => {
+  test("a first deploy (empty baseline) deploys everything with no load", () => {
     const r = run("deploy.sh", kind(""));
     assert.match(
       r.stdout,
@@ -239,9 +236,39 @@ describe("deploy.sh on kind: the rehearsal", () => {
     );
     assert.match(r.stdout, /no rehearsal under load[\s\S]*deployed: chillybin jafflr/);
     r.none(/rehearsal-load/);
-    const current = run("deploy.sh", kind(`chillybin ${first}\njafflr ${head}\n`));
-    assert.match(current.stdout, /nothing to deploy/);
-    current.none(/^(?!kubectl (version|config))/);
+  });
+
+  test("--plan decides from the baseline alone, before any cluster exists, for the workflow", () => {
+    const output = join(fakes.dir, "github-output");
+    for (const [listed, answer] of [
+      [`${current}pipeline ${first}\n`, "false"],
+      [`${current}pipeline ${head}\n`, "true"], // the pipeline changed
+      [before, "true"],
+      ["", "true"],
+    ]) {
+      writeFileSync(output, "");
+      const r = run("deploy.sh", [...kind(listed ?? ""), "--plan"], [], { GITHUB_OUTPUT: output });
+      assert.equal(r.status, 0, r.log);
+      assert.match(r.stdout, new RegExp(`deploy=${answer}\n$`));
+      assert.equal(readFileSync(output, "utf8"), `deploy=${answer}\n`);
+      r.none(/^(docker|kind) | (apply|create|delete|annotate|rollout|exec) /);
+    }
+  });
+
+  test("a change to the pipeline alone rolls every service out again under load", () => {
+    const r = run("deploy.sh", kind(`${current}pipeline ${head}\n`), [LOAD_OK]);
+    assert.equal(r.status, 0, r.log);
+    assert.match(
+      r.stdout,
+      /pipeline: version \w+ is not the baseline's -> every service rolls out again/,
+    );
+    r.inOrder(
+      /apply -f \S+\/load\.yaml/,
+      /rollout restart deployment\/chillybin$/,
+      /rollout restart deployment\/jafflr$/,
+      /exec rehearsal-load -- node -e process\.kill\(1, "SIGTERM"\)/,
+      /annotate deployment\/jafflr /,
+    );
   });
 
   test("--build builds this commit's images; a baseline is pulled; both need --kind", () => {
@@ -250,8 +277,8 @@ describe("deploy.sh on kind: the rehearsal", () => {
     r.at(new RegExp(`^docker pull ${REGISTRY}/jafflr:${first}$`));
     r.at(new RegExp(`^docker build --provenance=false .*VERSION=${head}`));
     r.none(new RegExp(`docker pull ${REGISTRY}/jafflr:${head}`));
-    assert.match(run("deploy.sh", ["--baseline", "/dev/null"]).stderr, /--baseline needs --kind/);
-    assert.match(run("deploy.sh", ["--build"]).stderr, /--build needs --kind/);
+    for (const args of [["--baseline", "/dev/null"], ["--build"]])
+      assert.match(run("deploy.sh", args).stderr, /--build and --baseline need --kind/);
   });
 });
 
@@ -283,7 +310,7 @@ describe("deployments.sh: what is live, recorded on GitHub", () => {
     const r = run("deployments.sh", ["record", "production", "success"], rules, env);
     assert.equal(r.status, 0, r.log);
     const [deployment, status] = r.applied.map(([, body]) => JSON.parse(body));
-    const versions = { chillybin: first, jafflr: head };
+    const versions = { chillybin: first, jafflr: head, pipeline: first };
     const expected = {
       ref: head,
       environment: "production",

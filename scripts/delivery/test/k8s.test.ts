@@ -45,7 +45,8 @@ const validate = (obj: Obj) => {
   const filled = JSON.parse(
     JSON.stringify(obj)
       .replace(/__IMAGE_REPOSITORY__|__IMAGE__/g, "ghcr.io/o/t")
-      .replaceAll("__VERSION__", "0123abcd"),
+      .replaceAll("__VERSION__", "0123abcd")
+      .replaceAll("__CONFIG_HASH__", "4567ef"),
   );
   const [group, version] = obj.apiVersion.includes("/")
     ? obj.apiVersion.split("/")
@@ -162,6 +163,12 @@ for (const service of services) {
       assert.equal(c.securityContext.allowPrivilegeEscalation, false);
     }
     assert.equal(deployment.metadata.labels["app.kubernetes.io/version"], "__VERSION__");
+    const configs = JSON.stringify(pod).match(/(?<="configMapRef":\{"name":")[^"]+/g);
+    assert.deepEqual(
+      new Set(configs),
+      new Set([`${service}-config-__CONFIG_HASH__`]),
+      "named by content",
+    );
     assert.equal(pod.securityContext.runAsNonRoot, true);
     assert.deepEqual(
       pod.imagePullSecrets,
