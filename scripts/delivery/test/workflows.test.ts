@@ -177,11 +177,11 @@ test("ci.yml: what changed decides the suites and images (run on throwaway repos
   );
   const repo = fixtureRepo();
   try {
-    const decide = (base: string) => {
+    const decide = (base: string, env: NodeJS.ProcessEnv = {}) => {
       const out = join(repo.dir, ".git", "out");
       execFileSync("bash", ["-euo", "pipefail", "-c", script], {
         cwd: repo.dir,
-        env: { ...process.env, BASE: base, GITHUB_OUTPUT: out },
+        env: { ...process.env, BASE: base, GITHUB_OUTPUT: out, ...env },
         stdio: "ignore",
       });
       const lines = Object.fromEntries(
@@ -215,6 +215,19 @@ test("ci.yml: what changed decides the suites and images (run on throwaway repos
       suites: ["browser", "rehearsal", "unleash"],
       images: ["chillybin", "jafflr"],
     });
+    // On main, a service is built when the registry lacks its version, whatever changed it.
+    repo.write(
+      ".git/bin/docker",
+      'echo "$*" >> "$0.log"; case "$*" in *jafflr:*) exit 0 ;; esac; exit 1',
+    );
+    execFileSync("chmod", ["+x", join(repo.dir, ".git", "bin", "docker")]);
+    const PATH = `${join(repo.dir, ".git", "bin")}:${process.env.PATH}`;
+    const main = { MAIN: "true", GITHUB_REPOSITORY: "Octo-Cat/toasties-galore", PATH };
+    assert.deepEqual(decide(base, main), { suites: [], images: ["chillybin"] });
+    assert.match(
+      repo.read(".git/bin/docker.log"),
+      /^manifest inspect ghcr\.io\/octo-cat\/toasties-galore\/chillybin:[0-9a-f]{40}$/m,
+    );
   } finally {
     repo.remove();
   }
