@@ -53,13 +53,13 @@ function show(patch: Partial<Snapshot>) {
  * (a 503 while a jafflr drains or has all the streams it takes): then a fresh one is made here,
  * with backoff.
  */
-let retryMs = 1000;
+let retryMs = 2000; // jafflr answers a refused stream with Retry-After: 2
 function connect() {
   const source = new EventSource("/stall/events");
   const on = <T,>(event: string, handle: (data: T) => void) =>
     source.addEventListener(event, (e) => handle(JSON.parse((e as MessageEvent<string>).data)));
   on<Snapshot>("snapshot", (snap) => {
-    retryMs = 1000;
+    retryMs = 2000;
     setConnection("live", "Live");
     state ??= snap;
     show(snap);
@@ -72,7 +72,7 @@ function connect() {
   source.onerror = () => {
     setConnection("connecting", "Reconnecting…");
     if (source.readyState !== EventSource.CLOSED) return;
-    setTimeout(connect, retryMs);
+    setTimeout(connect, retryMs * (1 + Math.random())); // pages refused together spread out
     retryMs = Math.min(retryMs * 2, 15_000);
   };
 }
