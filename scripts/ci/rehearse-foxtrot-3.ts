@@ -29,8 +29,8 @@ const EDITS: [string, string, string | undefined][] = [
 const V1_IMPORT = /^import\b[^;]*?\bfrom\s+"\.\/pick-v1(\.js)?";[^\S\n]*\n/gm;
 
 class Drift extends Error {}
-const git = (cwd: string, args: string) =>
-  execFileSync("git", args.split(" "), { cwd, encoding: "utf8" });
+const git = (cwd: string, args: string | string[]) =>
+  execFileSync("git", typeof args === "string" ? args.split(" ") : args, { cwd, encoding: "utf8" });
 const root = git(__dirname, "rev-parse --show-toplevel").trim();
 const args = process.argv.slice(2);
 
@@ -49,6 +49,11 @@ function main(copy: string): number {
   console.log("\nStep 3 of the foxtrot, as docs/foxtrot.md lists it:");
   for (const line of done) console.log(`  ${line}`);
   commit(copy, "foxtrot step 3: delete v1");
+  // Nothing else may import a pick-v1 file: typecheck will fail on it; say which.
+  const grep = ["grep", "-lE", 'from\\s+"[^"]*pick-v1', "--", ...V1_FOLDERS];
+  const importers = spawnSync("git", grep, { cwd: copy, encoding: "utf8" }).stdout;
+  for (const file of importers.split("\n").filter((f) => /\.[cm]?[jt]s$/.test(f)))
+    console.warn(`warning: ${file} still imports a pick-v1 file`);
   if (args.includes("--apply-only")) return 0;
 
   const browser = hasChromium();
@@ -102,12 +107,8 @@ function linkNodeModules(copy: string) {
 function commit(copy: string, message: string) {
   if (!fs.existsSync(path.join(copy, ".git"))) git(copy, "init -q");
   git(copy, "add -A");
-  const who = "-c user.name=rehearsal -c user.email=rehearsal@localhost";
-  execFileSync(
-    "git",
-    [...who.split(" "), "commit", "-q", "--allow-empty", "--no-verify", "-m", message],
-    { cwd: copy },
-  );
+  const who = "-c user.name=rehearsal -c user.email=rehearsal@localhost".split(" ");
+  git(copy, [...who, "commit", "-q", "--allow-empty", "--no-verify", "-m", message]);
 }
 
 function applyStep3(copy: string): string[] {
@@ -125,18 +126,11 @@ function applyStep3(copy: string): string[] {
       `docs/foxtrot.md's step 3 does not name ${missing.join(", ")}: update the guide or this rehearsal`,
     );
 
-  const files = () =>
-    V1_FOLDERS.flatMap((folder) =>
-      fs.existsSync(path.join(copy, folder))
-        ? fs
-            .readdirSync(path.join(copy, folder), { recursive: true, encoding: "utf8" })
-            .map((f) => path.join(folder, f))
-        : [],
-    ).filter((f) => !f.includes("node_modules") && fs.statSync(path.join(copy, f)).isFile());
-  const v1Files = files().filter((file) => path.basename(file).includes("pick-v1"));
-  for (const expected of EXPECTED_V1_FILES) {
+  // The guide's command: git ls-files <folders> | grep 'pick-v1'.
+  const listed = git(copy, `ls-files ${V1_FOLDERS.join(" ")}`).split("\n");
+  const v1Files = listed.filter((file) => file.includes("pick-v1"));
+  for (const expected of EXPECTED_V1_FILES)
     if (!v1Files.includes(expected)) throw new Drift(`expected ${expected}, which does not exist`);
-  }
   for (const file of v1Files) fs.rmSync(path.join(copy, file));
   const done = v1Files.map((file) => `deleted ${file}`);
 
@@ -175,12 +169,6 @@ function applyStep3(copy: string): string[] {
     done.push(
       `edited ${file}: ${becomes === undefined ? "deleted the line with" : "the line with"} \`${needle}\`${becomes ? ` is now \`${becomes}\`` : ""}`,
     );
-  }
-  // Nothing else may import a pick-v1 file: typecheck will fail on it; say which.
-  for (const file of files().filter(
-    (f) => /\.[cm]?[jt]s$/.test(f) && /from\s+"[^"]*pick-v1/.test(read(f)),
-  )) {
-    console.warn(`warning: ${file} still imports a pick-v1 file`);
   }
   return done;
 }

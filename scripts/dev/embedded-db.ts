@@ -17,6 +17,7 @@ import { freePort, isPortFree } from "testkit/net";
 type RunAs = { uid: number; gid: number } | undefined;
 const HOST = "127.0.0.1";
 const isRoot = process.getuid?.() === 0;
+const FAST = " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"; // throwaway servers
 const rm = (target: string | undefined) =>
   target && fs.rmSync(target, { recursive: true, force: true });
 
@@ -126,13 +127,8 @@ export class EmbeddedDb {
   }
 
   private pgCtl(args: string, ...more: string[]) {
-    const { path: bin, runAs } = this.bin ?? { path: "" };
-    return run(
-      path.join(bin, "pg_ctl"),
-      [...args.split(" "), ...more, "-D", this.dataDir, "-s"],
-      runAs,
-      this.dataDir,
-    );
+    const all = [...args.split(" "), ...more, "-D", this.dataDir, "-s"];
+    return run(path.join(this.bin?.path ?? "", "pg_ctl"), all, this.bin?.runAs, this.dataDir);
   }
 
   /** Fast shutdown (sessions are disconnected), immediate if that fails. */
@@ -163,9 +159,7 @@ export class EmbeddedDb {
         `Cannot start the embedded PostgreSQL: port ${this.port} on ${HOST} is already in use by another program. Choose another port (EMBEDDED_PG_PORT) or point DATABASE_URL at a running PostgreSQL.`,
       );
     const logFile = path.join(this.dataDir, "embedded.log");
-    const fast = this.options.fast
-      ? " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-      : "";
+    const fast = this.options.fast ? FAST : "";
     const settings = `-p ${this.port} -c listen_addresses=${HOST} -c unix_socket_directories=''${fast}`;
     const started = this.pgCtl("start -w -t 60 -l", logFile, "-o", settings);
     if (!started.ok) {

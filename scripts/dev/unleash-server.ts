@@ -81,25 +81,19 @@ export async function startUnleashServer(options: { databaseUrl: string; port?: 
   const env_ = (flag: string) => `${FEATURES}/${encodeURIComponent(flag)}/environments/development`;
   /** One flexibleRollout strategy at 100 % for `userId IN [...]`, as jafflr's flag file has. */
   const setUserIds = async (flag: string, userIds: string[]) => {
-    const [current, ...others]: { id: string }[] =
-      (await call("GET", `${env_(flag)}/strategies`)) ?? [];
+    const at = `${env_(flag)}/strategies`;
+    const [current, ...others]: { id: string }[] = (await call("GET", at)) ?? [];
     // Replaced in place: a flag with no strategy at all would be on for everyone meanwhile.
-    await call(
-      current ? "PUT" : "POST",
-      `${env_(flag)}/strategies${current ? `/${current.id}` : ""}`,
-      {
-        name: "flexibleRollout",
-        parameters: { rollout: "100", stickiness: "default", groupId: flag },
-        constraints: [{ contextName: "userId", operator: "IN", values: userIds }],
-      },
-    );
-    for (const old of others) await call("DELETE", `${env_(flag)}/strategies/${old.id}`);
+    await call(current ? "PUT" : "POST", current ? `${at}/${current.id}` : at, {
+      name: "flexibleRollout",
+      parameters: { rollout: "100", stickiness: "default", groupId: flag },
+      constraints: [{ contextName: "userId", operator: "IN", values: userIds }],
+    });
+    for (const old of others) await call("DELETE", `${at}/${old.id}`);
   };
   return {
-    url,
     apiUrl: `${url}/api`,
     clientToken,
-    adminToken,
     admin: {
       setUserIds,
       async enableForUsers(flag: string, userIds: string[]) {
