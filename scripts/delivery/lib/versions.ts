@@ -5,40 +5,38 @@
 import { execFileSync } from "node:child_process";
 
 /** Files that shape every image: the install, the build and the image recipe. */
-const SHARED = [
-  "package.json",
-  "package-lock.json",
-  "turbo.json",
-  "tsconfig.base.json",
-  "Dockerfile",
-  ".dockerignore",
-];
+const SHARED =
+  "package.json package-lock.json turbo.json tsconfig.base.json Dockerfile .dockerignore".split(
+    " ",
+  );
 const manifestOf = (service: string) => `deploy/k8s/${service}.yaml`;
 /** The delivery machinery: what deploys, proves and rehearses (a service's own manifest is its). */
 const PIPELINE = [".github/workflows", "scripts/delivery", ":!scripts/delivery/test", "deploy/k8s"];
 
-function git(cwd: string, args: string[]): string {
+function git(cwd: string, args: string[], failure?: string): string {
   try {
     return execFileSync("git", args, { cwd, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   } catch (error) {
-    throw new Error(
-      `git ${args.join(" ")} failed: ${(error as { stderr?: string }).stderr?.trim()}`,
-    );
+    const stderr = (error as { stderr?: string }).stderr?.trim();
+    throw new Error(failure ?? `git ${args.join(" ")} failed: ${stderr}`);
   }
 }
-const exists = (cwd: string, rev: string, path: string) => {
-  try {
-    return git(cwd, ["cat-file", "-e", `${rev}:${path}`]) === "";
-  } catch {
-    return false;
+type Package = { name?: string; workspaces?: string[]; dependencies?: object };
+/** Those of `paths` that exist at `commit`, with their content: one git call for all. */
+function read(cwd: string, commit: string, paths: string[]): Map<string, string> {
+  const input = paths.map((path) => `${commit}:${path}\n`).join("");
+  const out = execFileSync("git", ["cat-file", "--batch"], { cwd, input });
+  const files = new Map<string, string>();
+  let at = 0;
+  for (const path of paths) {
+    const eol = out.indexOf(10, at); // "<sha> blob <size>" then the content, or "<name> missing"
+    const [, type, size] = out.subarray(at, eol).toString().split(" ");
+    const end = type === "blob" ? eol + 1 + Number(size) : eol;
+    if (type === "blob") files.set(path, out.subarray(eol + 1, end).toString());
+    at = end + 1;
   }
-};
-const readJson = (cwd: string, rev: string, path: string) =>
-  JSON.parse(git(cwd, ["show", `${rev}:${path}`])) as {
-    name?: string;
-    workspaces?: string[];
-    dependencies?: object;
-  };
+  return files;
+}
 
 /**
  * Every service at `rev` with its version, in name order, then "pipeline". A service is a workspace
@@ -48,22 +46,22 @@ const readJson = (cwd: string, rev: string, path: string) =>
  */
 export function versions(dir: string, rev = "HEAD"): Map<string, string> {
   const cwd = git(dir, ["rev-parse", "--show-toplevel"]).trim(); // pathspecs are relative to it
-  if (git(cwd, ["rev-parse", "--is-shallow-repository"]).trim() === "true") {
+  const asked = ["rev-parse", "--is-shallow-repository", "--verify", "--quiet", `${rev}^{commit}`];
+  const [shallow, commit = ""] = git(cwd, asked, `unknown revision: ${rev}`).split("\n");
+  if (shallow === "true")
     throw new Error(
       "this is a shallow clone: versions need full history (git fetch --unshallow, or actions/checkout with fetch-depth: 0)",
     );
-  }
-  let commit: string;
-  try {
-    commit = git(cwd, ["rev-parse", "--verify", "--quiet", `${rev}^{commit}`]).trim();
-  } catch {
-    throw new Error(`unknown revision: ${rev}`);
-  }
   const dirs = new Map<string, string>();
   const deps = new Map<string, string[]>();
-  for (const folder of readJson(cwd, commit, "package.json").workspaces ?? []) {
-    if (!exists(cwd, commit, `${folder}/package.json`)) continue;
-    const pkg = readJson(cwd, commit, `${folder}/package.json`);
+  const root: Package = JSON.parse(read(cwd, commit, ["package.json"]).get("package.json") ?? "{}");
+  const folders = root.workspaces ?? [];
+  for (const [path, text] of read(
+    cwd,
+    commit,
+    folders.map((f) => `${f}/package.json`),
+  )) {
+    const [folder, pkg]: [string, Package] = [path.replace("/package.json", ""), JSON.parse(text)];
     dirs.set(pkg.name ?? folder, folder);
     deps.set(pkg.name ?? folder, Object.keys(pkg.dependencies ?? {}));
   }
@@ -73,7 +71,8 @@ export function versions(dir: string, rev = "HEAD"): Map<string, string> {
     for (const dep of deps.get(name) ?? []) closure(dep, seen);
     return seen;
   };
-  const services = [...dirs.keys()].filter((name) => exists(cwd, commit, manifestOf(name))).sort();
+  const manifests = read(cwd, commit, [...dirs.keys()].map(manifestOf));
+  const services = [...dirs.keys()].filter((name) => manifests.has(manifestOf(name))).sort();
   const last = (inputs: string[]) =>
     git(cwd, ["log", "-1", "--format=%H", commit, "--", ...inputs]).trim();
   return new Map([
