@@ -18,8 +18,8 @@ export const configSchema = z.object({
   COOK_TIME_SCALE: envNumber(1, 0, 100),
   GRILL_SLOTS: envInt(4, 1, 1_000),
   GRILL_QUEUE: envInt(32, 0, 100_000),
-  /** Open stall pages one jafflr streams to; each costs a socket and up to 64 KiB unread. */
-  STALL_STREAMS_MAX: envInt(200, 1, 5_000),
+  /** Open stall pages one jafflr streams to (as chillybin's EVENT_STREAMS_MAX); each holds a socket. */
+  STALL_STREAMS_MAX: envInt(100, 1, 5_000),
   UNLEASH_URL: envUrl(),
   UNLEASH_API_TOKEN: z.string().trim().min(1).optional(),
   UNLEASH_REFRESH_MS: envInt(15_000, 100, 3_600_000),
