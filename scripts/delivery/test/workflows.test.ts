@@ -144,6 +144,7 @@ test("ci.yml: every push and pull request, one install per job, Node 20 off main
   assert.deepEqual(publish.needs, ["changes", "check", "suites", "images"]);
   assert.match(publish.if, /!contains\(needs\.\*\.result, 'failure'\)/);
   assert.match(publish.if, /github\.ref == 'refs\/heads\/main'/);
+  assert.match(publish.if, /needs\.changes\.outputs\.images != '\[\]'/);
 });
 
 test("ci.yml: images build beside the tests with a layer cache; only main pushes, as a candidate", () => {
