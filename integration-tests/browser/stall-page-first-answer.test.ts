@@ -10,20 +10,18 @@ import { REPO_ROOT } from "testkit/service-process";
 import { openStallPage, type StallPage, WAIT } from "./stall-page";
 
 const ORDERS = [
-  ["gita", ["cheese", "tomato"], "medium"],
-  ["bob", ["cheese", "ham", "pineapple"], "well-done"],
-  ["carol", ["sheese", "tomato"], "light"],
-  ["dev", ["cheese", "vegemite"], "burnt"],
-] as const;
+  { customer: "gita", ingredients: ["cheese", "tomato"], doneness: "medium" },
+  { customer: "bob", ingredients: ["cheese", "ham", "pineapple"], doneness: "well-done" },
+  { customer: "carol", ingredients: ["sheese", "tomato"], doneness: "light" },
+  { customer: "dev", ingredients: ["cheese", "vegemite"], doneness: "burnt" },
+];
 
 describe("the stall page before its script runs", () => {
   let s: StallPage;
   before(async () => {
     s = await openStallPage(["gita", "carol"]); // bob and dev via v1, until foxtrot step 3
-    for (const [customer, ingredients, doneness] of ORDERS) {
-      const json = { customer, ingredients, doneness };
-      assert.equal((await s.stall.grill.post("/toastie", { json })).status, 200, customer);
-    }
+    for (const json of ORDERS)
+      assert.equal((await s.stall.grill.post("/toastie", { json })).status, 200);
   });
   after(() => s?.close());
 
@@ -37,9 +35,8 @@ describe("the stall page before its script runs", () => {
       assert.equal(await quantity(name).textContent(), String(left), name);
     }
     const recent = await page.getByRole("table", { name: "Recent toasties" }).textContent();
-    for (const [customer, ingredients] of ORDERS) {
-      assert.ok(recent?.includes(`${customer}${ingredients.join(", ")}`), customer);
-    }
+    for (const { customer, ingredients: i } of ORDERS)
+      assert.ok(recent?.includes(customer + i.join(", ")));
     assert.match((await page.locator("#grill-text").textContent()) ?? "", /^4 slots: 0 toasting/);
     const meter = (await page.locator("#meter-summary").textContent()) ?? "";
     const [, v1, v2] = /(\d+) toasties via v1, (\d+) via v2/.exec(meter) ?? []; // once each
