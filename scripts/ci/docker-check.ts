@@ -23,6 +23,7 @@ const filesUnder = (dir: string) =>
     ? fs
         .readdirSync(dir, { recursive: true, encoding: "utf8" })
         .filter((path) => fs.statSync(join(dir, path)).isFile())
+        .sort()
     : [];
 
 /** Runs a command (a string is split at spaces) to completion; on failure throws with its output. */
@@ -38,10 +39,10 @@ function run(cwd: string, command: string | string[], env = process.env): string
 
 /** Everything the runtime must not carry (dev packages, sources, tests), and what it must. */
 function runtimeProblems(runtime: string, service: string, lock: string): string[] {
-  const entries: [string, { dev?: boolean; link?: boolean; version?: string }][] = Object.entries(
-    json(lock).packages,
+  type Locked = { dev?: boolean; link?: boolean; version?: string };
+  const packages = Object.entries<Locked>(json(lock).packages).filter(
+    ([path, e]) => path.includes("node_modules/") && !e.link,
   );
-  const packages = entries.filter(([path, e]) => path.includes("node_modules/") && !e.link);
   const problems = packages.some(([path, e]) => path === "node_modules/typescript" && e.dev)
     ? []
     : ["the pruned lockfile lists no dev packages at all: the check would prove nothing"];
@@ -58,10 +59,7 @@ function runtimeProblems(runtime: string, service: string, lock: string): string
         problems.push(`source file shipped: ${ws}/${path}`);
     // Files the services read at run time ship exactly as in the repository.
     for (const part of ["migrations", "flags"].filter((p) => fs.existsSync(join(ROOT, ws, p)))) {
-      const list = (top: string) =>
-        filesUnder(join(top, ws, part))
-          .sort()
-          .join();
+      const list = (top: string) => filesUnder(join(top, ws, part)).join();
       if (list(runtime) !== list(ROOT)) problems.push(`${ws}/${part} not shipped intact`);
     }
   }
@@ -95,9 +93,8 @@ async function startAndProbe(runtime: string, service: string) {
   started.child.kill("SIGTERM");
   const exit = await started.exited;
   if (!health.includes(version)) throw new Error(`/health does not report VERSION: ${health}`);
-  log(
-    `${service}: GET /health -> ${health.trim()}${service === "chillybin" ? ", /ready -> 200" : ""}`,
-  );
+  const ready = service === "chillybin" ? ", /ready -> 200" : "";
+  log(`${service}: GET /health -> ${health.trim()}${ready}`);
   if (exit.code !== 0)
     throw new Error(
       `${service} exited ${exit.code ?? exit.signal} after SIGTERM:\n${lines.slice(-30).join("\n")}`,
@@ -129,11 +126,10 @@ async function checkService(service: string, work: string) {
   fs.cpSync(join(context, "tsconfig.base.json"), join(build, "tsconfig.base.json"));
   run(build, `npx turbo run build --filter=${service} --output-logs=errors-only`);
   log(`${service}: npm ci + turbo run build --filter=${service} in the build stage`);
-  for (const part of closure.flatMap((ws) =>
-    ["dist", "migrations", "flags"].map((p) => join(ws, p)),
-  ))
-    if (fs.existsSync(join(build, part)))
-      fs.cpSync(join(build, part), join(payload, part), { recursive: true });
+  for (const ws of closure)
+    for (const part of ["dist", "migrations", "flags"].map((p) => join(ws, p)))
+      if (fs.existsSync(join(build, part)))
+        fs.cpSync(join(build, part), join(payload, part), { recursive: true });
 
   fs.cpSync(pruned, runtime, { recursive: true });
   run(runtime, "npm ci --omit=dev --ignore-scripts --no-audit --no-fund", {
@@ -142,15 +138,10 @@ async function checkService(service: string, work: string) {
   });
   if (fs.existsSync(payload)) fs.cpSync(payload, runtime, { recursive: true });
   log(`${service}: npm ci --omit=dev + dist/migrations/flags in the runtime stage`);
-  const problems = runtimeProblems(
-    runtime,
-    service,
-    join(context, "build", "json", "package-lock.json"),
-  );
+  const lock = join(context, "build", "json", "package-lock.json");
+  const problems = runtimeProblems(runtime, service, lock);
   if (problems.length > 0) throw new Error(`the runtime is not clean:\n  ${problems.join("\n  ")}`);
-  log(
-    `${service}: runtime holds production dependencies at locked versions and compiled output only`,
-  );
+  log(`${service}: the runtime holds locked production dependencies and compiled output only`);
   await startAndProbe(runtime, service);
 }
 
@@ -171,10 +162,8 @@ async function main(): Promise<number> {
   }
   let failed = 0;
   for (const service of services) {
-    const [work, started] = [
-      fs.mkdtempSync(join(tmpdir(), `docker-check-${service}-`)),
-      Date.now(),
-    ];
+    const work = fs.mkdtempSync(join(tmpdir(), `docker-check-${service}-`));
+    const started = Date.now();
     try {
       await checkService(service, work);
       log(`${service}: OK (${Math.round((Date.now() - started) / 1000)} s)`);
