@@ -55,9 +55,8 @@ function runAsFor(): RunAs {
 /** Root's staging folder: it runs binaries from there, so nobody else may write into it. */
 function stageRoot(): string {
   const base = fs.existsSync("/var/tmp") ? "/var/tmp" : os.tmpdir();
-  const root = path.resolve(
-    process.env.EMBEDDED_PG_STAGE || path.join(base, `toasties-galore-pg-${process.getuid?.()}`),
-  );
+  const fallback = path.join(base, `toasties-galore-pg-${process.getuid?.()}`);
+  const root = path.resolve(process.env.EMBEDDED_PG_STAGE || fallback);
   fs.mkdirSync(root, { recursive: true, mode: 0o755 });
   const stat = fs.statSync(root);
   if (stat.uid !== process.getuid?.() || (stat.mode & 0o022) !== 0)

@@ -37,13 +37,10 @@ async function main(): Promise<number> {
       adminUrl = server.url;
       say(`using an embedded PostgreSQL on 127.0.0.1:${server.port} (removed afterwards)`);
     }
-    const database = interrupted ? undefined : await createTestDatabase(adminUrl, { prefix });
-    if (interrupted || !database) return signalCode(interrupted ?? "SIGINT");
-    const env = { DATABASE_URL: database.url, TEST_ADMIN_DATABASE_URL: adminUrl };
-    const child = spawn(command, args, {
-      stdio: "inherit",
-      env: { ...process.env, ...env, TEST_DATABASE_PREFIX: prefix },
-    });
+    const db = interrupted ? undefined : await createTestDatabase(adminUrl, { prefix });
+    if (interrupted || !db) return signalCode(interrupted ?? "SIGINT");
+    const env = { ...process.env, TEST_DATABASE_PREFIX: prefix, TEST_ADMIN_DATABASE_URL: adminUrl };
+    const child = spawn(command, args, { stdio: "inherit", env: { ...env, DATABASE_URL: db.url } });
     forward = (signal) => child.exitCode === null && child.kill(signal);
     return await new Promise<number>((resolve) => {
       child.once("error", (error) => resolve(say(`cannot run ${command}: ${error.message}`, 127)));
