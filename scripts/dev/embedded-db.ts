@@ -261,16 +261,10 @@ export async function startThrowawayDb(options: { log?: (message: string) => voi
   const root = fs.mkdtempSync(path.join(isRoot ? stageRoot() : os.tmpdir(), "toasties-pg-"));
   fs.chmodSync(root, 0o755); // mkdtemp makes it 700: the postgres user must enter it
   const [password, log] = [randomBytes(12).toString("hex"), options.log ?? (() => {})];
+  const dataDir = path.join(root, "data");
   for (let attempt = 1; ; attempt++) {
-    const dataDir = path.join(root, "data");
-    const db = new EmbeddedDb({
-      dataDir,
-      port: await freePort(HOST),
-      password,
-      fast: true,
-      log,
-      removeOnDestroy: root,
-    });
+    const port = await freePort(HOST);
+    const db = new EmbeddedDb({ dataDir, port, password, fast: true, log, removeOnDestroy: root });
     try {
       await db.start();
       return db;

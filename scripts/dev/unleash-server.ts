@@ -37,11 +37,10 @@ function install(): void {
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
   const args = ["install", "--prefix", CACHE, `unleash-server@${VERSION}`, "--no-save"];
   const npm = spawnSync("npm", [...args, "--no-audit", "--no-fund"], { env, encoding: "utf8" });
-  if (npm.status !== 0) {
+  if (npm.status !== 0)
     throw new Error(
       `Could not install unleash-server@${VERSION} (it needs the npm registry once): ${npm.stderr ?? npm.error}`,
     );
-  }
 }
 
 export type UnleashServer = Awaited<ReturnType<typeof startUnleashServer>>;
