@@ -55,7 +55,8 @@ export function summary(environment: string, f: ReturnType<typeof figures>) {
   ].join("\n");
 }
 
-if (require.main === module) {
+// Run as a command (by tsx, or Node's own type stripping), not imported by its test.
+if (process.argv[1]?.endsWith("dora.ts")) {
   const [owner, name] = (process.env.GITHUB_REPOSITORY ?? "").split("/");
   const env = process.argv[2] ?? "kind";
   const fields = [`query=${QUERY}`, `owner=${owner}`, `name=${name}`, `env=${env}`];

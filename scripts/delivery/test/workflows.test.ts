@@ -252,6 +252,8 @@ test("deploy.yml: after a green CI push on main, one at a time; plan decides bef
   );
   assert.match(runOf(plan), /grep -qx 'deploy=true'[\s\S]*target=kind[\s\S]*target=none/);
   assert.equal(kind.if, "needs.plan.outputs.target == 'kind'");
+  assert.match(runOf(kind), /^\(kind create cluster --name "\$KIND_CLUSTER"/m);
+  for (const job of [plan, production]) assert.doesNotMatch(runOf(job), /kind create/);
   assert.equal(production.if, "needs.plan.outputs.target == 'production'");
   assert.equal(deploy.env.DEPLOY_TARGET, "kind", "a fork needs no secrets");
 });
