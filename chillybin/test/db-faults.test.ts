@@ -70,6 +70,12 @@ test("the database goes away and comes back: 503 meanwhile, nothing changes, rec
   const before = await snapshot(app.pool);
 
   await proxy.close();
+  // GET / answers from the stock feed's memory until the feed's own connection reports the cut.
+  await eventually(
+    "the feed notices",
+    async () => (await get(via.url, "/")).status === 503 || undefined,
+    20_000,
+  );
   assertUnavailable(await get(via.url, "/"));
   assertUnavailable(await post(via.url, "/v2/pick", pick, { "Idempotency-Key": "k-down" }));
   assert.equal((await get(via.url, "/ready")).status, 503);
