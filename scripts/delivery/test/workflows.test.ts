@@ -150,7 +150,10 @@ test("ci.yml: images build beside the tests with a layer cache; only main pushes
     /github\.event_name == 'pull_request' \|\| github\.ref == 'refs\/heads\/main'/,
   );
   assert.match(runOf(images), /:candidate-\$\{\{ matrix\.version \}\}/);
-  assert.match(runOf(publish), /docker tag "\$repo\/\$service:candidate-\$version" "\$image"/);
+  assert.match(
+    runOf(publish),
+    /imagetools create --prefer-index=false -t "\$image" "\$repo\/\$service:candidate-\$version"/,
+  );
   for (const job of [images, publish]) {
     assert.deepEqual(job.permissions, { contents: "read", packages: "write" });
     assert.equal(uses(job, "docker/login-action")[0]?.with.password, expr("secrets.GITHUB_TOKEN"));
