@@ -28,9 +28,14 @@ export async function createTestDatabase(
   return { url: url.href, name, drop: () => (dropped ??= dropDatabase(adminUrl, name)) };
 }
 
-/** WITH (FORCE): open connections (a leaked pool) must not keep it alive. */
+/** WITH (FORCE): open connections (a leaked pool) must not keep it alive. But pg's pool.end()
+ * resolves before its connections have closed, and one that FORCE ends first errors in its test
+ * process: so first wait (≤ 2 s) for the database's sessions to go by themselves. */
 const dropDatabase = (adminUrl: string, name: string) =>
   withAdmin(adminUrl, async (client) => {
+    const sessions = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1";
+    for (let i = 0; i < 40 && (await client.query(sessions, [name])).rows[0].n > 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     await client.query(`DROP DATABASE IF EXISTS ${quote(name)} WITH (FORCE)`);
   });
 
