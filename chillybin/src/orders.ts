@@ -115,7 +115,9 @@ export function parseIdempotencyKey(values: string[] | undefined): string | unde
 /**
  * v2 in ONE statement: lock the ingredients in name order ("C" collation, as the items were sorted,
  * so overlapping orders queue instead of deadlocking), check every item against the locked
- * quantities, and only if all are known and enough: insert, decrement, record, announce.
+ * quantities, and only if all are known and enough: insert, decrement, record, announce. The
+ * decrement starts from the locked quantity: the UPDATE's own row can be the statement's snapshot,
+ * older than a restock that committed while this waited for the lock.
  * With a key, a lock on it comes first: a second request with the same key waits for the first,
  * then finds its order (a replay, or 422) instead of answering 409 while the first is in flight.
  */
@@ -146,8 +148,8 @@ claim AS (
   RETURNING id, created_at
 ),
 taken AS (
-  UPDATE ingredients AS s SET quantity = s.quantity - r.quantity FROM req r, claim
-  WHERE s.name = r.ingredient
+  UPDATE ingredients AS s SET quantity = l.quantity - r.quantity
+  FROM req r JOIN locked l ON l.name = r.ingredient, claim WHERE s.name = r.ingredient
 ),
 recorded AS (
   INSERT INTO order_items (order_id, ingredient, quantity)

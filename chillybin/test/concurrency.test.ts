@@ -1,10 +1,12 @@
 /**
  * Many requests at the same moment against a real database: exactly as many succeed as the
- * stock allows, the arithmetic is exact, and nothing ever fails with a 500 or a deadlock.
+ * stock allows, the arithmetic is exact, and nothing ever fails with a 500 or a deadlock, also
+ * when a restock commits while an order waits for its rows.
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { ok, post, type Reply, snapshot, useTestApp } from "./helpers";
+import pg from "pg";
+import { eventually, ok, post, type Reply, snapshot, useTestApp } from "./helpers";
 
 const app = useTestApp({ poolMax: 20 });
 function statuses(replies: Reply[]): Record<number, number> {
@@ -55,4 +57,32 @@ test("overlapping orders listing ingredients in opposite orders, with restocks, 
     [after.orders, after.stock.cheese, after.stock.ham, after.stock.pineapple],
     [180, 9820, 9820, 9820],
   );
+});
+
+test("a restock that commits while an order waits for the bread: the order takes it from the new stock", async () => {
+  await ok(post(app.url, "/restock", { bread: 0, cheese: 5 }));
+  const restock = new pg.Client({ connectionString: app.db.url });
+  await restock.connect();
+  try {
+    await restock.query("BEGIN");
+    await restock.query("UPDATE ingredients SET quantity = 10 WHERE name = 'bread'");
+    const items = [
+      { ingredient: "bread", quantity: 2 },
+      { ingredient: "cheese", quantity: 1 },
+    ];
+    const order = post(app.url, "/v2/pick", { customer: "mei", items });
+    const waiting =
+      "SELECT FROM pg_stat_activity WHERE application_name = 'chillybin' AND wait_event_type = 'Lock'";
+    await eventually(
+      "the order to wait for the bread",
+      async () => (await app.pool.query(waiting)).rowCount || undefined,
+    );
+    await restock.query("COMMIT");
+    const reply = await order;
+    assert.equal(reply.status, 200, reply.text);
+    const { stock } = await snapshot(app.pool);
+    assert.deepEqual([stock.bread, stock.cheese], [8, 4]);
+  } finally {
+    await restock.end();
+  }
 });
