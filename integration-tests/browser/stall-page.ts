@@ -48,6 +48,8 @@ export async function openStallPage(v2Customers: string[]) {
   });
   await stall.cold.post("/restock");
   await page.goto(jafflr.url, WAIT);
+  // A first answer that could not ask chillybin in time has no checkboxes until the stream's stock.
+  await page.locator("#ingredients input").first().waitFor(WAIT);
   const recent = page.getByRole("table", { name: "Recent toasties" });
   const outcome = page.locator("#outcome");
   const coldStore = page.getByRole("table", { name: "Cold store" });
