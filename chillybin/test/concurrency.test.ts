@@ -64,25 +64,20 @@ test("a restock that commits while an order waits for the bread: the order takes
   const restock = new pg.Client({ connectionString: app.db.url });
   await restock.connect();
   try {
-    await restock.query("BEGIN");
-    await restock.query("UPDATE ingredients SET quantity = 10 WHERE name = 'bread'");
-    const items = [
-      { ingredient: "bread", quantity: 2 },
-      { ingredient: "cheese", quantity: 1 },
-    ];
+    await restock.query("BEGIN; UPDATE ingredients SET quantity = 10 WHERE name = 'bread'");
+    const items = [2, 1].map((quantity, i) => ({ ingredient: ["bread", "cheese"][i], quantity }));
     const order = post(app.url, "/v2/pick", { customer: "mei", items });
-    const waiting =
-      "SELECT FROM pg_stat_activity WHERE application_name = 'chillybin' AND wait_event_type = 'Lock'";
+    const waits =
+      "SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
     await eventually(
-      "the order to wait for the bread",
-      async () => (await app.pool.query(waiting)).rowCount || undefined,
+      "the order to wait",
+      async () => (await app.pool.query(waits)).rowCount || undefined,
     );
     await restock.query("COMMIT");
-    const reply = await order;
-    assert.equal(reply.status, 200, reply.text);
-    const { stock } = await snapshot(app.pool);
-    assert.deepEqual([stock.bread, stock.cheese], [8, 4]);
+    assert.equal((await order).status, 200, (await order).text);
   } finally {
     await restock.end();
   }
+  const { stock } = await snapshot(app.pool);
+  assert.deepEqual([stock.bread, stock.cheese], [8, 4]);
 });

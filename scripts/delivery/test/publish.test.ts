@@ -46,16 +46,6 @@ test("skips a tag the registry has; builds and pushes one it answers missing for
   }
 });
 
-test("a fork's first publish: every repository unknown, every image built and pushed", () => {
-  const r = run([], [inspect("name unknown: repository name not known to registry")]);
-  assert.equal(r.status, 0, r.log);
-  r.inOrder(
-    new RegExp(`^docker push ${REGISTRY}/chillybin:${first}$`),
-    new RegExp(`^docker push ${REGISTRY}/jafflr:${head}$`),
-  );
-  assert.match(r.stdout, /published 2 image\(s\), 0 already published/);
-});
-
 test("stops on any other registry answer instead of overwriting a tag", () => {
   for (const error of [
     "unauthorized: authentication required",

@@ -28,9 +28,8 @@ export async function createTestDatabase(
   return { url: url.href, name, drop: () => (dropped ??= dropDatabase(adminUrl, name)) };
 }
 
-/** WITH (FORCE): open connections (a leaked pool) must not keep it alive. But pg's pool.end()
- * resolves before its connections have closed, and one that FORCE ends first errors in its test
- * process: so first wait (≤ 2 s) for the database's sessions to go by themselves. */
+/** WITH (FORCE): a leaked pool must not keep it alive. pg's pool.end() resolves before its
+ * connections close, and one FORCE ends errors in its test: so first wait ≤ 2 s for them to go. */
 const dropDatabase = (adminUrl: string, name: string) =>
   withAdmin(adminUrl, async (client) => {
     const sessions = "SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1";
