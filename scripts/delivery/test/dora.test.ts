@@ -3,13 +3,11 @@
 // deployed nothing new, a record of GitHub's own without versions, one older than 30 days, and a
 // failure still unrestored.
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import fs from "node:fs";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type Deployment, figures, summary } from "../dora";
-import { SCRIPTS } from "./helpers";
+import { FakeTools } from "./helpers";
 
 const FIXTURE = join(__dirname, "fixtures", "deployments-graphql.json");
 const nodes: Deployment[] = JSON.parse(fs.readFileSync(FIXTURE, "utf8")).data.repository.deployments
@@ -37,22 +35,20 @@ test("each figure, from deployments with versions in the last 30 days, and its t
 });
 
 test("dora.ts asks GitHub for the environment's deployments and prints the table", () => {
-  const dir = fs.mkdtempSync(join(tmpdir(), "toasties-dora-"));
+  const fakes = new FakeTools();
   try {
-    const gh = join(dir, "gh");
-    fs.writeFileSync(gh, `#!/bin/sh\nprintf '%s\\n' "$@" > "${dir}/args"\ncat "${FIXTURE}"\n`, {
-      mode: 0o755,
-    });
-    const run = spawnSync(process.execPath, ["--import", "tsx", join(SCRIPTS, "dora.ts"), "kind"], {
-      env: { ...process.env, GH: gh, GITHUB_REPOSITORY: "octo-cat/toasties-galore" },
-      encoding: "utf8",
-      timeout: 30_000,
-    });
-    assert.equal(run.status, 0, run.stderr);
-    const args = fs.readFileSync(join(dir, "args"), "utf8");
+    const run = fakes.run(
+      "dora.ts",
+      ["kind"],
+      [["gh", "api graphql *", fs.readFileSync(FIXTURE, "utf8")]],
+      {
+        env: { GITHUB_REPOSITORY: "octo-cat/toasties-galore" },
+      },
+    );
+    assert.equal(run.status, 0, run.log);
     assert.match(
-      args,
-      /^api\ngraphql\n-f\nquery=query[\s\S]*\n-f\nowner=octo-cat\n-f\nname=toasties-galore\n-f\nenv=kind\n$/,
+      run.calls.join("\n"),
+      /^gh api graphql -f query=query[\s\S]* -f owner=octo-cat -f name=toasties-galore -f env=kind$/,
     );
     // Its window ends now, so only the table's shape is checked here.
     assert.match(
@@ -60,6 +56,6 @@ test("dora.ts asks GitHub for the environment's deployments and prints the table
       /^### Delivery figures, last 30 days \(kind\)$[\s\S]*^\| change failure rate \| \d+ % \(\d+ of \d+\) \|$/m,
     );
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    fakes.remove();
   }
 });

@@ -125,7 +125,12 @@ export class FakeTools {
       },
       options.env,
     );
-    const result = spawnSync(join(SCRIPTS, script), args, {
+    // A TypeScript script runs as its command line does, under tsx.
+    const path = join(SCRIPTS, script);
+    const [bin, ...pre] = path.endsWith(".ts")
+      ? [process.execPath, "--import", "tsx", path]
+      : [path];
+    const result = spawnSync(bin, [...pre, ...args], {
       cwd: options.cwd,
       env,
       encoding: "utf8",
