@@ -10,16 +10,6 @@ import { registerStallRoutes, stallPage, stallPageRoot } from "./page";
 import { Problem, problemTypes } from "./problems";
 import * as toastie from "./toastie";
 
-/** What became of a checked toastie; no `pickedVia` when it failed before picking. */
-export type ToastieOutcome = Omit<toastie.ToastieOrder, "doneness"> & {
-  doneness: string;
-  at: string;
-  status: number;
-  pickedVia?: "v1" | "v2";
-  orderId?: string;
-  problem?: { title: string; detail?: string };
-};
-
 export interface AppDeps {
   /** CHILLYBIN_URL is for the stall page, which reads stock straight from chillybin. */
   config: Pick<Config, "VERSION" | "CHILLYBIN_URL"> & Partial<Pick<Config, "STALL_STREAMS_MAX">>;
@@ -30,7 +20,7 @@ export interface AppDeps {
   chillybin: ChillybinClient;
   grill: Grill;
   /** Told once per toastie that passed validation, after its answer is decided. */
-  onToastie?: (outcome: ToastieOutcome) => void;
+  onToastie?: (outcome: toastie.ToastieOutcome) => void;
 }
 
 const Status = z

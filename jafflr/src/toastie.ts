@@ -93,7 +93,15 @@ export function parseIdempotencyKey(key: string | string[] | undefined) {
   throw invalidRequest([{ header: "Idempotency-Key", detail }]);
 }
 
-export type { ToastieOutcome } from "./app";
+/** What became of a checked toastie; no `pickedVia` when it failed before picking. */
+export type ToastieOutcome = Omit<ToastieOrder, "doneness"> & {
+  doneness: string;
+  at: string;
+  status: number;
+  pickedVia?: "v1" | "v2";
+  orderId?: string;
+  problem?: { title: string; detail?: string };
+};
 
 /** Serves one checked order on `res`: POST /toastie's and the legacy GET's. */
 export function toastieServer(deps: AppDeps) {
