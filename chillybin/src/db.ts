@@ -28,10 +28,10 @@ export function createPool(settings: PoolSettings, logger: Logger): pg.Pool {
   return pool;
 }
 
-export const describe = (err: Error) => ({
-  message: err.message,
-  code: (err as { code?: string }).code,
-});
+/** Retry waits: 100 ms doubling up to `cap`, jittered so instances retrying together spread out. */
+export const backoff = (n: number, cap: number) =>
+  Math.min(cap, 100 * 2 ** n) * (0.5 + Math.random() / 2);
+export const describe = ({ message, code }: Error & { code?: string }) => ({ message, code });
 
 /**
  * Unreachable or overloaded, so retryable: network errors, SQLSTATE 08xxx (connection), 57P01-03

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { createLogger, type Logger, loadConfigOrExit } from "tpi";
 import { migrateConfigSchema } from "./config";
-import { isDatabaseUnavailable } from "./db";
+import { backoff, isDatabaseUnavailable } from "./db";
 
 /** Next to src/ and dist/ alike, so tsx (tests) and node (production) find the same files. */
 const MIGRATIONS_DIR = join(__dirname, "..", "migrations");
@@ -73,7 +73,7 @@ export async function migrate(opts: {
       const { message } = err as Error;
       const retryable =
         message?.includes("Another migration is already running") || isDatabaseUnavailable(err);
-      const wait = Math.min(2_000, 100 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random() / 2);
+      const wait = backoff(attempt, 2_000);
       if (!retryable || Date.now() + wait > deadline) throw err;
       logger.info(
         { attempt, retry_in_ms: Math.round(wait), reason: message },

@@ -1,6 +1,6 @@
 import pg from "pg";
 import { type Logger, type Metrics, promClient } from "tpi";
-import { connection, describe, type PoolSettings } from "./db";
+import { backoff, connection, describe, type PoolSettings } from "./db";
 import { compareNames, listStock } from "./stock";
 
 type Message = { xid?: string; set?: Record<string, number>; deleted?: string[]; reload?: boolean };
@@ -143,8 +143,6 @@ export class StockFeed {
     if (this.#closed) return ended;
     const message = "stock feed lost; serving stock from the database while reconnecting";
     if (++this.#failures === 1) this.opts.logger.warn({ err: describe(err) }, message);
-    const wait =
-      Math.min(5_000, 100 * 2 ** Math.min(this.#failures, 6)) * (0.5 + Math.random() / 2);
-    this.#timer = setTimeout(() => void this.#connect(), wait).unref();
+    this.#timer = setTimeout(() => void this.#connect(), backoff(this.#failures, 5_000)).unref();
   }
 }
