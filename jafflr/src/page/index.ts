@@ -119,7 +119,7 @@ export function registerStallRoutes(registry: OpenAPIRegistry): void {
     method: "get",
     path: "/stall/events",
     summary:
-      "Server-Sent Events: `snapshot` (grill, stock, cold, the last 20 toasties, the meter: toasties done via v1 and v2 per 10 s for 10 minutes), then `grill`, `stock`, `cold`, `toastie` and `meter` ({t, v1, v2}: the current 10 s) as they change, one line of JSON each; ends when jafflr drains.",
+      "Server-Sent Events: `snapshot` (grill, stock, cold, the last 20 toasties, the meter: toasties done via v1 and v2 per 10 s for 10 minutes), then `grill`, `stock`, `cold` and `toastie` as they change and the whole `meter` on each toastie and every 10 s, one line of JSON each; ends when jafflr drains.",
     responses: {
       200: {
         description: "The event stream.",
