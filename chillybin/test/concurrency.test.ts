@@ -5,8 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import pg from "pg";
-import { eventually, ok, post, type Reply, snapshot, useTestApp } from "./helpers";
+import { holdLocks, lockWaiters, ok, post, type Reply, snapshot, useTestApp } from "./helpers";
 
 const app = useTestApp({ poolMax: 20 });
 function statuses(replies: Reply[]): Record<number, number> {
@@ -61,18 +60,11 @@ test("overlapping orders listing ingredients in opposite orders, with restocks, 
 
 test("a restock that commits while an order waits for the bread: the order takes it from the new stock", async () => {
   await ok(post(app.url, "/restock", { bread: 0, cheese: 5 }));
-  const restock = new pg.Client({ connectionString: app.db.url });
-  await restock.connect();
+  const restock = await holdLocks(app, "UPDATE ingredients SET quantity = 10 WHERE name = 'bread'");
   try {
-    await restock.query("BEGIN; UPDATE ingredients SET quantity = 10 WHERE name = 'bread'");
     const items = [2, 1].map((quantity, i) => ({ ingredient: ["bread", "cheese"][i], quantity }));
     const order = post(app.url, "/v2/pick", { customer: "mei", items });
-    const waits =
-      "SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
-    await eventually(
-      "the order to wait",
-      async () => (await app.pool.query(waits)).rowCount || undefined,
-    );
+    await lockWaiters(app, 1, "the order to wait");
     await restock.query("COMMIT");
     assert.equal((await order).status, 200, (await order).text);
   } finally {

@@ -5,11 +5,11 @@
  */
 import assert from "node:assert/strict";
 import { after, test } from "node:test";
-import pg from "pg";
 import { freePort } from "testkit/net";
 import {
   assertProblem,
   get,
+  holdLocks,
   ok,
   post,
   type Reply,
@@ -58,11 +58,8 @@ test("a database nobody answers for: 503 problems with Retry-After, /ready fails
 });
 
 test("a statement stuck behind a lock past PG_STATEMENT_TIMEOUT_MS: 503, nothing changed", async () => {
-  const holder = new pg.Client({ connectionString: app.db.url });
-  await holder.connect();
+  const holder = await holdLocks(app, "SELECT FROM ingredients WHERE name = 'cheese' FOR UPDATE");
   try {
-    await holder.query("BEGIN");
-    await holder.query("SELECT FROM ingredients WHERE name = 'cheese' FOR UPDATE");
     const before = await snapshot(app.pool);
     assertUnavailable(await post(app.url, "/v2/pick", pick));
     await holder.query("ROLLBACK");

@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { after, before, beforeEach, describe, test } from "node:test";
-import type pg from "pg";
+import pg from "pg";
 import request from "supertest";
 import { eventually as until } from "testkit/eventually";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
@@ -210,6 +210,20 @@ export const eventually = <T>(
   check: () => Promise<T | undefined>,
   timeoutMs = 10_000,
 ) => until(check, { timeoutMs, intervalMs: 20, message: () => `timed out waiting for ${what}` });
+
+/** Another session, in a transaction that has run `sql` (so holds its locks) until it ends. */
+export async function holdLocks(app: { db: TestDatabase }, sql: string): Promise<pg.Client> {
+  const holder = new pg.Client({ connectionString: app.db.url });
+  await holder.connect();
+  await holder.query(`BEGIN; ${sql}`);
+  return holder;
+}
+/** Waits until `n` sessions on the app's database are waiting for a lock. */
+export const lockWaiters = ({ pool }: { pool: pg.Pool }, n: number, what: string) =>
+  eventually(what, async () => {
+    const sql = `SELECT FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`;
+    return (await pool.query(sql)).rowCount === n || undefined;
+  });
 
 /** The stock feed is live (its gauge says so), so GET / and /events serve from memory. */
 export const feedLive = async (url: string) =>

@@ -2,8 +2,7 @@
 import assert from "node:assert/strict";
 import { randomUUID } from "node:crypto";
 import { test } from "node:test";
-import pg from "pg";
-import { assertProblem, eventually, ok, post, snapshot, useTestApp } from "./helpers";
+import { assertProblem, holdLocks, lockWaiters, ok, post, snapshot, useTestApp } from "./helpers";
 
 const app = useTestApp();
 const order = {
@@ -53,23 +52,14 @@ test("the same key for a different order: 422 idempotency-key-reused, nothing ch
 
 test("a key still in flight, reused for a different order: 422 once the first is done, never 409", async () => {
   const key = randomUUID();
-  const holder = new pg.Client({ connectionString: app.db.url });
-  await holder.connect();
+  // Hold the first order mid-statement: it has its key, and waits for the cheese.
+  const holder = await holdLocks(app, "SELECT FROM ingredients WHERE name = 'cheese' FOR UPDATE");
   try {
-    // Hold the first order mid-statement: it has its key, and waits for the cheese.
-    await holder.query("BEGIN");
-    await holder.query("SELECT FROM ingredients WHERE name = 'cheese' FOR UPDATE");
-    const waiting = (n: number) => async () => {
-      const { rows } = await app.pool.query(
-        "SELECT FROM pg_stat_activity WHERE application_name = 'chillybin' AND wait_event_type = 'Lock'",
-      );
-      return rows.length === n || undefined;
-    };
     const first = pick(order, key);
-    await eventually("the first order to wait for the cheese", waiting(1));
+    await lockWaiters(app, 1, "the first order to wait for the cheese");
     // Out of stock on its own: without waiting for the first, it would be a 409 at once.
     const second = pick({ customer: "gordon", ingredient: "ham", quantity: 11 }, key);
-    await eventually("the second to wait for the first", waiting(2));
+    await lockWaiters(app, 2, "the second to wait for the first");
     await holder.query("ROLLBACK");
     assert.equal((await first).status, 200);
     assert.match(assertProblem(await second, 422).type as string, /idempotency-key-reused$/);
