@@ -148,16 +148,8 @@ export async function startStall(options: StallOptions = {}) {
     },
     logs: () => started.map((s) => `--- ${s.name} ${s.url}\n${tail(s.logs())}`).join("\n"),
     /** Wraps a test body so that its failure ends with the services' output. */
-    withLogs<A extends unknown[]>(body: (...args: A) => Promise<void>) {
-      return async (...args: A) => {
-        try {
-          await body(...args);
-        } catch (error) {
-          if (error instanceof Error) error.message += `\n${stall.logs()}`;
-          throw error;
-        }
-      };
-    },
+    withLogs: <A extends unknown[]>(body: (...args: A) => Promise<void>) =>
+      withLogs(stall.logs, body),
     async stop() {
       const stops = await Promise.allSettled(started.map((s) => s.stop("SIGTERM", 15_000)));
       for (const cleanup of cleanups.reverse()) await cleanup();
@@ -169,6 +161,18 @@ export async function startStall(options: StallOptions = {}) {
 }
 
 /** The last lines of a log, and every warning or error before them. */
+/** `body`, whose failure ends with `logs()` (the services' output). */
+export const withLogs =
+  <A extends unknown[]>(logs: () => string, body: (...args: A) => Promise<void>) =>
+  async (...args: A) => {
+    try {
+      await body(...args);
+    } catch (error) {
+      if (error instanceof Error) error.message += `\n${logs()}`;
+      throw error;
+    }
+  };
+
 export function tail(text: string, lines = 40): string {
   const all = text.split("\n");
   const trouble = all.slice(0, -lines).filter((l) => /^\[stderr\]|"level":"(warn|error)"/.test(l));

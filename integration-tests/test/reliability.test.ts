@@ -38,7 +38,7 @@ import {
   toastie,
   total,
 } from "../src/load";
-import { eventually, needsOwnProcesses, serviceEnv, tail } from "../src/stall";
+import { eventually, needsOwnProcesses, serviceEnv, tail, withLogs } from "../src/stall";
 
 const SHUTDOWN_TIMEOUT_MS = 10_000;
 const PLENTY = { bread: 10_000, cheese: 5_000, ham: 5_000, tomato: 5_000, vegemite: 5_000 };
@@ -97,14 +97,6 @@ describe(
       instances
         .map((i) => `--- ${i.name} ${i.process.url}\n${tail(i.process.logs(), 15)}`)
         .join("\n");
-    const withLogs = (body: (t: TestContext) => Promise<void>) => async (t: TestContext) => {
-      try {
-        await body(t);
-      } catch (error) {
-        if (error instanceof Error) error.message += `\n${logs()}`;
-        throw error;
-      }
-    };
 
     before(async () => {
       db = await createTestDatabase();
@@ -145,7 +137,7 @@ describe(
 
     test(
       "no overselling: 200 concurrent v2 orders and toasties against 50 cheeses",
-      withLogs(async () => {
+      withLogs(logs, async () => {
         await admin().post("/restock", { json: { ...PLENTY, cheese: 50 } });
         const [cold, grill] = [proxies.chillybin.url, proxies.jafflr.url];
         const requests = Array.from({ length: 200 }, (_, i) =>
@@ -166,7 +158,7 @@ describe(
 
     test(
       "a rolling restart under constant load: each instance replaced in turn, zero failed requests, clean exits, exact stock",
-      withLogs(async (t) => {
+      withLogs(logs, async (t: TestContext) => {
         await admin().post("/restock", { json: PLENTY });
         const start = await readBooks(pool);
         const failedBefore = proxies.chillybin.failed + proxies.jafflr.failed;
@@ -240,7 +232,7 @@ describe(
 
     test(
       "SIGTERM under load, jafflr then chillybin: everything started before the signal completes, later requests are served or refused, both exit 0 in time",
-      withLogs(async (t) => {
+      withLogs(logs, async (t: TestContext) => {
         const jafflr = instances.find((i) => i.name === "jafflr")?.process as ServiceProcess;
         const chillybin = instances.find((i) => i.name === "chillybin")?.process as ServiceProcess;
         await admin().post("/restock", { json: PLENTY });
