@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { after, before, test } from "node:test";
 import { versions } from "delivery/lib/versions";
 import { FakeTools, REPO_ROOT, type Rule } from "delivery/test/helpers";
+import { actClient } from "testkit/http-client";
 import { freePort, get, type ServiceProcess, startService, stopAll } from "testkit/service-process";
 import { createTestDatabase, type TestDatabase } from "testkit/test-db";
 
@@ -26,12 +27,9 @@ before(async () => {
     COOK_TIME_SCALE: "0",
   });
   // One toastie first, so there are counts for the smoke to leave alone.
-  const order = await fetch(`${jafflr.url}/toastie`, {
-    ...{ method: "POST", headers: { "content-type": "application/json" } },
-    body: JSON.stringify({ customer: "ann", ingredients: ["cheese"] }),
-    signal: AbortSignal.timeout(10_000),
-  });
-  assert.equal(order.status, 200, await order.text());
+  const json = { customer: "ann", ingredients: ["cheese"] };
+  const order = await actClient(jafflr.url).post("/toastie", { json, timeoutMs: 10_000 });
+  assert.equal(order.status, 200, order.text);
 });
 after(async () => {
   await stopAll();
