@@ -9,7 +9,7 @@ import {
   requireJson,
 } from "tpi";
 import { databaseUnavailableHandler } from "./db";
-import { mountEvents } from "./events";
+import { streamEvents } from "./events";
 import { schemaReady } from "./migrate";
 import { getOrder, listOrders, parseIdempotencyKey, parseOrder, placeOrder } from "./orders";
 import { mountPickV1 } from "./pick-v1";
@@ -48,7 +48,7 @@ export function createApp(deps: AppDeps): Express {
         res.type("json").send(feed.currentJson() ?? JSON.stringify(await listStock(pool)));
       });
       mountPickV1(app, { pool, metrics, feed });
-      mountEvents(app, { pool, feed, lifecycle, ...deps.events });
+      only("get", "/events", streamEvents({ pool, feed, lifecycle, ...deps.events }));
       only("post", "/v2/pick", requireJson, async (req, res) => {
         const key = parseIdempotencyKey(req.headersDistinct["idempotency-key"]);
         const { order, replayed, xid } = await placeOrder(pool, parseOrder(req.body), key);

@@ -1,7 +1,7 @@
 /** GET /events — Server-Sent Events, the contract jafflr's stall page relies on (see the route). */
 import { createChannel, createEventBuffer, createSession, type Session } from "better-sse";
-import type { Express, Response } from "express";
-import { HttpProblem, methodNotAllowed, z } from "tpi";
+import type { RequestHandler, Response } from "express";
+import { HttpProblem, z } from "tpi";
 import type { AppDeps } from "./app";
 import { BlankProblem, header, registry, route, unavailable } from "./problems";
 import { listStock } from "./stock";
@@ -16,7 +16,8 @@ const HEADERS = {
 
 type Options = Pick<AppDeps, "pool" | "feed" | "lifecycle"> & NonNullable<AppDeps["events"]>;
 
-export function mountEvents(app: Express, opts: Options): void {
+/** The GET handler; the feed, the heartbeat and the drain are set up once, here. */
+export function streamEvents(opts: Options): RequestHandler {
   const { pool, feed, lifecycle, maxStreams = 100, heartbeatMs = 15_000 } = opts;
   const channel = createChannel<Record<string, never>, { res: Response }>();
   feed.onEvent = (type, json) => channel.broadcast(json, type, { filter: reading });
@@ -29,7 +30,7 @@ export function mountEvents(app: Express, opts: Options): void {
     for (const session of channel.activeSessions) session.state.res.end();
   });
 
-  app.get("/events", async (req, res) => {
+  return async (req, res) => {
     if (lifecycle.shuttingDown || channel.sessionCount >= maxStreams) {
       throw new HttpProblem(503, "Service Unavailable", {
         detail: lifecycle.shuttingDown
@@ -51,8 +52,7 @@ export function mountEvents(app: Express, opts: Options): void {
     if (!session.isConnected) return; // gone before its first event
     session.push(feed.currentJson() ?? stock, "stock");
     channel.register(session);
-  });
-  app.all("/events", methodNotAllowed(["GET"]));
+  };
 }
 
 function reading(session: Session<{ res: Response }>): boolean {
