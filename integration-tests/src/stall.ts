@@ -160,7 +160,6 @@ export async function startStall(options: StallOptions = {}) {
   return stall;
 }
 
-/** The last lines of a log, and every warning or error before them. */
 /** `body`, whose failure ends with `logs()` (the services' output). */
 export const withLogs =
   <A extends unknown[]>(logs: () => string, body: (...args: A) => Promise<void>) =>
@@ -173,6 +172,7 @@ export const withLogs =
     }
   };
 
+/** The last lines of a log, and every warning or error before them. */
 export function tail(text: string, lines = 40): string {
   const all = text.split("\n");
   const trouble = all.slice(0, -lines).filter((l) => /^\[stderr\]|"level":"(warn|error)"/.test(l));
