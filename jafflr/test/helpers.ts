@@ -104,14 +104,14 @@ export async function closedPort(): Promise<number> {
 }
 
 /**
- * An HTTP stand-in for chillybin with endless stock (v2 order ids, v1 picks, /health), for
- * jafflr's own behaviour (validation, the grill, the page). Against a real chillybin:
+ * An HTTP stand-in for chillybin with endless stock (v2 order ids, v1 picks, /health) whose GET /
+ * answers `stock`, for jafflr's own behaviour (validation, the grill, the page). Real chillybin:
  * integration-tests/test/jafflr-chillybin.test.ts.
  */
-export function standInChillybin() {
+export function standInChillybin(stock = {}) {
   return faultServer((req, res) => {
-    res.setHeader("Content-Type", "application/json");
-    res.end(req.url === "/v2/pick" ? JSON.stringify({ id: randomUUID() }) : "{}");
+    const body = req.url === "/v2/pick" ? { id: randomUUID() } : req.url === "/" ? stock : {};
+    res.setHeader("Content-Type", "application/json").end(JSON.stringify(body));
   });
 }
 

@@ -7,7 +7,6 @@ import "tpi/register"; // first, as in index.ts
  * chillybin is in integration-tests, the cap on streams in stall-streams.test.ts.
  */
 import assert from "node:assert/strict";
-import { randomUUID } from "node:crypto";
 import { once } from "node:events";
 import type { AddressInfo } from "node:net";
 import { after, before, describe, it } from "node:test";
@@ -15,29 +14,30 @@ import { EventSource } from "eventsource";
 import request from "supertest";
 import type { MeterPoint, Snapshot } from "../src/page/hub";
 import type { ToastieOutcome } from "../src/toastie";
-import { buildJafflr, eventually, faultServer, type TestJafflr, tempFlagFile } from "./helpers";
+import {
+  buildJafflr,
+  eventually,
+  standInChillybin,
+  type TestJafflr,
+  tempFlagFile,
+} from "./helpers";
 
-let chillybin: Awaited<ReturnType<typeof faultServer>>;
+let chillybin: Awaited<ReturnType<typeof standInChillybin>>;
 let jafflr: TestJafflr;
 let server: ReturnType<TestJafflr["app"]["listen"]>;
 const url = () => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const flags = tempFlagFile(["gita"]);
 const told: ToastieOutcome[] = [];
-const order = { ingredients: ["cheese"] };
 const STOCK = { bread: 10, cheese: 9, tomato: 2 };
 const HOSTILE = "<img src=x onerror=alert(1)>";
 const toastie = (customer: string) =>
   request(jafflr.app)
     .post("/toastie")
-    .send({ ...order, customer })
+    .send({ ingredients: ["cheese"], customer })
     .expect(200);
 
 before(async () => {
-  // A stand-in chillybin: this stock at GET /, v2 order ids, and 200 to everything else (v1 picks).
-  chillybin = await faultServer((req, res) => {
-    const body = req.url === "/v2/pick" ? { id: randomUUID() } : req.url === "/" ? STOCK : {};
-    res.setHeader("Content-Type", "application/json").end(JSON.stringify(body));
-  });
+  chillybin = await standInChillybin(STOCK);
   const onToastie = (o: ToastieOutcome) => told.push(o);
   jafflr = await buildJafflr({ chillybinUrl: chillybin.url, flagsFile: flags.file, onToastie });
   server = jafflr.app.listen(0, "127.0.0.1");
