@@ -108,6 +108,12 @@ export async function startStall(options: StallOptions = {}) {
       ...options.jafflrEnv,
       ...env,
     });
+  const stop = async () => {
+    const stops = await Promise.allSettled(started.map((s) => s.stop("SIGTERM", 15_000)));
+    for (const cleanup of cleanups.reverse()) await cleanup();
+    const failed = stops.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
+    if (failed.length > 0) throw new AggregateError(failed, "a service did not stop cleanly");
+  };
   // In turn: a jafflr that finds chillybin down at first says so until its next check.
   let chillybin: ServiceProcess;
   let jafflr: ServiceProcess;
@@ -116,8 +122,7 @@ export async function startStall(options: StallOptions = {}) {
     jafflr = await start("jafflr", jafflrEnv());
   } catch (error) {
     // No stall for the caller's after() to stop: a chillybin left running would hold the test open.
-    await Promise.allSettled(started.map((s) => s.stop("SIGTERM", 15_000)));
-    await Promise.allSettled(cleanups.map((c) => c()));
+    await stop().catch(() => {});
     throw error;
   }
   const stall = {
@@ -150,12 +155,7 @@ export async function startStall(options: StallOptions = {}) {
     /** Wraps a test body so that its failure ends with the services' output. */
     withLogs: <A extends unknown[]>(body: (...args: A) => Promise<void>) =>
       withLogs(stall.logs, body),
-    async stop() {
-      const stops = await Promise.allSettled(started.map((s) => s.stop("SIGTERM", 15_000)));
-      for (const cleanup of cleanups.reverse()) await cleanup();
-      const failed = stops.flatMap((r) => (r.status === "rejected" ? [r.reason] : []));
-      if (failed.length > 0) throw new AggregateError(failed, "a service did not stop cleanly");
-    },
+    stop,
   };
   return stall;
 }
