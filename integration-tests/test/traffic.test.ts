@@ -4,9 +4,10 @@
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { after, before, describe, test } from "node:test";
 import { REPO_ROOT } from "testkit/service-process";
-import { eventually, needsOwnProcesses, type Stall, startStall } from "../src/stall";
+import { needsOwnProcesses, type Stall, startStall } from "../src/stall";
 
 const TALLY =
   /^traffic: ordered (\d+), done (\d+) \(via v1 (\d+), via v2 (\d+)\), failed (\d+), restocked (\d+)×/gm;
@@ -26,17 +27,16 @@ describe("npm run traffic", needsOwnProcesses, () => {
       env: { ...process.env, ...ports },
     });
     after(() => child.exitCode ?? child.kill("SIGKILL"));
-    let [output, code, interrupted] = ["", undefined as number | null | undefined, false];
+    let [output, interrupted] = ["", false];
     for (const stream of [child.stdout, child.stderr]) {
       stream.on("data", (chunk) => {
         output += chunk;
         if (!interrupted && interrupt(output)) interrupted = child.kill("SIGINT"); // once: twice kills
       });
     }
-    child.once("exit", (c) => (code = c));
-    await eventually(() => (code === undefined ? undefined : true), {
-      timeoutMs: 60_000,
-      message: () => `traffic did not stop:\n${output}`,
+    // "close", not "exit": by then its output is all read.
+    const [code] = await once(child, "close", { signal: AbortSignal.timeout(60_000) }).catch(() => {
+      throw new Error(`traffic did not stop:\n${output}`);
     });
     const tallies = [...output.matchAll(TALLY)].map((m) => m.slice(1).map(Number));
     const [ordered, done, v1, v2, failed, restocks] = tallies.at(-1) ?? [];
