@@ -7,7 +7,7 @@ import fs from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { type Deployment, figures, summary } from "../dora";
-import { FakeTools } from "./helpers";
+import { FakeTools, type Rule } from "./helpers";
 
 const FIXTURE = join(__dirname, "fixtures", "deployments-graphql.json");
 const nodes: Deployment[] = JSON.parse(fs.readFileSync(FIXTURE, "utf8")).data.repository.deployments
@@ -35,16 +35,11 @@ test("each figure, from deployments with versions in the last 30 days, and its t
 });
 
 test("dora.ts asks GitHub for the environment's deployments and prints the table", () => {
+  const answer: Rule = ["gh", "api graphql *", fs.readFileSync(FIXTURE, "utf8")];
+  const env = { GITHUB_REPOSITORY: "octo-cat/toasties-galore" };
   const fakes = new FakeTools();
   try {
-    const run = fakes.run(
-      "dora.ts",
-      ["kind"],
-      [["gh", "api graphql *", fs.readFileSync(FIXTURE, "utf8")]],
-      {
-        env: { GITHUB_REPOSITORY: "octo-cat/toasties-galore" },
-      },
-    );
+    const run = fakes.run("dora.ts", ["kind"], [answer], { env });
     assert.equal(run.status, 0, run.log);
     assert.match(
       run.calls.join("\n"),
