@@ -31,18 +31,13 @@ repository="$(image_repository)"
 versions="$(all_versions)"
 candidates="$(cut -d' ' -f1 <<<"$versions")"
 [[ -z "$base" ]] || candidates="$("$DELIVERY/affected" "$base" HEAD)"
-if [[ ${#only[@]} -gt 0 ]]; then
-  check_services "$versions" "${only[@]}"
-  candidates="$(printf '%s\n' "${only[@]}" | grep -Fx -f <(echo "$candidates") || true)"
-fi
+[[ ${#only[@]} -eq 0 ]] || { check_services "$versions" "${only[@]}" &&
+  candidates="$(printf '%s\n' "${only[@]}" | grep -Fx -f <(echo "$candidates") || true)"; }
 ask=$push why=""
 [[ -n "${IMAGE_REPOSITORY:-}$(github_slug)" ]] || why="origin is not on GitHub: set IMAGE_REPOSITORY"
 have "$DOCKER" || why="$DOCKER not found: publishing needs docker"
-if [[ "$push" == true && -n "$why" ]]; then
-  [[ "$DRY_RUN" == true ]] || die "$why"
-  ask=false
-  echo "note: $why; no registry asked which tags exist, assuming none do"
-fi
+[[ "$push" == false || -z "$why" || "$DRY_RUN" == true ]] || die "$why"
+[[ "$push" == false || -z "$why" ]] || { ask=false && echo "note: $why; no registry asked which tags exist, assuming none do"; }
 
 echo "publish to $repository$([[ "$push" == false ]] && echo ' (build only, no push)')$([[ "$DRY_RUN" == true ]] && echo ' (dry run)')"
 [[ -z "$base" ]] || echo "services affected since $base: $(echo $candidates)"
@@ -52,17 +47,22 @@ while read -r service version <&3; do
   image="$repository/$service:$version"
   if [[ "$ask" == true ]]; then
     if answer="$("$DOCKER" manifest inspect "$image" 2>&1 >/dev/null)"; then
-      echo "$service: $image already published, skipping"
-      skipped=$((skipped + 1))
-      continue
+      echo "$service: $image already published, skipping" && skipped=$((skipped + 1)) && continue
     elif ! grep -qiE 'manifest unknown|name unknown|no such manifest' <<<"$answer"; then
       [[ "$DRY_RUN" == true ]] || die "cannot tell whether $image is published: $answer"
       echo "$service: cannot tell whether $image is published ($answer); a real run would stop here"
     fi
   fi
-  echo "$service: build $([[ "$push" == true ]] && echo "and push ")$image"
-  build_image "$service" "$version" "$image"
-  [[ "$push" == false ]] || run "$DOCKER" push "$image"
+  candidate="$repository/$service:candidate-$version"
+  # CI's tested build, if pushed: copied in the registry as one manifest (kind load takes no index).
+  if [[ "$ask" == true ]] && "$DOCKER" manifest inspect "$candidate" >/dev/null 2>&1; then
+    echo "$service: tag the tested $candidate as $image"
+    run "$DOCKER" buildx imagetools create --prefer-index=false -t "$image" "$candidate"
+  else
+    echo "$service: build $([[ "$push" == true ]] && echo "and push ")$image"
+    build_image "$service" "$version" "$image"
+    [[ "$push" == false ]] || run "$DOCKER" push "$image"
+  fi
   built=$((built + 1))
 done 3<<<"$versions"
 

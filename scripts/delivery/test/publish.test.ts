@@ -46,6 +46,14 @@ test("skips a tag the registry has; builds and pushes one it answers missing for
   }
 });
 
+test("a missing tag whose tested candidate is in the registry is copied from it, not built", () => {
+  const r = run([], [["docker", "manifest inspect *:candidate-*"], inspect("manifest unknown")]);
+  assert.equal(r.status, 0, r.log);
+  const tag = `${REGISTRY}/jafflr:`;
+  r.at(new RegExp(`^docker buildx imagetools create .* -t ${tag}${head} ${tag}candidate-${head}$`));
+  r.none(/^docker (build|push) /);
+});
+
 test("stops on any other registry answer instead of overwriting a tag", () => {
   for (const error of [
     "unauthorized: authentication required",
