@@ -19,32 +19,17 @@ function show(patch: Partial<Snapshot>) {
   if (!state) return;
   if (patch.stock) flashFrom = state.stock;
   state = { ...state, ...patch };
-  const names = Object.keys(state.stock ?? {})
-    .sort()
-    .join();
+  const names = String(Object.keys(state.stock ?? {}).sort());
   for (const [id, html] of Object.entries(renderParts(state, flashFrom))) {
     if (shown.get(id) === html) continue;
     shown.set(id, html);
     const part = byId(id);
-    if (id !== "ingredients") part.innerHTML = html;
-    else {
-      // The checkboxes change only with the names, and keep their ticks when they do.
-      const boxes = () => [...part.querySelectorAll("input")];
-      if (
-        boxes()
-          .map((i) => i.value)
-          .join() === names &&
-        names
-      )
-        continue;
-      const ticked = new Set(
-        boxes()
-          .filter((i) => i.checked)
-          .map((i) => i.value),
-      );
-      part.innerHTML = html;
-      for (const box of boxes()) box.checked = ticked.has(box.value);
-    }
+    // The ingredients' checkboxes change only with the names, and keep their ticks when they do.
+    const boxes = [...part.querySelectorAll("input")];
+    if (names && String(boxes.map((i) => i.value)) === names) continue;
+    const ticked = new Set(boxes.flatMap((i) => (i.checked ? [i.value] : [])));
+    part.innerHTML = html;
+    for (const box of part.querySelectorAll("input")) box.checked = ticked.has(box.value);
   }
 }
 
