@@ -3,10 +3,10 @@ import { createChannel, createSession } from "better-sse";
 import { HttpProblem, promClient } from "tpi";
 import type { AppDeps } from "../app";
 import type { ToastieOutcome } from "../toastie";
-import { Stock, type Via, watchChillybin } from "./upstream";
+import { Stock, watchChillybin } from "./upstream";
 
 export type { Stock };
-export type MeterPoint = { t: number } & Record<Via, number>;
+export type MeterPoint = { t: number } & Record<"v1" | "v2", number>;
 /** What GET /stall/events sends first, and what GET / renders; each later event is one of its parts. */
 export interface Snapshot {
   grill: { slots: number; toasting: number; waiting: number; queue: number };

@@ -5,7 +5,6 @@ import { Agent, fetch } from "undici";
 
 export const Stock = z.record(z.string().regex(/^[a-z][a-z0-9_-]{0,31}$/), z.number().int().min(0));
 export type Stock = z.infer<typeof Stock>;
-export type Via = "v1" | "v2";
 
 export interface WatchOptions {
   chillybinUrl: string;
