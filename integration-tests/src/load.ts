@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import http from "node:http";
 import net from "node:net";
+import fc from "fast-check";
 import type pg from "pg";
 import { checkAgainstOpenApi, type Json } from "testkit/http-client";
 
@@ -227,22 +228,11 @@ export function total(all: Quantities[]): Quantities {
 export const minus = (before: Quantities, taken: Quantities): Quantities =>
   Object.fromEntries(Object.entries(before).map(([name, n]) => [name, n - (taken[name] ?? 0)]));
 
-/** Fisher–Yates with a seeded PRNG (mulberry32): the same mix on every run. */
-export function shuffled<T>(items: T[], seed: number): T[] {
-  let a = seed;
-  const random = () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-  const out = [...items];
-  for (let i = out.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    [out[i], out[j]] = [out[j] as T, out[i] as T];
-  }
-  return out;
-}
+/** The items in a seeded random order: the same mix on every run. */
+const shuffled = <T>(items: T[], seed: number): T[] => {
+  const all = fc.shuffledSubarray(items, { minLength: items.length, maxLength: items.length });
+  return fc.sample(all, { seed, numRuns: 1 })[0] ?? items;
+};
 
 /**
  * No overselling, ever: all `requests` at once (shuffled, seeded), each taking exactly one cheese
