@@ -12,7 +12,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import dockerignore from "@balena/dockerignore";
 import { freePort } from "testkit/net";
-import { launchService } from "testkit/service-process";
+import { get, launchService } from "testkit/service-process";
 
 const ROOT = resolve(__dirname, "..", "..");
 const TURBO = join(ROOT, "node_modules", ".bin", "turbo");
@@ -89,7 +89,7 @@ async function startAndProbe(runtime: string, service: string) {
     onLine: (line) => lines.push(line),
     waitForReady: service === "chillybin",
   });
-  const health = await (await fetch(`${started.url}/health`)).text();
+  const { body: health } = await get(new URL("/health", started.url), 10_000);
   started.child.kill("SIGTERM");
   const exit = await started.exited;
   if (!health.includes(version)) throw new Error(`/health does not report VERSION: ${health}`);
