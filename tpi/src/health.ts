@@ -2,6 +2,8 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Router } from "express";
 import type { Lifecycle } from "./shutdown";
 
+/** Probes and scrapes, every few seconds: untraced and logged at debug, not to drown the rest. */
+export const PROBES = new Set(["/health", "/ready", "/metrics"]);
 export type ReadinessCheck = () => Promise<unknown>;
 type Checks = Record<string, ReadinessCheck>;
 /** /health's answer never changes: serialised once, not per probe. */

@@ -2,7 +2,7 @@ import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { TraceFlags } from "@opentelemetry/api";
 import express, { type Express, type Request } from "express";
-import { healthAnswer, mountHealth, type ReadinessCheck } from "./health";
+import { healthAnswer, mountHealth, PROBES, type ReadinessCheck } from "./health";
 import { type Logger, runWithRequestId } from "./logger";
 import { type Metrics, methodLabel, routeTemplate, UNMATCHED_ROUTE as UNMATCHED } from "./metrics";
 import { notFound, problemErrorHandler } from "./problem";
@@ -51,8 +51,6 @@ export function requestListener(app: Express): Listener {
 }
 
 const SAFE_REQUEST_ID = /^[\w.:-]{1,128}$/;
-// Probes and scrapes come every few seconds: logged at debug so they bury nothing at info.
-const PROBES = new Set(["/health", "/ready", "/metrics"]);
 /** Request id, then at "finish" span, metrics and one access line. On every request: kept cheap. */
 function observer(logger: Logger, metrics: Metrics, lifecycle: Lifecycle) {
   return (req: IncomingMessage, res: ServerResponse, traced?: ServerSpan, route?: string) => {

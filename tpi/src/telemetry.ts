@@ -3,6 +3,7 @@ import { dirname, resolve } from "node:path";
 import * as otel from "@opentelemetry/api";
 import type { NodeTracerProvider } from "@opentelemetry/sdk-trace-node";
 import { defaultVersion, findUp } from "./config";
+import { PROBES } from "./health";
 
 let provider: NodeTracerProvider | undefined;
 export const telemetryStarted = () => provider !== undefined;
@@ -44,11 +45,9 @@ export function startTelemetry() {
 
 export const shutdownTelemetry = async () => provider?.shutdown();
 export type ServerSpan = { span: otel.Span; context: otel.Context; path: string };
-/** Probe and scrape traffic: traced, it would drown the spans that matter. */
-const UNTRACED = new Set(["/health", "/ready", "/metrics"]);
 let tracer: otel.Tracer | undefined;
 export function startServerSpan(req: IncomingMessage & { path: string }): ServerSpan | undefined {
-  if (!provider || UNTRACED.has(req.path)) return undefined;
+  if (!provider || PROBES.has(req.path)) return undefined;
   const parent = otel.propagation.extract(otel.ROOT_CONTEXT, req.headers);
   tracer ??= otel.trace.getTracer("tpi");
   // Attributes go on at the end, all at once: given here, the SDK would check them twice.
