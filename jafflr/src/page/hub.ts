@@ -46,8 +46,9 @@ export function stallHub(deps: AppDeps) {
     return { slots, toasting, waiting, queue };
   };
   const at = (t: number): MeterPoint => counts.get(t) ?? { t, v1: 0, v2: 0 };
+  // Each event's JSON is made once for every page (the sessions' serializer is String).
   const send = (event: string, data: unknown) =>
-    channel.broadcast(data, event, {
+    channel.broadcast(JSON.stringify(data), event, {
       filter: ({ state: { res } }) => {
         if (res.writableLength > MAX_BUFFERED_BYTES) res.destroy();
         return !res.destroyed;
@@ -150,11 +151,12 @@ export function stallHub(deps: AppDeps) {
         });
       }
       // retry: EventSource reconnects after 1 s when a stream ends (e.g. this jafflr drained).
-      const options = { retry: 1000, headers: { "Cache-Control": "no-store" }, state: { res } };
+      const headers = { "Cache-Control": "no-store" };
+      const options = { retry: 1000, headers, serializer: String, state: { res } };
       opening++; // streams being set up count too: a burst of opens must not overshoot
       const session = await createSession(req, res, options).finally(() => opening--);
       channel.register(session);
-      session.push(snapshot(), "snapshot");
+      session.push(JSON.stringify(snapshot()), "snapshot");
     },
   };
 }
