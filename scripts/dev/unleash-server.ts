@@ -70,7 +70,8 @@ export async function startUnleashServer(options: { databaseUrl: string; port?: 
     const response = await fetch(`${url}${pathname}`, {
       method,
       headers: { authorization: adminToken, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: JSON.stringify(body), // undefined for none
+      signal: AbortSignal.timeout(10_000),
     });
     const text = await response.text();
     if (!response.ok && response.status !== 404)
@@ -107,8 +108,7 @@ export async function startUnleashServer(options: { databaseUrl: string; port?: 
       if (child.exitCode !== null || child.signalCode !== null) return;
       child.kill("SIGTERM");
       const timer = setTimeout(() => child.kill("SIGKILL"), 15_000);
-      await exited;
-      clearTimeout(timer);
+      await exited.finally(() => clearTimeout(timer));
     },
   };
 }
