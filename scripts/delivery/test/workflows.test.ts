@@ -165,7 +165,7 @@ test("ci.yml: what changed decides the suites and images (run on throwaway repos
   const [repo, fakes] = [fixtureRepo(), new FakeTools()];
   try {
     const [sh, out] = [join(repo.dir, ".git", "diff.sh"), join(repo.dir, ".git", "out")];
-    const head = `#!/usr/bin/env bash\nset -euo pipefail\nGITHUB_OUTPUT=${out}\n`;
+    const head = `#!/usr/bin/env bash\nset -euo pipefail\nGITHUB_OUTPUT=${out}\n: >"$GITHUB_OUTPUT"\n`;
     writeFileSync(sh, head + script, { mode: 0o755 });
     let calls: string[] = [];
     const decide = (base: string, env: NodeJS.ProcessEnv = {}, rules: Rule[] = []) => {
@@ -178,7 +178,6 @@ test("ci.yml: what changed decides the suites and images (run on throwaway repos
           .split("\n")
           .map((line) => line.split(/=(.*)/s).slice(0, 2)),
       );
-      execFileSync("rm", [out]);
       return {
         suites: JSON.parse(lines.suites).map((s: Obj) => s.suite),
         images: JSON.parse(lines.images).map((i: Obj) => i.service),
